@@ -1,0 +1,191 @@
+import { createHash } from 'node:crypto';
+
+/** A file of the demo data. */
+export interface DemoFile {
+  readonly name: string;
+  readonly bytes: number;
+}
+
+/** A dataset of the demo data, with the site RSEs that hold its files. */
+export interface DemoDataset {
+  readonly scope: string;
+  readonly name: string;
+  readonly rses: readonly string[];
+  readonly meta: Readonly<Record<string, string | number>>;
+  readonly files: readonly DemoFile[];
+}
+
+/** A container of the demo data and the datasets it holds. */
+export interface DemoContainer {
+  readonly scope: string;
+  readonly name: string;
+  readonly meta: Readonly<Record<string, string | number>>;
+  readonly datasets: readonly DemoDataset[];
+}
+
+/** Scopes of the demo data and the accounts that own them. */
+export const SCOPES: readonly { scope: string; owner: string }[] = [
+  { scope: 'user.alice', owner: 'alice' },
+  { scope: 'user.bob', owner: 'bob' },
+  { scope: 'atlas_opendata', owner: 'root' },
+  { scope: 'lofar', owner: 'root' },
+  { scope: 'cta', owner: 'root' },
+  { scope: 'bench', owner: 'root' }
+];
+
+/** Number of files in the large demo dataset. */
+export const LARGE_DATASET_FILES = 10_000;
+
+/** Transfers of DIDs matching this pattern fail unless the failure patterns are changed. */
+export const DEFAULT_FAILURE_PATTERN = 'unreachable';
+
+function files(count: number, name: (i: number) => string, bytes: (i: number) => number): DemoFile[] {
+  return Array.from({ length: count }, (_, i) => ({ name: name(i), bytes: bytes(i) }));
+}
+
+const pad = (n: number, width: number): string => String(n).padStart(width, '0');
+
+/** The demo data: containers of datasets of files, the way science collaborations lay them out. */
+export const CONTAINERS: readonly DemoContainer[] = [
+  {
+    scope: 'atlas_opendata',
+    name: '2020_13TeV',
+    meta: { project: 'opendata_13TeV', campaign: '2020' },
+    datasets: [
+      {
+        scope: 'atlas_opendata',
+        name: '2020_13TeV.GamGam.data',
+        rses: ['CERN_DATADISK'],
+        meta: { datatype: 'DAOD', run_number: 284500, stream_name: 'physics_Main', channel: 'GamGam' },
+        files: files(4, i => `/store/data/2020/13TeV/GamGam/data_${'ABCD'[i]}.GamGam.root`, i => 300_000 + i * 50_000)
+      },
+      {
+        scope: 'atlas_opendata',
+        name: '2020_13TeV.2lep.mc',
+        rses: ['DESY_DATADISK'],
+        meta: { datatype: 'MC', run_number: 361106, stream_name: 'mc16_13TeV', channel: '2lep' },
+        files: files(5, i => `/store/mc/2020/13TeV/2lep/mc_${361106 + i}.Zee.2lep.root`, i => 200_000 + i * 10_000)
+      }
+    ]
+  },
+  {
+    scope: 'lofar',
+    name: 'L600000',
+    meta: { project: 'LOFAR-LTA', campaign: 'cycle16' },
+    datasets: ['SAP000', 'SAP001'].map((sap, s) => ({
+      scope: 'lofar',
+      name: `L600000_${sap}_uv`,
+      rses: ['CERN_DATADISK', 'DESY_DATADISK'],
+      meta: { datatype: 'uv', run_number: 600000, telescope: 'LOFAR', observation_id: 'L600000' },
+      files: files(8, i => `L600000/${sap}/L600000_${sap}_SB${pad(i + 8 * s, 3)}_uv.MS.tar`, i => 64_000 + i * 1_000)
+    }))
+  },
+  {
+    scope: 'lofar',
+    name: 'L700000',
+    meta: { project: 'LOFAR-LTA', campaign: 'cycle17' },
+    datasets: [
+      {
+        scope: 'lofar',
+        name: 'L700000_subbands',
+        rses: ['DESY_DATADISK'],
+        meta: { datatype: 'beamformed', run_number: 700000, telescope: 'LOFAR', observation_id: 'L700000' },
+        files: files(LARGE_DATASET_FILES, i => `L700000/subbands/SB${pad(i, 5)}.h5`, i => 200 + (i % 100))
+      }
+    ]
+  },
+  {
+    scope: 'cta',
+    name: 'prod5',
+    meta: { project: 'CTA-prod5', campaign: 'prod5b' },
+    datasets: [
+      {
+        scope: 'cta',
+        name: 'prod5.gamma_onSource',
+        rses: ['CERN_DATADISK'],
+        meta: { datatype: 'DL0', run_number: 1001, particle: 'gamma' },
+        files: files(6, i => `prod5/gamma_20deg_0deg_run${1001 + i}.simtel.zst`, i => 120_000 + i * 7_000)
+      },
+      {
+        scope: 'cta',
+        name: 'prod5.proton',
+        rses: ['DESY_DATADISK'],
+        meta: { datatype: 'DL0', run_number: 2001, particle: 'proton' },
+        files: files(6, i => `prod5/proton_20deg_0deg_run${2001 + i}.simtel.zst`, i => 90_000 + i * 3_000)
+      }
+    ]
+  },
+  {
+    scope: 'cta',
+    name: 'calibration',
+    meta: { project: 'CTA-calib' },
+    datasets: [
+      {
+        scope: 'cta',
+        name: 'calib.unreachable',
+        rses: ['CERN_DATADISK'],
+        meta: { datatype: 'calib', run_number: 3001 },
+        files: files(3, i => `calib/unreachable_${i}.fits`, () => 4_096)
+      }
+    ]
+  },
+  {
+    scope: 'user.alice',
+    name: 'analysis',
+    meta: {},
+    datasets: [
+      {
+        scope: 'user.alice',
+        name: 'analysis.v1',
+        rses: ['CERN_DATADISK'],
+        meta: { datatype: 'ntuple', run_number: 284500 },
+        files: [
+          { name: 'analysis.v1/histograms.csv', bytes: 4_000 },
+          { name: 'analysis.v1/README.txt', bytes: 600 },
+          { name: 'analysis.v1/selection.json', bytes: 900 }
+        ]
+      }
+    ]
+  }
+];
+
+/** The dataset `seed --files N` creates for benchmarks. */
+export function benchDataset(count: number): DemoDataset {
+  return {
+    scope: 'bench',
+    name: `files_${count}`,
+    rses: ['CERN_DATADISK'],
+    meta: { datatype: 'bench' },
+    files: files(count, i => `files_${count}/f${pad(i, 7)}.dat`, () => 64)
+  };
+}
+
+/**
+ * The bytes of a demo file: text for `.csv`, `.txt` and `.json` names (so previews show
+ * something readable), pseudo-random bytes otherwise; always the same for the same DID.
+ */
+export function fileContent(scope: string, name: string, bytes: number): Buffer {
+  const out = Buffer.alloc(bytes);
+  if (/\.(csv|txt|json)$/.test(name)) {
+    const lines: string[] = [];
+    if (name.endsWith('.csv')) {
+      lines.push('bin_low,bin_high,events');
+      for (let i = 0; lines.join('\n').length < bytes; i++) {
+        lines.push(`${i * 5},${i * 5 + 5},${(i * 7919) % 1000}`);
+      }
+    } else if (name.endsWith('.json')) {
+      lines.push(JSON.stringify({ did: `${scope}:${name}`, cuts: { pt_min: 25, eta_max: 2.5 } }));
+    } else {
+      lines.push(`This is ${scope}:${name}, demo data of devlake.`);
+    }
+    const text = Buffer.from(lines.join('\n').padEnd(bytes, '\n'));
+    text.copy(out, 0, 0, bytes);
+    return out;
+  }
+  let offset = 0;
+  for (let counter = 0; offset < bytes; counter++) {
+    const block = createHash('sha256').update(`${scope}:${name}:${counter}`).digest();
+    offset += block.copy(out, offset);
+  }
+  return out;
+}

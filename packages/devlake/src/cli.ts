@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { DevlakeError } from './errors.js';
+import { down, reset, seed, status, up, type DevlakeStatus } from './lake.js';
+import { basePortOption } from './settings.js';
+
+const USAGE = `devlake: a real Rucio data lake on this machine.
+
+Usage: devlake <command> [options]
+
+Commands:
+  up              start everything that is not running (installs what is missing; seeds demo data once)
+  down            stop every process devlake started
+  status [--json] show endpoints, RSEs, accounts and which processes run
+  seed [--files N] seed the demo data again, or add the benchmark dataset bench:files_N
+  reset           stop, delete all state and data (not the Python venv), and bring up a clean lake
+
+Options:
+  --state-dir DIR  where devlake keeps its state (default: .devlake in the repository; env DEVLAKE_STATE_DIR)
+  --base-port N    devlake listens on N+1 ... N+20 (default 18400; env DEVLAKE_BASE_PORT)
+  --no-seed        with up or reset: register RSEs and accounts but no demo data
+  --json           with status: print JSON for programs
+`;
+
+function print(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+function describe(s: DevlakeStatus): string {
+  const lines = [
+    `devlake ${s.running ? 'is running' : 'is not (fully) running'}; state in ${s.stateDir}`,
+    `  Rucio            ${s.rucio.url}`,
+    `  transfer service ${s.transferService.url}`,
+    `  PostgreSQL       ${s.postgres.host}:${s.postgres.port}/${s.postgres.database}`,
+    ...s.rses.map(r => `  ${r.name.padEnd(16)} ${r.url}${r.prefix} (${r.role})`),
+    `  accounts         ${s.accounts.map(a => `${a.account} (userpass ${a.username} / ${a.password})`).join(', ')}`,
+    '  processes:',
+    ...s.services.map(p => `    ${p.running ? 'up  ' : 'down'} ${p.name}${p.pid ? ` (pid ${p.pid})` : ''}`),
+    `  logs in ${s.logs}`
+  ];
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      'state-dir': { type: 'string' },
+      'base-port': { type: 'string' },
+      'no-seed': { type: 'boolean' },
+      json: { type: 'boolean' },
+      files: { type: 'string' },
+      help: { type: 'boolean', short: 'h' }
+    }
+  });
+  const command = positionals[0];
+  if (values.help || command === undefined || command === 'help') {
+    print(USAGE);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  const layoutOptions = {
+    stateDir: values['state-dir'],
+    basePort: values['base-port'] === undefined ? undefined : basePortOption(values['base-port'])
+  };
+  switch (command) {
+    case 'up': {
+      const layout = await up({ ...layoutOptions, seed: !values['no-seed'] }, print);
+      print(describe(status({ stateDir: layout.stateDir })));
+      return 0;
+    }
+    case 'down':
+      await down(layoutOptions, print);
+      print('devlake is down.');
+      return 0;
+    case 'status': {
+      const current = status(layoutOptions);
+      print(values.json ? JSON.stringify(current, null, 2) : describe(current));
+      return 0;
+    }
+    case 'seed': {
+      let files: number | undefined;
+      if (values.files !== undefined) {
+        files = Number(values.files);
+        if (!Number.isInteger(files) || files < 1 || files > 10_000_000) {
+          throw new DevlakeError(`--files must be a whole number from 1 to 10000000; got "${values.files}".`);
+        }
+      }
+      await seed({ ...layoutOptions, files }, print);
+      return 0;
+    }
+    case 'reset': {
+      const layout = await reset({ ...layoutOptions, seed: !values['no-seed'] }, print);
+      print(describe(status({ stateDir: layout.stateDir })));
+      return 0;
+    }
+    default:
+      throw new DevlakeError(`"${command}" is not a devlake command. Run "devlake --help" to see the commands.`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  code => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof DevlakeError) {
+      process.stderr.write(`devlake: ${error.message}\n`);
+    } else if (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`devlake: ${error.message}. Run "devlake --help" to see the options.\n`);
+    } else {
+      const message = error instanceof Error ? error.message : String(error);
+      process.stderr.write(`devlake: unexpected failure: ${message}\nPlease report it with the command you ran and the logs under .devlake/logs.\n`);
+    }
+    process.exitCode = 1;
+  }
+);

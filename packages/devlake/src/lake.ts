@@ -1,0 +1,232 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { benchDataset } from './catalogue.js';
+import { ensurePrograms, serviceUser, userCanEnter } from './dependencies.js';
+import { DevlakeError } from './errors.js';
+import { startPostgres } from './postgres.js';
+import {
+  isListening,
+  recordedServices,
+  serviceState,
+  startService,
+  stopService,
+  type ServiceState
+} from './processes.js';
+import { rucioDaemons, startRucioDaemons, startRucioServer } from './rucio.js';
+import { giveStorageTo, rootClient, seedAccounts, seedAll, seedDataset, seedRses } from './seed.js';
+import {
+  ACCOUNTS,
+  RSE_PREFIX,
+  RSES,
+  SCRATCH_RSE,
+  resolveLayout,
+  rucioUrl,
+  saveLayout,
+  storageRoot,
+  storageUrl,
+  transfersUrl,
+  withDataDir,
+  type Layout,
+  type LayoutOptions
+} from './settings.js';
+import { startStorage, storageServiceName } from './storage.js';
+
+/** Prints a progress line. */
+export type Logger = (line: string) => void;
+
+/** Options of {@link up}. */
+export interface UpOptions extends LayoutOptions {
+  /** Seed the demo data (default true); `false` brings up an empty lake with RSEs and accounts only. */
+  readonly seed?: boolean;
+}
+
+const TRANSFERS_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'transfers', 'main.js');
+
+/** Every service in start order. */
+function serviceNames(layout: Layout): string[] {
+  return [
+    'postgres',
+    'rucio-server',
+    ...RSES.map(r => storageServiceName(r.name)),
+    'transfers',
+    ...rucioDaemons(layout, '').map(d => d.name)
+  ];
+}
+
+function seededMarker(layout: Layout): string {
+  return join(layout.stateDir, 'seeded');
+}
+
+/**
+ * The data directory service users can enter: `<stateDir>/data`, or, when devlake runs as root
+ * and the state directory sits where `postgres` or `xrootd` cannot enter (under /root, say), a
+ * directory under /var/tmp named after the state directory.
+ */
+function chooseDataDir(layout: Layout): Layout {
+  mkdirSync(layout.dataDir, { recursive: true, mode: 0o755 });
+  const users = [serviceUser('postgres'), serviceUser('xrootd')];
+  if (users.every(user => userCanEnter(user, layout.dataDir))) {
+    return layout;
+  }
+  const hash = createHash('sha256').update(layout.stateDir).digest('hex').slice(0, 10);
+  const fallback = join('/var/tmp', `devlake-${hash}`);
+  mkdirSync(fallback, { recursive: true, mode: 0o755 });
+  rmSync(layout.dataDir, { recursive: true, force: true });
+  return withDataDir(layout, fallback);
+}
+
+/** Brings devlake up: everything that is not running is started; demo data is seeded once. */
+export async function up(options: UpOptions, log: Logger): Promise<Layout> {
+  let layout = resolveLayout(options);
+  checkSameBasePort(layout, options);
+  mkdirSync(layout.stateDir, { recursive: true });
+  const programs = ensurePrograms(layout, log);
+  layout = chooseDataDir(layout);
+  saveLayout(layout);
+  const started = (what: string): void => log(`  ${what}`);
+  log(`Bringing devlake up in ${layout.stateDir} ...`);
+  await startPostgres(layout, programs.postgresBinDir, serviceUser('postgres'));
+  started(`PostgreSQL on 127.0.0.1:${layout.ports.postgres}`);
+  await startRucioServer(layout, programs.venvBin);
+  started(`Rucio server on ${rucioUrl(layout)}`);
+  await startStorage(layout, programs.xrootd, serviceUser('xrootd'));
+  started(`XRootD storage for ${RSES.map(r => r.name).join(', ')}`);
+  await startService(layout, {
+    name: 'transfers',
+    title: 'the transfer service',
+    command: process.execPath,
+    args: [TRANSFERS_SCRIPT, '--port', String(layout.ports.transfers), '--failures-file', join(layout.stateDir, 'transfer-failures.json')],
+    match: TRANSFERS_SCRIPT,
+    port: layout.ports.transfers
+  });
+  started(`Transfer service on ${transfersUrl(layout)}`);
+  await startRucioDaemons(layout, programs.venvBin);
+  started("Rucio's daemons (conveyor submitter, poller, finisher; judge evaluator, cleaner; abacus)");
+  if (options.seed !== false && !existsSync(seededMarker(layout))) {
+    await seedAll(layout, serviceUser('xrootd'), log);
+    writeFileSync(seededMarker(layout), new Date().toISOString() + '\n');
+  } else if (options.seed === false) {
+    const rucio = rootClient(layout);
+    await seedRses(layout, rucio);
+    await seedAccounts(rucio);
+  }
+  return layout;
+}
+
+function checkSameBasePort(layout: Layout, options: LayoutOptions): void {
+  const saved = resolveLayout({ stateDir: layout.stateDir });
+  if (options.basePort !== undefined && existsSync(join(layout.stateDir, 'devlake.json')) && saved.basePort !== options.basePort) {
+    throw new DevlakeError(
+      `This devlake (${layout.stateDir}) was created on base port ${saved.basePort}, and its RSEs are registered with those ports. ` +
+        `Run without --base-port, or run "devlake reset --base-port ${options.basePort}" to start a clean lake on the new ports.`
+    );
+  }
+}
+
+/** Seeds the demo data again (idempotent), or a benchmark dataset of `files` files. */
+export async function seed(options: LayoutOptions & { files?: number | undefined }, log: Logger): Promise<void> {
+  const layout = resolveLayout(options);
+  await requireRunning(layout);
+  if (options.files === undefined) {
+    await seedAll(layout, serviceUser('xrootd'), log);
+    writeFileSync(seededMarker(layout), new Date().toISOString() + '\n');
+    return;
+  }
+  const dataset = benchDataset(options.files);
+  await seedDataset(layout, rootClient(layout), dataset, log);
+  giveStorageTo(layout, serviceUser('xrootd'));
+  log(`Dataset ${dataset.scope}:${dataset.name} holds ${options.files} files.`);
+}
+
+async function requireRunning(layout: Layout): Promise<void> {
+  if (!(await isListening(layout.ports.rucio))) {
+    throw new DevlakeError(`devlake is not running (nothing answers on ${rucioUrl(layout)}). Run "devlake up" first.`);
+  }
+}
+
+/** Stops every process devlake started, by the pids it recorded, in reverse start order. */
+export async function down(options: LayoutOptions, log: Logger): Promise<void> {
+  const layout = resolveLayout(options);
+  const known = serviceNames(layout);
+  const others = recordedServices(layout).filter(name => !known.includes(name));
+  for (const name of [...others, ...known.reverse()]) {
+    if (await stopService(layout, name)) {
+      log(`  stopped ${name}`);
+    }
+  }
+  const ports = [layout.ports.postgres, layout.ports.rucio, layout.ports.transfers, ...Object.values(layout.ports.rses)];
+  const busy = [];
+  for (const port of ports) {
+    if (await isListening(port)) {
+      busy.push(port);
+    }
+  }
+  if (busy.length > 0) {
+    throw new DevlakeError(
+      `devlake stopped its processes, but port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} still answer${busy.length > 1 ? '' : 's'}: ` +
+        'another program listens there. Find it with "ss -ltnp".'
+    );
+  }
+}
+
+/** Stops devlake, deletes its state and data (not the Python venv), and brings a clean lake up. */
+export async function reset(options: UpOptions, log: Logger): Promise<Layout> {
+  const current = resolveLayout({ stateDir: options.stateDir });
+  await down({ stateDir: current.stateDir }, log);
+  rmSync(current.dataDir, { recursive: true, force: true });
+  rmSync(current.stateDir, { recursive: true, force: true });
+  log(`Deleted ${current.stateDir}${current.dataDir.startsWith(current.stateDir) ? '' : ` and ${current.dataDir}`}.`);
+  return up(options, log);
+}
+
+/** Everything a client of devlake needs to know, as `status --json` prints it. */
+export interface DevlakeStatus {
+  readonly stateDir: string;
+  readonly dataDir: string;
+  /** True when every service runs. */
+  readonly running: boolean;
+  readonly seeded: boolean;
+  readonly services: readonly ServiceState[];
+  readonly rucio: { readonly url: string; readonly authUrl: string };
+  readonly transferService: { readonly url: string; readonly failuresUrl: string };
+  readonly postgres: { readonly host: string; readonly port: number; readonly database: string };
+  readonly rses: readonly {
+    readonly name: string;
+    readonly role: 'site' | 'scratch';
+    readonly url: string;
+    readonly prefix: string;
+    readonly directory: string;
+  }[];
+  readonly scratchRse: string;
+  readonly accounts: readonly { readonly account: string; readonly username: string; readonly password: string; readonly scratchQuotaBytes: number | null }[];
+  readonly logs: string;
+}
+
+/** The status of devlake, read from its pid files and saved layout. */
+export function status(options: LayoutOptions): DevlakeStatus {
+  const layout = resolveLayout(options);
+  const services = serviceNames(layout).map(name => serviceState(layout, name));
+  const url = rucioUrl(layout);
+  return {
+    stateDir: layout.stateDir,
+    dataDir: layout.dataDir,
+    running: services.every(s => s.running),
+    seeded: existsSync(seededMarker(layout)),
+    services,
+    rucio: { url, authUrl: url },
+    transferService: { url: transfersUrl(layout), failuresUrl: `${transfersUrl(layout)}/devlake/failures` },
+    postgres: { host: '127.0.0.1', port: layout.ports.postgres, database: 'rucio' },
+    rses: RSES.map(rse => ({
+      name: rse.name,
+      role: rse.role,
+      url: storageUrl(layout, rse.name),
+      prefix: RSE_PREFIX,
+      directory: storageRoot(layout, rse.name)
+    })),
+    scratchRse: SCRATCH_RSE,
+    accounts: ACCOUNTS.map(({ account, username, password, scratchQuotaBytes }) => ({ account, username, password, scratchQuotaBytes })),
+    logs: layout.logDir
+  };
+}

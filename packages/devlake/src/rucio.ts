@@ -1,0 +1,172 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DevlakeError } from './errors.js';
+import { databaseUrl } from './postgres.js';
+import { run, startService, tail, logFile, type ServiceSpec } from './processes.js';
+import { demoAccount, rucioUrl, transfersUrl, type Layout } from './settings.js';
+
+/** Where devlake keeps Rucio's configuration. */
+export function rucioConfigPath(layout: Layout): string {
+  return join(layout.stateDir, 'rucio', 'rucio.cfg');
+}
+
+function sitePackages(venvBin: string): string {
+  return run(join(venvBin, 'python'), ['-c', 'import rucio, os; print(os.path.dirname(os.path.dirname(rucio.__file__)))'], {
+    what: 'finding Rucio in the venv'
+  }).trim();
+}
+
+/** Rucio's configuration: database, bootstrap root identity, client, and the conveyor's FTS3. */
+export function rucioConfig(layout: Layout, alembicIni: string): string {
+  const root = demoAccount('root');
+  const url = rucioUrl(layout);
+  return `[common]
+logdir = ${layout.logDir}
+loglevel = INFO
+mailtemplatedir = ${join(layout.stateDir, 'rucio', 'mail_templates')}
+
+[database]
+default = ${databaseUrl(layout)}
+pool_size = 20
+max_overflow = 20
+pool_reset_on_return = rollback
+
+[alembic]
+cfg = ${alembicIni}
+
+[bootstrap]
+userpass_identity = ${root.username}
+userpass_pwd = ${root.password}
+userpass_email = ${root.email}
+
+[client]
+rucio_host = ${url}
+auth_host = ${url}
+auth_type = userpass
+username = ${root.username}
+password = ${root.password}
+account = root
+request_retries = 3
+
+[conveyor]
+scheme = http,https,davs,root
+transfertool = fts3
+ftshosts = ${transfersUrl(layout)}
+use_deterministic_id = False
+
+[monitor]
+enable_metrics = False
+`;
+}
+
+function writeConfig(layout: Layout, venvBin: string): string {
+  const dir = join(layout.stateDir, 'rucio');
+  mkdirSync(join(dir, 'mail_templates'), { recursive: true });
+  const alembicIni = join(dir, 'alembic.ini');
+  writeFileSync(
+    alembicIni,
+    [
+      '[alembic]',
+      `script_location = ${join(sitePackages(venvBin), 'rucio', 'db', 'sqla', 'migrate_repo')}`,
+      `sqlalchemy.url = ${databaseUrl(layout)}`,
+      // alembic's env.py configures logging from this file, so it needs these sections.
+      '[loggers]\nkeys = root\n[handlers]\nkeys = console\n[formatters]\nkeys = generic',
+      '[logger_root]\nlevel = WARN\nhandlers = console',
+      '[handler_console]\nclass = StreamHandler\nargs = (sys.stderr,)\nformatter = generic',
+      '[formatter_generic]\nformat = %(levelname)s [%(name)s] %(message)s',
+      ''
+    ].join('\n')
+  );
+  const config = rucioConfigPath(layout);
+  writeFileSync(config, rucioConfig(layout, alembicIni));
+  return config;
+}
+
+/** The environment every Rucio process of devlake runs with. */
+export function rucioEnv(layout: Layout): Record<string, string> {
+  return { RUCIO_CONFIG: rucioConfigPath(layout), PYTHONUNBUFFERED: '1' };
+}
+
+/**
+ * Writes Rucio's configuration, creates its schema and root account on first use, and starts the
+ * REST server (gunicorn, loopback only). Resolves once `/ping` answers.
+ */
+export async function startRucioServer(layout: Layout, venvBin: string): Promise<void> {
+  writeConfig(layout, venvBin);
+  const env = rucioEnv(layout);
+  const marker = join(layout.stateDir, 'rucio', 'bootstrapped');
+  if (!existsSync(marker)) {
+    run(
+      join(venvBin, 'python'),
+      [
+        '-c',
+        'from rucio.db.sqla.util import build_database, create_base_vo, create_root_account\n' +
+          'build_database()\ncreate_base_vo()\ncreate_root_account()\n'
+      ],
+      { env, what: 'creating Rucio\'s database schema and root account' }
+    );
+    writeFileSync(marker, new Date().toISOString() + '\n');
+  }
+  await startService(layout, {
+    name: 'rucio-server',
+    title: 'the Rucio server',
+    command: join(venvBin, 'gunicorn'),
+    args: [
+      '--bind', `127.0.0.1:${layout.ports.rucio}`,
+      '--workers', '4',
+      '--timeout', '600',
+      '--graceful-timeout', '5',
+      'rucio.web.rest.flaskapi.v1.main:application'
+    ],
+    env,
+    port: layout.ports.rucio
+  });
+  await waitForPing(layout);
+}
+
+async function waitForPing(layout: Layout): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(`${rucioUrl(layout)}/ping`);
+      if (response.ok) {
+        return;
+      }
+      last = `HTTP ${response.status}`;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await sleep(300);
+  }
+  const log = logFile(layout, 'rucio-server');
+  throw new DevlakeError(`The Rucio server does not answer /ping (${last}). Its log (${log}) ends with:\n${tail(log)}`);
+}
+
+/** Rucio's daemons that move rules to OK (or STUCK), clean expired rules and count quota usage. */
+export function rucioDaemons(layout: Layout, venvBin: string): ServiceSpec[] {
+  const env = rucioEnv(layout);
+  const daemon = (name: string, title: string, args: string[]): ServiceSpec => ({
+    name,
+    title,
+    command: join(venvBin, name),
+    args,
+    env
+  });
+  return [
+    daemon('rucio-conveyor-submitter', "Rucio's transfer submitter", ['--sleep-time', '2', '--group-bulk', '200', '--bulk', '1000']),
+    daemon('rucio-conveyor-poller', "Rucio's transfer poller", ['--sleep-time', '2', '--older-than', '0']),
+    daemon('rucio-conveyor-finisher', "Rucio's transfer finisher", ['--sleep-time', '2']),
+    daemon('rucio-judge-evaluator', "Rucio's rule evaluator", ['--sleep-time', '2']),
+    daemon('rucio-judge-cleaner', "Rucio's expired-rule cleaner", ['--sleep-time', '10']),
+    daemon('rucio-abacus-account', "Rucio's quota counter", ['--sleep-time', '5'])
+  ];
+}
+
+/** Starts Rucio's daemons (each in the background, with its own log). */
+export async function startRucioDaemons(layout: Layout, venvBin: string): Promise<void> {
+  for (const spec of rucioDaemons(layout, venvBin)) {
+    await startService(layout, spec);
+  }
+}

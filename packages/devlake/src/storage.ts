@@ -1,0 +1,57 @@
+import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startService, type ServiceUser } from './processes.js';
+import { RSE_PREFIX, RSES, storageRoot, type Layout } from './settings.js';
+
+/** Service name of an RSE's XRootD instance. */
+export function storageServiceName(rse: string): string {
+  return `xrootd-${rse.toLowerCase()}`;
+}
+
+function ownedDir(path: string, user: ServiceUser | undefined): void {
+  mkdirSync(path, { recursive: true, mode: 0o755 });
+  if (user) {
+    chownSync(path, user.uid, user.gid);
+  }
+}
+
+/**
+ * XRootD's configuration for one RSE: one port serving root:// and http(s)/WebDAV, files under the
+ * RSE's storage root, adler32 checksums, and only local clients.
+ */
+export function xrootdConfig(root: string, workDir: string, port: number): string {
+  return [
+    `xrd.port ${port}`,
+    `xrd.protocol XrdHttp:${port} libXrdHttp.so`,
+    'xrd.allow host localhost',
+    `all.adminpath ${workDir}/admin`,
+    `all.pidpath ${workDir}/run`,
+    `oss.localroot ${root}`,
+    'all.export /',
+    'xrootd.chksum adler32',
+    ''
+  ].join('\n');
+}
+
+/** Starts one XRootD per RSE, each serving its own directory over HTTP/WebDAV. */
+export async function startStorage(layout: Layout, xrootd: string, user: ServiceUser | undefined): Promise<void> {
+  for (const rse of RSES) {
+    const port = layout.ports.rses[rse.name] as number;
+    const root = storageRoot(layout, rse.name);
+    const workDir = join(layout.dataDir, 'xrootd', rse.name);
+    for (const dir of [root, join(root, RSE_PREFIX), workDir, join(workDir, 'admin'), join(workDir, 'run')]) {
+      ownedDir(dir, user);
+    }
+    const config = join(workDir, 'xrootd.cfg');
+    writeFileSync(config, xrootdConfig(root, workDir, port));
+    await startService(layout, {
+      name: storageServiceName(rse.name),
+      title: `the storage of ${rse.name} (XRootD)`,
+      command: xrootd,
+      args: ['-c', config, '-n', rse.name.toLowerCase()],
+      cwd: workDir,
+      user,
+      port
+    });
+  }
+}
