@@ -22,6 +22,13 @@ Options:
   --json           with status: print JSON for programs
 `;
 
+// A reader that goes away early (`devlake status | head`) is not an error of devlake's.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') {
+    throw error;
+  }
+});
+
 function print(line: string): void {
   process.stdout.write(line + '\n');
 }

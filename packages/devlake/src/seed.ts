@@ -177,7 +177,8 @@ function writeFiles(layout: Layout, dataset: DemoDataset): { scope: string; name
 export async function seedDataset(layout: Layout, rucio: RucioRest, dataset: DemoDataset, log: (line: string) => void): Promise<void> {
   const path = `/dids/${segment(dataset.scope)}/${segment(dataset.name)}`;
   try {
-    const existing = await rucio.json<{ length: number | null }>('GET', path);
+    // Rucio fills in a dataset's length only when asked to count its files.
+    const existing = await rucio.json<{ length: number | null }>('GET', path, { query: { dynamic_depth: 'FILE' } });
     if (existing.length === dataset.files.length) {
       return;
     }

@@ -52,7 +52,9 @@ export async function copyFile(source: string, destination: string): Promise<Cop
       destinationUrl,
       {
         method: 'PUT',
-        headers: length === undefined ? { 'transfer-encoding': 'chunked' } : { 'content-length': length }
+        // XRootD 5.5 reads these header names case-sensitively: lower-case ones are ignored
+        // and the file is stored empty.
+        headers: length === undefined ? { 'Transfer-Encoding': 'chunked' } : { 'Content-Length': length }
       },
       answer => {
         answer.resume();
@@ -65,5 +67,30 @@ export async function copyFile(source: string, destination: string): Promise<Cop
   if (status < 200 || status >= 300) {
     throw new Error(`DESTINATION [${status}] PUT ${destination} answered ${status}`);
   }
-  return { bytes, adler32: checksum.hex() };
+  const result = { bytes, adler32: checksum.hex() };
+  await verifyDestination(destinationUrl, result);
+  return result;
+}
+
+/**
+ * Checks what the destination stored, as FTS3 does after a copy: its size, and its Adler-32 when
+ * the storage reports one (`Want-Digest: adler32`, which XRootD answers).
+ */
+async function verifyDestination(url: URL, expected: CopyResult): Promise<void> {
+  const head = await new Promise<IncomingMessage>((resolvePromise, reject) => {
+    const req = requestFor(url)(url, { method: 'HEAD', headers: { 'Want-Digest': 'adler32' } }, resolvePromise);
+    req.once('error', reject);
+    req.end();
+  }).catch((error: Error) => {
+    throw new Error(`DESTINATION [${error.message}] HEAD ${url.href} failed after the copy`);
+  });
+  head.resume();
+  const size = Number(head.headers['content-length']);
+  if (head.statusCode !== 200 || size !== expected.bytes) {
+    throw new Error(`DESTINATION [${head.statusCode}] ${url.href} holds ${Number.isNaN(size) ? 'no file' : `${size} bytes`} after copying ${expected.bytes}`);
+  }
+  const digest = /adler32=([0-9a-f]{1,8})/i.exec(String(head.headers['digest'] ?? ''))?.[1];
+  if (digest !== undefined && digest.toLowerCase().padStart(8, '0') !== expected.adler32) {
+    throw new Error(`DESTINATION [5] checksum mismatch: copied ${expected.adler32}, destination reports ${digest}`);
+  }
 }

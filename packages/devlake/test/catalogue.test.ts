@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { CONTAINERS, LARGE_DATASET_FILES, SCOPES, benchDataset, fileContent } from '../src/catalogue.js';
+import { NAME_PATTERN, SCOPE_PATTERN } from '../src/lfn.js';
+import { RSES, SCRATCH_RSE } from '../src/settings.js';
+
+const datasets = CONTAINERS.flatMap(c => c.datasets);
+
+describe('demo catalogue', () => {
+  it('when every DID is checked against Rucio’s generic schema, then all scopes and names are valid', () => {
+    for (const { scope } of SCOPES) {
+      expect(scope).toMatch(SCOPE_PATTERN);
+    }
+    for (const did of [...CONTAINERS, ...datasets, ...datasets.flatMap(d => d.files.map(f => ({ scope: d.scope, name: f.name })))]) {
+      expect(did.name, `${did.scope}:${did.name}`).toMatch(NAME_PATTERN);
+      expect(SCOPES.map(s => s.scope)).toContain(did.scope);
+    }
+  });
+
+  it('when the names are listed, then some contain a slash, some start with one, and all are unique per scope', () => {
+    const names = datasets.flatMap(d => d.files.map(f => `${d.scope}:${f.name}`));
+    expect(new Set(names).size).toBe(names.length);
+    expect(names.some(n => n.split(':')[1]?.startsWith('/'))).toBe(true);
+    expect(names.some(n => /^[^:]+:[^/].*\//.test(n))).toBe(true);
+  });
+
+  it('when the large dataset is looked for, then it has the promised number of files', () => {
+    expect(datasets.some(d => d.files.length === LARGE_DATASET_FILES)).toBe(true);
+    expect(LARGE_DATASET_FILES).toBeGreaterThanOrEqual(10_000);
+  });
+
+  it('when datasets are placed, then they sit on site disks only, never on the scratch RSE', () => {
+    const sites = RSES.filter(r => r.role === 'site').map(r => r.name);
+    for (const d of datasets) {
+      expect(d.rses.length).toBeGreaterThan(0);
+      expect(d.rses.every(r => sites.includes(r))).toBe(true);
+      expect(d.rses).not.toContain(SCRATCH_RSE);
+    }
+  });
+
+  it('when content is generated twice, then it is identical and exactly the requested size', () => {
+    for (const [name, bytes] of [['a.root', 100_003], ['h.csv', 4_000], ['r.txt', 10], ['s.json', 900]] as const) {
+      const first = fileContent('cta', name, bytes);
+      expect(first.length).toBe(bytes);
+      expect(fileContent('cta', name, bytes).equals(first)).toBe(true);
+    }
+    expect(fileContent('cta', 'a.root', 64).equals(fileContent('cta', 'b.root', 64))).toBe(false);
+  });
+
+  it('when a csv file is generated, then it starts with a header line', () => {
+    expect(fileContent('user.alice', 'x/histograms.csv', 200).toString('utf8')).toMatch(/^bin_low,bin_high,events\n0,5,/);
+  });
+
+  it('when a benchmark dataset is asked for, then it has that many distinct files', () => {
+    const bench = benchDataset(1234);
+    expect(bench.files).toHaveLength(1234);
+    expect(new Set(bench.files.map(f => f.name)).size).toBe(1234);
+    expect(bench.name).toBe('files_1234');
+  });
+});

@@ -1,0 +1,116 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adler32 } from '../../packages/devlake/src/adler32.js';
+import { hashedPath } from '../../packages/devlake/src/lfn.js';
+import { devlake, didPath, putFile, rucioAs, waitForRule } from './helpers.js';
+
+const alice = rucioAs('alice');
+const root = rucioAs('root');
+const scratch = devlake.scratchRse;
+const site = devlake.rses.find(r => r.role === 'site' && r.name === 'CERN_DATADISK');
+/** A tag unique to this run, so every run makes fresh data and a fresh rule. */
+const run = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+
+/**
+ * Puts a new dataset of `count` files into the lake the way a site would: bytes PUT onto the site
+ * storage at Rucio's deterministic path, replicas registered (by root, as the generic policy
+ * wants for a site disk), the dataset created and filled by alice in her scope.
+ */
+async function newDataset(name: string, count: number): Promise<Map<string, string>> {
+  if (!site) {
+    throw new Error('devlake has no CERN_DATADISK');
+  }
+  const scope = 'user.alice';
+  const checksums = new Map<string, string>();
+  const files = [];
+  for (let i = 0; i < count; i++) {
+    const fileName = `${name}/part_${i}.dat`;
+    const content = randomBytes(1000 + i * 20_000);
+    const status = await putFile(`${site.url}${site.prefix}${hashedPath(scope, fileName)}`, content);
+    expect(status, `PUT ${fileName}`).toBe(200);
+    checksums.set(fileName, adler32(content));
+    files.push({ scope, name: fileName, bytes: content.length, adler32: adler32(content) });
+  }
+  await root.request('POST', '/replicas/', { body: { rse: site.name, files } });
+  await alice.request('POST', didPath(scope, name), { body: { type: 'DATASET' } });
+  await alice.request('POST', `${didPath(scope, name)}/dids`, { body: { dids: files.map(({ scope: s, name: n }) => ({ scope: s, name: n })) } });
+  return checksums;
+}
+
+async function ruleToScratch(name: string): Promise<string> {
+  const [id] = await alice.json<string[]>('POST', '/rules/', {
+    body: {
+      dids: [{ scope: 'user.alice', name }],
+      account: 'alice',
+      copies: 1,
+      rse_expression: scratch,
+      lifetime: 3600,
+      comment: 'devlake integration test'
+    }
+  });
+  return id as string;
+}
+
+describe('replication toward the scratch RSE, by Rucio’s own daemons', () => {
+  it('when alice makes a rule for a dataset, then it goes REPLICATING → OK and the scratch copies match Rucio’s adler32', async () => {
+    const name = `rtest.${run}.ok`;
+    const checksums = await newDataset(name, 5);
+    const ruleId = await ruleToScratch(name);
+    const { rule, seen } = await waitForRule(alice, ruleId, ['OK', 'STUCK']);
+    expect(seen[0]).toBe('REPLICATING');
+    expect(rule.state).toBe('OK');
+    expect(rule.locks_ok_cnt).toBe(5);
+
+    const replicas = await alice.lines<{ name: string; adler32: string; rses: Record<string, string[]> }>('POST', '/replicas/list', {
+      body: { dids: [{ scope: 'user.alice', name }], schemes: ['http'], rse_expression: scratch }
+    });
+    expect(replicas.map(r => r.name).sort()).toEqual([...checksums.keys()].sort());
+    for (const replica of replicas) {
+      const pfn = replica.rses[scratch]?.[0];
+      expect(pfn?.startsWith(devlake.rses.find(r => r.name === scratch)?.url ?? '-')).toBe(true);
+      const bytes = new Uint8Array(await (await fetch(pfn as string)).arrayBuffer());
+      expect(adler32(bytes)).toBe(replica.adler32);
+      expect(replica.adler32).toBe(checksums.get(replica.name));
+    }
+  });
+
+  describe('when transfers are told to fail', () => {
+    let before: string[] = [];
+    const failures = devlake.transferService.failuresUrl;
+
+    beforeAll(async () => {
+      before = ((await (await fetch(failures)).json()) as { patterns: string[] }).patterns;
+      const put = await fetch(failures, { method: 'PUT', body: JSON.stringify({ patterns: [...before, `${run}\\.stuck`] }) });
+      expect(put.status).toBe(200);
+    });
+
+    afterAll(async () => {
+      await fetch(failures, { method: 'PUT', body: JSON.stringify({ patterns: before }) });
+    });
+
+    it('then a rule for a matching dataset ends STUCK with the reason in the rule', async () => {
+      const name = `rtest.${run}.stuck`;
+      await newDataset(name, 2);
+      const { rule } = await waitForRule(alice, await ruleToScratch(name), ['OK', 'STUCK']);
+      expect(rule.state).toBe('STUCK');
+      expect(rule.locks_stuck_cnt).toBeGreaterThan(0);
+      expect(rule.error).toMatch(/told to fail transfers matching/);
+    });
+  });
+
+  it('when alice asks twice for the same rule, then Rucio answers DuplicateRule', async () => {
+    const name = `rtest.${run}.dup`;
+    await newDataset(name, 1);
+    await ruleToScratch(name);
+    await expect(ruleToScratch(name)).rejects.toMatchObject({ status: 409, exceptionClass: 'DuplicateRule' });
+  });
+
+  it('when bob asks for more than his scratch quota, then Rucio answers InsufficientAccountLimit', async () => {
+    const bob = rucioAs('bob');
+    await expect(
+      bob.json('POST', '/rules/', {
+        body: { dids: [{ scope: 'atlas_opendata', name: '2020_13TeV.GamGam.data' }], account: 'bob', copies: 1, rse_expression: scratch }
+      })
+    ).rejects.toMatchObject({ status: 409, exceptionClass: 'InsufficientAccountLimit' });
+  });
+});
