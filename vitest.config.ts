@@ -2,6 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // Integration test files share one devlake (and start a second one), so they run one at a time.
+    fileParallelism: false,
     projects: [
       {
         test: {
@@ -17,9 +19,7 @@ export default defineConfig({
           environment: 'node',
           globalSetup: ['test/global-setup.ts'],
           testTimeout: 600_000,
-          hookTimeout: 600_000,
-          fileParallelism: false,
-          sequence: { concurrent: false }
+          hookTimeout: 600_000
         }
       }
     ]

@@ -22,7 +22,9 @@ export default function setup(project: TestProject): void {
   const status = JSON.parse(result.stdout) as DevlakeStatus;
   if (!status.running) {
     const down = status.services.filter(s => !s.running).map(s => s.name);
-    throw new Error(`devlake is not running (${down.join(', ')} down). Run "npm run devlake -- up" first.`);
+    throw new Error(
+      `devlake is not running (${down.join(', ')} down). Run "npm run devlake -- up" first.`
+    );
   }
   project.provide('devlake', status);
 }

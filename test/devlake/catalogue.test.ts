@@ -16,7 +16,9 @@ interface DidLine {
 describe('devlake catalogue through Rucio’s REST API as alice', () => {
   it('when alice lists scopes, then the demo scopes are there', async () => {
     const scopes = await alice.json<string[]>('GET', '/scopes/');
-    expect(scopes).toEqual(expect.arrayContaining(['user.alice', 'user.bob', 'lofar', 'cta', 'atlas_opendata']));
+    expect(scopes).toEqual(
+      expect.arrayContaining(['user.alice', 'user.bob', 'lofar', 'cta', 'atlas_opendata'])
+    );
   });
 
   it('when alice searches with a wildcard, then the matching datasets come back with their type', async () => {
@@ -50,21 +52,38 @@ describe('devlake catalogue through Rucio’s REST API as alice', () => {
   });
 
   it('when alice lists the large dataset, then all 10,000 files stream back with sizes and checksums', async () => {
-    const files = await alice.lines<DidLine>('GET', `${didPath('lofar', 'L700000_subbands')}/files`);
+    const files = await alice.lines<DidLine>(
+      'GET',
+      `${didPath('lofar', 'L700000_subbands')}/files`
+    );
     expect(files).toHaveLength(10_000);
     expect(new Set(files.map(f => f.name)).size).toBe(10_000);
-    expect(files.every(f => typeof f.bytes === 'number' && f.bytes > 0 && /^[0-9a-f]{8}$/.test(f.adler32 ?? ''))).toBe(true);
+    expect(
+      files.every(
+        f => typeof f.bytes === 'number' && f.bytes > 0 && /^[0-9a-f]{8}$/.test(f.adler32 ?? '')
+      )
+    ).toBe(true);
   });
 
   it('when a file’s name starts with a slash, then Rucio finds it and its replica serves the registered bytes', async () => {
-    const files = await alice.lines<DidLine>('GET', `${didPath('atlas_opendata', '2020_13TeV.GamGam.data')}/files`);
+    const files = await alice.lines<DidLine>(
+      'GET',
+      `${didPath('atlas_opendata', '2020_13TeV.GamGam.data')}/files`
+    );
     expect(files.length).toBeGreaterThan(0);
     expect(files.every(f => f.name.startsWith('/store/'))).toBe(true);
-    const replicas = await alice.lines<{ name: string; adler32: string; rses: Record<string, string[]>; states: Record<string, string> }>(
-      'POST',
-      '/replicas/list',
-      { body: { dids: files.map(({ scope, name }) => ({ scope, name })), schemes: ['http'], all_states: false } }
-    );
+    const replicas = await alice.lines<{
+      name: string;
+      adler32: string;
+      rses: Record<string, string[]>;
+      states: Record<string, string>;
+    }>('POST', '/replicas/list', {
+      body: {
+        dids: files.map(({ scope, name }) => ({ scope, name })),
+        schemes: ['http'],
+        all_states: false
+      }
+    });
     expect(replicas).toHaveLength(files.length);
     for (const replica of replicas) {
       expect(replica.states).toEqual({ CERN_DATADISK: 'AVAILABLE' });

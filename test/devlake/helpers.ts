@@ -58,7 +58,12 @@ export interface Rule {
  * Polls a rule until it reaches one of `states`, recording every state seen on the way; fails
  * with the last state after `timeoutMs`.
  */
-export async function waitForRule(rucio: RucioRest, ruleId: string, states: string[], timeoutMs = 240_000): Promise<{ rule: Rule; seen: string[] }> {
+export async function waitForRule(
+  rucio: RucioRest,
+  ruleId: string,
+  states: string[],
+  timeoutMs = 240_000
+): Promise<{ rule: Rule; seen: string[] }> {
   const seen: string[] = [];
   const deadline = Date.now() + timeoutMs;
   let rule: Rule | undefined;
@@ -72,7 +77,9 @@ export async function waitForRule(rucio: RucioRest, ruleId: string, states: stri
     }
     await sleep(1000);
   }
-  throw new Error(`rule ${ruleId} is still ${rule?.state} after ${timeoutMs} ms (seen: ${seen.join(' → ')})`);
+  throw new Error(
+    `rule ${ruleId} is still ${rule?.state} after ${timeoutMs} ms (seen: ${seen.join(' → ')})`
+  );
 }
 
 /**
@@ -82,10 +89,14 @@ export async function waitForRule(rucio: RucioRest, ruleId: string, states: stri
  */
 export function putFile(url: string, body: Buffer): Promise<number> {
   return new Promise((resolvePromise, reject) => {
-    const req = request(url, { method: 'PUT', agent: false, headers: { 'Content-Length': body.length } }, res => {
-      res.resume();
-      res.once('end', () => resolvePromise(res.statusCode ?? 0));
-    });
+    const req = request(
+      url,
+      { method: 'PUT', agent: false, headers: { 'Content-Length': body.length } },
+      res => {
+        res.resume();
+        res.once('end', () => resolvePromise(res.statusCode ?? 0));
+      }
+    );
     req.once('error', reject);
     req.end(body);
   });

@@ -26,14 +26,19 @@ async function newDataset(name: string, count: number): Promise<Map<string, stri
   for (let i = 0; i < count; i++) {
     const fileName = `${name}/part_${i}.dat`;
     const content = randomBytes(1000 + i * 20_000);
-    const status = await putFile(`${site.url}${site.prefix}${hashedPath(scope, fileName)}`, content);
+    const status = await putFile(
+      `${site.url}${site.prefix}${hashedPath(scope, fileName)}`,
+      content
+    );
     expect(status, `PUT ${fileName}`).toBe(200);
     checksums.set(fileName, adler32(content));
     files.push({ scope, name: fileName, bytes: content.length, adler32: adler32(content) });
   }
   await root.request('POST', '/replicas/', { body: { rse: site.name, files } });
   await alice.request('POST', didPath(scope, name), { body: { type: 'DATASET' } });
-  await alice.request('POST', `${didPath(scope, name)}/dids`, { body: { dids: files.map(({ scope: s, name: n }) => ({ scope: s, name: n })) } });
+  await alice.request('POST', `${didPath(scope, name)}/dids`, {
+    body: { dids: files.map(({ scope: s, name: n }) => ({ scope: s, name: n })) }
+  });
   return checksums;
 }
 
@@ -61,7 +66,11 @@ describe('replication toward the scratch RSE, by Rucio’s own daemons', () => {
     expect(rule.state).toBe('OK');
     expect(rule.locks_ok_cnt).toBe(5);
 
-    const replicas = await alice.lines<{ name: string; adler32: string; rses: Record<string, string[]> }>('POST', '/replicas/list', {
+    const replicas = await alice.lines<{
+      name: string;
+      adler32: string;
+      rses: Record<string, string[]>;
+    }>('POST', '/replicas/list', {
       body: { dids: [{ scope: 'user.alice', name }], schemes: ['http'], rse_expression: scratch }
     });
     expect(replicas.map(r => r.name).sort()).toEqual([...checksums.keys()].sort());
@@ -80,7 +89,10 @@ describe('replication toward the scratch RSE, by Rucio’s own daemons', () => {
 
     beforeAll(async () => {
       before = ((await (await fetch(failures)).json()) as { patterns: string[] }).patterns;
-      const put = await fetch(failures, { method: 'PUT', body: JSON.stringify({ patterns: [...before, `${run}\\.stuck`] }) });
+      const put = await fetch(failures, {
+        method: 'PUT',
+        body: JSON.stringify({ patterns: [...before, `${run}\\.stuck`] })
+      });
       expect(put.status).toBe(200);
     });
 
@@ -102,14 +114,22 @@ describe('replication toward the scratch RSE, by Rucio’s own daemons', () => {
     const name = `rtest.${run}.dup`;
     await newDataset(name, 1);
     await ruleToScratch(name);
-    await expect(ruleToScratch(name)).rejects.toMatchObject({ status: 409, exceptionClass: 'DuplicateRule' });
+    await expect(ruleToScratch(name)).rejects.toMatchObject({
+      status: 409,
+      exceptionClass: 'DuplicateRule'
+    });
   });
 
   it('when bob asks for more than his scratch quota, then Rucio answers InsufficientAccountLimit', async () => {
     const bob = rucioAs('bob');
     await expect(
       bob.json('POST', '/rules/', {
-        body: { dids: [{ scope: 'atlas_opendata', name: '2020_13TeV.GamGam.data' }], account: 'bob', copies: 1, rse_expression: scratch }
+        body: {
+          dids: [{ scope: 'atlas_opendata', name: '2020_13TeV.GamGam.data' }],
+          account: 'bob',
+          copies: 1,
+          rse_expression: scratch
+        }
       })
     ).rejects.toMatchObject({ status: 409, exceptionClass: 'InsufficientAccountLimit' });
   });

@@ -39,7 +39,11 @@ export const LARGE_DATASET_FILES = 10_000;
 /** Transfers of DIDs matching this pattern fail unless the failure patterns are changed. */
 export const DEFAULT_FAILURE_PATTERN = 'unreachable';
 
-function files(count: number, name: (i: number) => string, bytes: (i: number) => number): DemoFile[] {
+function files(
+  count: number,
+  name: (i: number) => string,
+  bytes: (i: number) => number
+): DemoFile[] {
   return Array.from({ length: count }, (_, i) => ({ name: name(i), bytes: bytes(i) }));
 }
 
@@ -56,15 +60,28 @@ export const CONTAINERS: readonly DemoContainer[] = [
         scope: 'atlas_opendata',
         name: '2020_13TeV.GamGam.data',
         rses: ['CERN_DATADISK'],
-        meta: { datatype: 'DAOD', run_number: 284500, stream_name: 'physics_Main', channel: 'GamGam' },
-        files: files(4, i => `/store/data/2020/13TeV/GamGam/data_${'ABCD'[i]}.GamGam.root`, i => 300_000 + i * 50_000)
+        meta: {
+          datatype: 'DAOD',
+          run_number: 284500,
+          stream_name: 'physics_Main',
+          channel: 'GamGam'
+        },
+        files: files(
+          4,
+          i => `/store/data/2020/13TeV/GamGam/data_${'ABCD'[i]}.GamGam.root`,
+          i => 300_000 + i * 50_000
+        )
       },
       {
         scope: 'atlas_opendata',
         name: '2020_13TeV.2lep.mc',
         rses: ['DESY_DATADISK'],
         meta: { datatype: 'MC', run_number: 361106, stream_name: 'mc16_13TeV', channel: '2lep' },
-        files: files(5, i => `/store/mc/2020/13TeV/2lep/mc_${361106 + i}.Zee.2lep.root`, i => 200_000 + i * 10_000)
+        files: files(
+          5,
+          i => `/store/mc/2020/13TeV/2lep/mc_${361106 + i}.Zee.2lep.root`,
+          i => 200_000 + i * 10_000
+        )
       }
     ]
   },
@@ -77,7 +94,11 @@ export const CONTAINERS: readonly DemoContainer[] = [
       name: `L600000_${sap}_uv`,
       rses: ['CERN_DATADISK', 'DESY_DATADISK'],
       meta: { datatype: 'uv', run_number: 600000, telescope: 'LOFAR', observation_id: 'L600000' },
-      files: files(8, i => `L600000/${sap}/L600000_${sap}_SB${pad(i + 8 * s, 3)}_uv.MS.tar`, i => 64_000 + i * 1_000)
+      files: files(
+        8,
+        i => `L600000/${sap}/L600000_${sap}_SB${pad(i + 8 * s, 3)}_uv.MS.tar`,
+        i => 64_000 + i * 1_000
+      )
     }))
   },
   {
@@ -89,8 +110,17 @@ export const CONTAINERS: readonly DemoContainer[] = [
         scope: 'lofar',
         name: 'L700000_subbands',
         rses: ['DESY_DATADISK'],
-        meta: { datatype: 'beamformed', run_number: 700000, telescope: 'LOFAR', observation_id: 'L700000' },
-        files: files(LARGE_DATASET_FILES, i => `L700000/subbands/SB${pad(i, 5)}.h5`, i => 200 + (i % 100))
+        meta: {
+          datatype: 'beamformed',
+          run_number: 700000,
+          telescope: 'LOFAR',
+          observation_id: 'L700000'
+        },
+        files: files(
+          LARGE_DATASET_FILES,
+          i => `L700000/subbands/SB${pad(i, 5)}.h5`,
+          i => 200 + (i % 100)
+        )
       }
     ]
   },
@@ -104,14 +134,22 @@ export const CONTAINERS: readonly DemoContainer[] = [
         name: 'prod5.gamma_onSource',
         rses: ['CERN_DATADISK'],
         meta: { datatype: 'DL0', run_number: 1001, particle: 'gamma' },
-        files: files(6, i => `prod5/gamma_20deg_0deg_run${1001 + i}.simtel.zst`, i => 120_000 + i * 7_000)
+        files: files(
+          6,
+          i => `prod5/gamma_20deg_0deg_run${1001 + i}.simtel.zst`,
+          i => 120_000 + i * 7_000
+        )
       },
       {
         scope: 'cta',
         name: 'prod5.proton',
         rses: ['DESY_DATADISK'],
         meta: { datatype: 'DL0', run_number: 2001, particle: 'proton' },
-        files: files(6, i => `prod5/proton_20deg_0deg_run${2001 + i}.simtel.zst`, i => 90_000 + i * 3_000)
+        files: files(
+          6,
+          i => `prod5/proton_20deg_0deg_run${2001 + i}.simtel.zst`,
+          i => 90_000 + i * 3_000
+        )
       }
     ]
   },
@@ -125,7 +163,11 @@ export const CONTAINERS: readonly DemoContainer[] = [
         name: 'calib.unreachable',
         rses: ['CERN_DATADISK'],
         meta: { datatype: 'calib', run_number: 3001 },
-        files: files(3, i => `calib/unreachable_${i}.fits`, () => 4_096)
+        files: files(
+          3,
+          i => `calib/unreachable_${i}.fits`,
+          () => 4_096
+        )
       }
     ]
   },
@@ -156,7 +198,11 @@ export function benchDataset(count: number): DemoDataset {
     name: `files_${count}`,
     rses: ['CERN_DATADISK'],
     meta: { datatype: 'bench' },
-    files: files(count, i => `files_${count}/f${pad(i, 7)}.dat`, () => 64)
+    files: files(
+      count,
+      i => `files_${count}/f${pad(i, 7)}.dat`,
+      () => 64
+    )
   };
 }
 

@@ -42,7 +42,9 @@ function describe(s: DevlakeStatus): string {
     ...s.rses.map(r => `  ${r.name.padEnd(16)} ${r.url}${r.prefix} (${r.role})`),
     `  accounts         ${s.accounts.map(a => `${a.account} (userpass ${a.username} / ${a.password})`).join(', ')}`,
     '  processes:',
-    ...s.services.map(p => `    ${p.running ? 'up  ' : 'down'} ${p.name}${p.pid ? ` (pid ${p.pid})` : ''}`),
+    ...s.services.map(
+      p => `    ${p.running ? 'up  ' : 'down'} ${p.name}${p.pid ? ` (pid ${p.pid})` : ''}`
+    ),
     `  logs in ${s.logs}`
   ];
   return lines.join('\n');
@@ -90,7 +92,9 @@ async function main(argv: string[]): Promise<number> {
       if (values.files !== undefined) {
         files = Number(values.files);
         if (!Number.isInteger(files) || files < 1 || files > 10_000_000) {
-          throw new DevlakeError(`--files must be a whole number from 1 to 10000000; got "${values.files}".`);
+          throw new DevlakeError(
+            `--files must be a whole number from 1 to 10000000; got "${values.files}".`
+          );
         }
       }
       await seed({ ...layoutOptions, files }, print);
@@ -102,7 +106,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     default:
-      throw new DevlakeError(`"${command}" is not a devlake command. Run "devlake --help" to see the commands.`);
+      throw new DevlakeError(
+        `"${command}" is not a devlake command. Run "devlake --help" to see the commands.`
+      );
   }
 }
 
@@ -113,11 +119,17 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     if (error instanceof DevlakeError) {
       process.stderr.write(`devlake: ${error.message}\n`);
-    } else if (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
+    } else if (
+      error instanceof Error &&
+      'code' in error &&
+      String(error.code).startsWith('ERR_PARSE_ARGS')
+    ) {
       process.stderr.write(`devlake: ${error.message}. Run "devlake --help" to see the options.\n`);
     } else {
       const message = error instanceof Error ? error.message : String(error);
-      process.stderr.write(`devlake: unexpected failure: ${message}\nPlease report it with the command you ran and the logs under .devlake/logs.\n`);
+      process.stderr.write(
+        `devlake: unexpected failure: ${message}\nPlease report it with the command you ran and the logs under .devlake/logs.\n`
+      );
     }
     process.exitCode = 1;
   }

@@ -17,7 +17,10 @@ interface DebianProgram {
 /** True when devlake runs as root (then it installs packages and runs services as their own users). */
 export const IS_ROOT = process.getuid?.() === 0;
 
-function overridable(envName: string, fallback: () => string | undefined): () => string | undefined {
+function overridable(
+  envName: string,
+  fallback: () => string | undefined
+): () => string | undefined {
   return () => {
     const fromEnv = process.env[envName];
     if (fromEnv !== undefined && fromEnv !== '') {
@@ -47,7 +50,9 @@ const POSTGRES: DebianProgram = {
 const XROOTD: DebianProgram = {
   title: 'XRootD',
   debianPackage: 'xrootd-server',
-  locate: overridable('DEVLAKE_XROOTD', () => (existsSync('/usr/bin/xrootd') ? '/usr/bin/xrootd' : undefined))
+  locate: overridable('DEVLAKE_XROOTD', () =>
+    existsSync('/usr/bin/xrootd') ? '/usr/bin/xrootd' : undefined
+  )
 };
 
 /** Where the programs devlake runs were found. */
@@ -92,7 +97,10 @@ function installsAllowed(): boolean {
   return IS_ROOT && process.env['DEVLAKE_INSTALL'] !== 'never';
 }
 
-function installDebianPackages(programs: readonly DebianProgram[], log: (line: string) => void): void {
+function installDebianPackages(
+  programs: readonly DebianProgram[],
+  log: (line: string) => void
+): void {
   const names = programs.map(p => p.debianPackage);
   if (!installsAllowed()) {
     const list = programs.map(p => `${p.title} (Debian package ${p.debianPackage})`).join(' and ');
@@ -131,7 +139,11 @@ function ensureVenv(layout: Layout, log: (line: string) => void): string {
   const bin = join(layout.venvDir, 'bin');
   const stamp = join(layout.venvDir, '.devlake-requirements.sha256');
   const want = createHash('sha256').update(readFileSync(requirements)).digest('hex');
-  if (existsSync(join(bin, 'rucio-conveyor-submitter')) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === want) {
+  if (
+    existsSync(join(bin, 'rucio-conveyor-submitter')) &&
+    existsSync(stamp) &&
+    readFileSync(stamp, 'utf8').trim() === want
+  ) {
     return bin;
   }
   const python = process.env['DEVLAKE_PYTHON'] ?? 'python3';
@@ -142,9 +154,13 @@ function ensureVenv(layout: Layout, log: (line: string) => void): string {
     });
   }
   log('Installing Rucio and gunicorn from PyPI into the venv (about a minute, once) ...');
-  run(join(bin, 'python'), ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', '-r', requirements], {
-    what: 'installing devlake\'s Python packages (Rucio, gunicorn) from PyPI'
-  });
+  run(
+    join(bin, 'python'),
+    ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', '-r', requirements],
+    {
+      what: "installing devlake's Python packages (Rucio, gunicorn) from PyPI"
+    }
+  );
   writeFileSync(stamp, want + '\n');
   return bin;
 }

@@ -7,6 +7,7 @@ import { ensurePrograms, serviceUser, userCanEnter } from './dependencies.js';
 import { DevlakeError } from './errors.js';
 import { startPostgres } from './postgres.js';
 import {
+  ensurePortFree,
   isListening,
   recordedServices,
   serviceState,
@@ -83,6 +84,7 @@ export async function up(options: UpOptions, log: Logger): Promise<Layout> {
   checkSameBasePort(layout, options);
   mkdirSync(layout.stateDir, { recursive: true });
   const programs = ensurePrograms(layout, log);
+  await checkPorts(layout);
   layout = chooseDataDir(layout);
   saveLayout(layout);
   const started = (what: string): void => log(`  ${what}`);
@@ -97,13 +99,21 @@ export async function up(options: UpOptions, log: Logger): Promise<Layout> {
     name: 'transfers',
     title: 'the transfer service',
     command: process.execPath,
-    args: [TRANSFERS_SCRIPT, '--port', String(layout.ports.transfers), '--failures-file', join(layout.stateDir, 'transfer-failures.json')],
+    args: [
+      TRANSFERS_SCRIPT,
+      '--port',
+      String(layout.ports.transfers),
+      '--failures-file',
+      join(layout.stateDir, 'transfer-failures.json')
+    ],
     match: TRANSFERS_SCRIPT,
     port: layout.ports.transfers
   });
   started(`Transfer service on ${transfersUrl(layout)}`);
   await startRucioDaemons(layout, programs.venvBin);
-  started("Rucio's daemons (conveyor submitter, poller, finisher; judge evaluator, cleaner; abacus)");
+  started(
+    "Rucio's daemons (conveyor submitter, poller, finisher; judge evaluator, cleaner; abacus)"
+  );
   if (options.seed !== false && !existsSync(seededMarker(layout))) {
     await seedAll(layout, serviceUser('xrootd'), log);
     writeFileSync(seededMarker(layout), new Date().toISOString() + '\n');
@@ -115,9 +125,35 @@ export async function up(options: UpOptions, log: Logger): Promise<Layout> {
   return layout;
 }
 
+/** Fails before anything starts when a port of a service that is not running is taken. */
+async function checkPorts(layout: Layout): Promise<void> {
+  const listeners: [string, string, number][] = [
+    ['postgres', 'PostgreSQL', layout.ports.postgres],
+    ['rucio-server', 'the Rucio server', layout.ports.rucio],
+    ...RSES.map(
+      r =>
+        [
+          storageServiceName(r.name),
+          `the storage of ${r.name}`,
+          layout.ports.rses[r.name] as number
+        ] as [string, string, number]
+    ),
+    ['transfers', 'the transfer service', layout.ports.transfers]
+  ];
+  for (const [name, title, port] of listeners) {
+    if (!serviceState(layout, name).running) {
+      await ensurePortFree(port, title);
+    }
+  }
+}
+
 function checkSameBasePort(layout: Layout, options: LayoutOptions): void {
   const saved = resolveLayout({ stateDir: layout.stateDir });
-  if (options.basePort !== undefined && existsSync(join(layout.stateDir, 'devlake.json')) && saved.basePort !== options.basePort) {
+  if (
+    options.basePort !== undefined &&
+    existsSync(join(layout.stateDir, 'devlake.json')) &&
+    saved.basePort !== options.basePort
+  ) {
     throw new DevlakeError(
       `This devlake (${layout.stateDir}) was created on base port ${saved.basePort}, and its RSEs are registered with those ports. ` +
         `Run without --base-port, or run "devlake reset --base-port ${options.basePort}" to start a clean lake on the new ports.`
@@ -126,7 +162,10 @@ function checkSameBasePort(layout: Layout, options: LayoutOptions): void {
 }
 
 /** Seeds the demo data again (idempotent), or a benchmark dataset of `files` files. */
-export async function seed(options: LayoutOptions & { files?: number | undefined }, log: Logger): Promise<void> {
+export async function seed(
+  options: LayoutOptions & { files?: number | undefined },
+  log: Logger
+): Promise<void> {
   const layout = resolveLayout(options);
   await requireRunning(layout);
   if (options.files === undefined) {
@@ -142,7 +181,9 @@ export async function seed(options: LayoutOptions & { files?: number | undefined
 
 async function requireRunning(layout: Layout): Promise<void> {
   if (!(await isListening(layout.ports.rucio))) {
-    throw new DevlakeError(`devlake is not running (nothing answers on ${rucioUrl(layout)}). Run "devlake up" first.`);
+    throw new DevlakeError(
+      `devlake is not running (nothing answers on ${rucioUrl(layout)}). Run "devlake up" first.`
+    );
   }
 }
 
@@ -156,7 +197,12 @@ export async function down(options: LayoutOptions, log: Logger): Promise<void> {
       log(`  stopped ${name}`);
     }
   }
-  const ports = [layout.ports.postgres, layout.ports.rucio, layout.ports.transfers, ...Object.values(layout.ports.rses)];
+  const ports = [
+    layout.ports.postgres,
+    layout.ports.rucio,
+    layout.ports.transfers,
+    ...Object.values(layout.ports.rses)
+  ];
   const busy = [];
   for (const port of ports) {
     if (await isListening(port)) {
@@ -177,7 +223,9 @@ export async function reset(options: UpOptions, log: Logger): Promise<Layout> {
   await down({ stateDir: current.stateDir }, log);
   rmSync(current.dataDir, { recursive: true, force: true });
   rmSync(current.stateDir, { recursive: true, force: true });
-  log(`Deleted ${current.stateDir}${current.dataDir.startsWith(current.stateDir) ? '' : ` and ${current.dataDir}`}.`);
+  log(
+    `Deleted ${current.stateDir}${current.dataDir.startsWith(current.stateDir) ? '' : ` and ${current.dataDir}`}.`
+  );
   return up(options, log);
 }
 
@@ -200,7 +248,12 @@ export interface DevlakeStatus {
     readonly directory: string;
   }[];
   readonly scratchRse: string;
-  readonly accounts: readonly { readonly account: string; readonly username: string; readonly password: string; readonly scratchQuotaBytes: number | null }[];
+  readonly accounts: readonly {
+    readonly account: string;
+    readonly username: string;
+    readonly password: string;
+    readonly scratchQuotaBytes: number | null;
+  }[];
   readonly logs: string;
 }
 
@@ -216,7 +269,10 @@ export function status(options: LayoutOptions): DevlakeStatus {
     seeded: existsSync(seededMarker(layout)),
     services,
     rucio: { url, authUrl: url },
-    transferService: { url: transfersUrl(layout), failuresUrl: `${transfersUrl(layout)}/devlake/failures` },
+    transferService: {
+      url: transfersUrl(layout),
+      failuresUrl: `${transfersUrl(layout)}/devlake/failures`
+    },
     postgres: { host: '127.0.0.1', port: layout.ports.postgres, database: 'rucio' },
     rses: RSES.map(rse => ({
       name: rse.name,
@@ -226,7 +282,12 @@ export function status(options: LayoutOptions): DevlakeStatus {
       directory: storageRoot(layout, rse.name)
     })),
     scratchRse: SCRATCH_RSE,
-    accounts: ACCOUNTS.map(({ account, username, password, scratchQuotaBytes }) => ({ account, username, password, scratchQuotaBytes })),
+    accounts: ACCOUNTS.map(({ account, username, password, scratchQuotaBytes }) => ({
+      account,
+      username,
+      password,
+      scratchQuotaBytes
+    })),
     logs: layout.logDir
   };
 }

@@ -26,30 +26,45 @@ function ownedDir(path: string, user: ServiceUser | undefined): void {
  * Starts devlake's own PostgreSQL cluster (not the system one): creates it on first use, serves
  * it on loopback only, and creates Rucio's role and database.
  */
-export async function startPostgres(layout: Layout, binDir: string, user: ServiceUser | undefined): Promise<void> {
+export async function startPostgres(
+  layout: Layout,
+  binDir: string,
+  user: ServiceUser | undefined
+): Promise<void> {
   const data = clusterDir(layout);
   const sockets = join(layout.dataDir, 'postgres-sockets');
   ownedDir(sockets, user);
   if (!existsSync(join(data, 'PG_VERSION'))) {
     ownedDir(data, user);
-    run(join(binDir, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--no-locale'], {
-      user,
-      cwd: data,
-      what: 'creating devlake\'s PostgreSQL cluster'
-    });
+    run(
+      join(binDir, 'initdb'),
+      ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--no-locale'],
+      {
+        user,
+        cwd: data,
+        what: "creating devlake's PostgreSQL cluster"
+      }
+    );
   }
   await startService(layout, {
     name: 'postgres',
     title: 'PostgreSQL',
     command: join(binDir, 'postgres'),
     args: [
-      '-D', data,
-      '-p', String(layout.ports.postgres),
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', `unix_socket_directories=${sockets}`,
-      '-c', 'max_connections=300',
-      '-c', 'synchronous_commit=off',
-      '-c', 'shared_buffers=256MB'
+      '-D',
+      data,
+      '-p',
+      String(layout.ports.postgres),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      `unix_socket_directories=${sockets}`,
+      '-c',
+      'max_connections=300',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'shared_buffers=256MB'
     ],
     cwd: data,
     user,
@@ -57,9 +72,24 @@ export async function startPostgres(layout: Layout, binDir: string, user: Servic
     stopSignal: 'SIGINT'
   });
   const psql = (sql: string): string =>
-    run(join(binDir, 'psql'), ['-h', '127.0.0.1', '-p', String(layout.ports.postgres), '-U', 'postgres', '-d', 'postgres', '-tAc', sql], {
-      what: 'preparing Rucio\'s PostgreSQL database'
-    }).trim();
+    run(
+      join(binDir, 'psql'),
+      [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(layout.ports.postgres),
+        '-U',
+        'postgres',
+        '-d',
+        'postgres',
+        '-tAc',
+        sql
+      ],
+      {
+        what: "preparing Rucio's PostgreSQL database"
+      }
+    ).trim();
   if (psql(`SELECT 1 FROM pg_roles WHERE rolname = '${RUCIO_DATABASE}'`) !== '1') {
     psql(`CREATE ROLE ${RUCIO_DATABASE} LOGIN`);
   }

@@ -174,7 +174,10 @@ export async function ensurePortFree(port: number, title: string): Promise<void>
  * Starts a service in the background in its own process group, with its output in its log file,
  * unless it already runs. Waits until its port accepts connections.
  */
-export async function startService(layout: Layout, spec: ServiceSpec): Promise<'started' | 'running'> {
+export async function startService(
+  layout: Layout,
+  spec: ServiceSpec
+): Promise<'started' | 'running'> {
   if (serviceState(layout, spec.name).running) {
     return 'running';
   }
@@ -250,7 +253,11 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number):
  * Stops a service by the pid in its pid file: its stop signal to the whole process group, then
  * SIGKILL after `graceMs`. Removes the pid file.
  */
-export async function stopService(layout: Layout, name: string, graceMs = 20_000): Promise<boolean> {
+export async function stopService(
+  layout: Layout,
+  name: string,
+  graceMs = 20_000
+): Promise<boolean> {
   const record = readPidRecord(layout, name);
   if (!record) {
     return false;
@@ -308,11 +315,19 @@ export function run(command: string, args: readonly string[], options: RunOption
     ...(options.user ? { uid: options.user.uid, gid: options.user.gid } : {})
   });
   if (result.error) {
-    throw new DevlakeError(`${capitalise(options.what)} failed: ${command} could not run (${result.error.message}).`);
+    throw new DevlakeError(
+      `${capitalise(options.what)} failed: ${command} could not run (${result.error.message}).`
+    );
   }
   if (result.status !== 0) {
-    const output = `${result.stdout ?? ''}${result.stderr ?? ''}`.trimEnd().split('\n').slice(-15).join('\n');
-    throw new DevlakeError(`${capitalise(options.what)} failed (${command} exited with ${result.status}):\n${output}`);
+    const output = `${result.stdout ?? ''}${result.stderr ?? ''}`
+      .trimEnd()
+      .split('\n')
+      .slice(-15)
+      .join('\n');
+    throw new DevlakeError(
+      `${capitalise(options.what)} failed (${command} exited with ${result.status}):\n${output}`
+    );
   }
   return result.stdout ?? '';
 }

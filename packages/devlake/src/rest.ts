@@ -54,13 +54,19 @@ export class RucioRest {
       throw await errorOf(response, `signing in to Rucio as ${this.identity.account}`);
     }
     const expiresHeader = response.headers.get('x-rucio-auth-token-expires');
-    const expires = expiresHeader ? Date.parse(expiresHeader.replace(/ UTC$/, ' GMT')) : Date.now() + 3600_000;
+    const expires = expiresHeader
+      ? Date.parse(expiresHeader.replace(/ UTC$/, ' GMT'))
+      : Date.now() + 3600_000;
     this.token = { value, expires: Number.isNaN(expires) ? Date.now() + 3600_000 : expires };
     return value;
   }
 
   /** Sends a request and returns the response when its status is 2xx; throws a RucioError otherwise. */
-  async request(method: string, path: string, options: { query?: Query; body?: unknown } = {}): Promise<Response> {
+  async request(
+    method: string,
+    path: string,
+    options: { query?: Query; body?: unknown } = {}
+  ): Promise<Response> {
     const url = new URL(this.baseUrl + path);
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) {
@@ -81,13 +87,21 @@ export class RucioRest {
   }
 
   /** Sends a request and parses a JSON answer (tolerating Rucio's `Infinity`). */
-  async json<T>(method: string, path: string, options: { query?: Query; body?: unknown } = {}): Promise<T> {
+  async json<T>(
+    method: string,
+    path: string,
+    options: { query?: Query; body?: unknown } = {}
+  ): Promise<T> {
     const text = await (await this.request(method, path, options)).text();
     return parseRucioJson(text) as T;
   }
 
   /** Sends a request and parses a streamed (one JSON value per line) answer. */
-  async lines<T>(method: string, path: string, options: { query?: Query; body?: unknown } = {}): Promise<T[]> {
+  async lines<T>(
+    method: string,
+    path: string,
+    options: { query?: Query; body?: unknown } = {}
+  ): Promise<T[]> {
     const text = await (await this.request(method, path, options)).text();
     return text
       .split('\n')
@@ -104,7 +118,11 @@ export function parseRucioJson(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    return JSON.parse(text.replace(/(?<=[:[,]\s*)-?Infinity(?=\s*[,\]}])/g, m => (m.startsWith('-') ? '-1e999' : '1e999'))) as unknown;
+    return JSON.parse(
+      text.replace(/(?<=[:[,]\s*)-?Infinity(?=\s*[,\]}])/g, m =>
+        m.startsWith('-') ? '-1e999' : '1e999'
+      )
+    ) as unknown;
   }
 }
 

@@ -12,9 +12,13 @@ export function rucioConfigPath(layout: Layout): string {
 }
 
 function sitePackages(venvBin: string): string {
-  return run(join(venvBin, 'python'), ['-c', 'import rucio, os; print(os.path.dirname(os.path.dirname(rucio.__file__)))'], {
-    what: 'finding Rucio in the venv'
-  }).trim();
+  return run(
+    join(venvBin, 'python'),
+    ['-c', 'import rucio, os; print(os.path.dirname(os.path.dirname(rucio.__file__)))'],
+    {
+      what: 'finding Rucio in the venv'
+    }
+  ).trim();
 }
 
 /** Rucio's configuration: database, bootstrap root identity, client, and the conveyor's FTS3. */
@@ -104,7 +108,7 @@ export async function startRucioServer(layout: Layout, venvBin: string): Promise
         'from rucio.db.sqla.util import build_database, create_base_vo, create_root_account\n' +
           'build_database()\ncreate_base_vo()\ncreate_root_account()\n'
       ],
-      { env, what: 'creating Rucio\'s database schema and root account' }
+      { env, what: "creating Rucio's database schema and root account" }
     );
     writeFileSync(marker, new Date().toISOString() + '\n');
   }
@@ -113,10 +117,14 @@ export async function startRucioServer(layout: Layout, venvBin: string): Promise
     title: 'the Rucio server',
     command: join(venvBin, 'gunicorn'),
     args: [
-      '--bind', `127.0.0.1:${layout.ports.rucio}`,
-      '--workers', '4',
-      '--timeout', '600',
-      '--graceful-timeout', '5',
+      '--bind',
+      `127.0.0.1:${layout.ports.rucio}`,
+      '--workers',
+      '4',
+      '--timeout',
+      '600',
+      '--graceful-timeout',
+      '5',
       'rucio.web.rest.flaskapi.v1.main:application'
     ],
     env,
@@ -141,7 +149,9 @@ async function waitForPing(layout: Layout): Promise<void> {
     await sleep(300);
   }
   const log = logFile(layout, 'rucio-server');
-  throw new DevlakeError(`The Rucio server does not answer /ping (${last}). Its log (${log}) ends with:\n${tail(log)}`);
+  throw new DevlakeError(
+    `The Rucio server does not answer /ping (${last}). Its log (${log}) ends with:\n${tail(log)}`
+  );
 }
 
 /** Rucio's daemons that move rules to OK (or STUCK), clean expired rules and count quota usage. */
@@ -155,8 +165,20 @@ export function rucioDaemons(layout: Layout, venvBin: string): ServiceSpec[] {
     env
   });
   return [
-    daemon('rucio-conveyor-submitter', "Rucio's transfer submitter", ['--sleep-time', '2', '--group-bulk', '200', '--bulk', '1000']),
-    daemon('rucio-conveyor-poller', "Rucio's transfer poller", ['--sleep-time', '2', '--older-than', '0']),
+    daemon('rucio-conveyor-submitter', "Rucio's transfer submitter", [
+      '--sleep-time',
+      '2',
+      '--group-bulk',
+      '200',
+      '--bulk',
+      '1000'
+    ]),
+    daemon('rucio-conveyor-poller', "Rucio's transfer poller", [
+      '--sleep-time',
+      '2',
+      '--older-than',
+      '0'
+    ]),
     daemon('rucio-conveyor-finisher', "Rucio's transfer finisher", ['--sleep-time', '2']),
     daemon('rucio-judge-evaluator', "Rucio's rule evaluator", ['--sleep-time', '2']),
     daemon('rucio-judge-cleaner', "Rucio's expired-rule cleaner", ['--sleep-time', '10']),

@@ -39,7 +39,11 @@ async function idempotent(action: () => Promise<unknown>): Promise<void> {
   try {
     await action();
   } catch (error) {
-    if (error instanceof RucioError && error.exceptionClass !== undefined && ALREADY_THERE.has(error.exceptionClass)) {
+    if (
+      error instanceof RucioError &&
+      error.exceptionClass !== undefined &&
+      ALREADY_THERE.has(error.exceptionClass)
+    ) {
       return;
     }
     throw error;
@@ -55,7 +59,11 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
 }
 
 /** Runs `work` over `items` with at most `limit` in flight. */
-async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+async function inParallel<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>
+): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) {
@@ -75,7 +83,11 @@ export function rootClient(layout: Layout): RucioRest {
 export async function seedRses(layout: Layout, rucio: RucioRest): Promise<void> {
   for (const rse of RSES) {
     const name = segment(rse.name);
-    await idempotent(() => rucio.request('POST', `/rses/${name}`, { body: { deterministic: true, volatile: false, rse_type: 'DISK' } }));
+    await idempotent(() =>
+      rucio.request('POST', `/rses/${name}`, {
+        body: { deterministic: true, volatile: false, rse_type: 'DISK' }
+      })
+    );
     const attributes: Record<string, string | boolean> = {
       fts: transfersUrl(layout),
       devlake_role: rse.role,
@@ -95,7 +107,13 @@ export async function seedRses(layout: Layout, rucio: RucioRest): Promise<void> 
           impl: 'rucio.rse.protocols.webdav.Default',
           domains: {
             lan: { read: 1, write: 1, delete: 1 },
-            wan: { read: 1, write: 1, delete: 1, third_party_copy_read: 1, third_party_copy_write: 1 }
+            wan: {
+              read: 1,
+              write: 1,
+              delete: 1,
+              third_party_copy_read: 1,
+              third_party_copy_write: 1
+            }
           }
         }
       })
@@ -105,7 +123,11 @@ export async function seedRses(layout: Layout, rucio: RucioRest): Promise<void> 
     for (const destination of RSES) {
       if (source !== destination) {
         await idempotent(() =>
-          rucio.request('POST', `/rses/${segment(source.name)}/distances/${segment(destination.name)}`, { body: { distance: 1 } })
+          rucio.request(
+            'POST',
+            `/rses/${segment(source.name)}/distances/${segment(destination.name)}`,
+            { body: { distance: 1 } }
+          )
         );
       }
     }
@@ -115,12 +137,19 @@ export async function seedRses(layout: Layout, rucio: RucioRest): Promise<void> 
 /** Creates the demo accounts with their userpass identities, quotas and scopes. */
 export async function seedAccounts(rucio: RucioRest): Promise<void> {
   for (const rse of RSES) {
-    await rucio.request('POST', `/accounts/root/limits/local/${segment(rse.name)}`, { body: { bytes: ROOT_QUOTA } });
+    await rucio.request('POST', `/accounts/root/limits/local/${segment(rse.name)}`, {
+      body: { bytes: ROOT_QUOTA }
+    });
   }
   for (const account of ACCOUNTS.filter(a => a.account !== 'root')) {
     const name = segment(account.account);
-    await idempotent(() => rucio.request('POST', `/accounts/${name}`, { body: { type: 'USER', email: account.email } }));
-    const existing = await rucio.lines<{ type: string; identity: string }>('GET', `/accounts/${name}/identities`);
+    await idempotent(() =>
+      rucio.request('POST', `/accounts/${name}`, { body: { type: 'USER', email: account.email } })
+    );
+    const existing = await rucio.lines<{ type: string; identity: string }>(
+      'GET',
+      `/accounts/${name}/identities`
+    );
     if (!existing.some(i => i.type === 'USERPASS' && i.identity === account.username)) {
       const token = await rucio.authToken();
       const response = await fetch(`${rucio.baseUrl}/identities/${name}/userpass`, {
@@ -133,23 +162,34 @@ export async function seedAccounts(rucio: RucioRest): Promise<void> {
         }
       });
       if (!response.ok) {
-        throw new RucioError(`adding the userpass identity of ${account.account}: Rucio answered ${response.status}`, response.status, undefined);
+        throw new RucioError(
+          `adding the userpass identity of ${account.account}: Rucio answered ${response.status}`,
+          response.status,
+          undefined
+        );
       }
     }
     for (const rse of RSES) {
       const quota = rse.role === 'scratch' ? account.scratchQuotaBytes : 10 * 1024 ** 3;
       if (quota !== null) {
-        await rucio.request('POST', `/accounts/${name}/limits/local/${segment(rse.name)}`, { body: { bytes: quota } });
+        await rucio.request('POST', `/accounts/${name}/limits/local/${segment(rse.name)}`, {
+          body: { bytes: quota }
+        });
       }
     }
   }
   for (const { scope, owner } of SCOPES) {
-    await idempotent(() => rucio.request('POST', `/accounts/${segment(owner)}/scopes/${segment(scope)}`));
+    await idempotent(() =>
+      rucio.request('POST', `/accounts/${segment(owner)}/scopes/${segment(scope)}`)
+    );
   }
 }
 
 /** Writes a dataset's files onto its RSEs' storage and returns their Rucio file records. */
-function writeFiles(layout: Layout, dataset: DemoDataset): { scope: string; name: string; bytes: number; adler32: string; md5: string }[] {
+function writeFiles(
+  layout: Layout,
+  dataset: DemoDataset
+): { scope: string; name: string; bytes: number; adler32: string; md5: string }[] {
   const records = [];
   for (const file of dataset.files) {
     const content = fileContent(dataset.scope, file.name, file.bytes);
@@ -174,11 +214,18 @@ function writeFiles(layout: Layout, dataset: DemoDataset): { scope: string; name
  * the dataset with its metadata and files attached, and a rule per RSE that keeps it there.
  * Skips a dataset that already holds all its files.
  */
-export async function seedDataset(layout: Layout, rucio: RucioRest, dataset: DemoDataset, log: (line: string) => void): Promise<void> {
+export async function seedDataset(
+  layout: Layout,
+  rucio: RucioRest,
+  dataset: DemoDataset,
+  log: (line: string) => void
+): Promise<void> {
   const path = `/dids/${segment(dataset.scope)}/${segment(dataset.name)}`;
   try {
     // Rucio fills in a dataset's length only when asked to count its files.
-    const existing = await rucio.json<{ length: number | null }>('GET', path, { query: { dynamic_depth: 'FILE' } });
+    const existing = await rucio.json<{ length: number | null }>('GET', path, {
+      query: { dynamic_depth: 'FILE' }
+    });
     if (existing.length === dataset.files.length) {
       return;
     }
@@ -187,14 +234,22 @@ export async function seedDataset(layout: Layout, rucio: RucioRest, dataset: Dem
       throw error;
     }
   }
-  log(`  ${dataset.scope}:${dataset.name} (${dataset.files.length} files on ${dataset.rses.join(', ')})`);
+  log(
+    `  ${dataset.scope}:${dataset.name} (${dataset.files.length} files on ${dataset.rses.join(', ')})`
+  );
   const records = writeFiles(layout, dataset);
   for (const rse of dataset.rses) {
-    await inParallel(chunks(records, 1000), 3, batch => idempotent(() => rucio.request('POST', '/replicas/', { body: { rse, files: batch } })));
+    await inParallel(chunks(records, 1000), 3, batch =>
+      idempotent(() => rucio.request('POST', '/replicas/', { body: { rse, files: batch } }))
+    );
   }
   await idempotent(() => rucio.request('POST', path, { body: { type: 'DATASET' } }));
   await inParallel(chunks(records, 1000), 3, batch =>
-    idempotent(() => rucio.request('POST', `${path}/dids`, { body: { dids: batch.map(({ scope, name }) => ({ scope, name })) } }))
+    idempotent(() =>
+      rucio.request('POST', `${path}/dids`, {
+        body: { dids: batch.map(({ scope, name }) => ({ scope, name })) }
+      })
+    )
   );
   if (Object.keys(dataset.meta).length > 0) {
     await rucio.request('POST', `${path}/meta`, { body: { meta: dataset.meta } });
@@ -216,7 +271,11 @@ export async function seedDataset(layout: Layout, rucio: RucioRest, dataset: Dem
 }
 
 /** Seeds everything: RSEs, accounts, scopes and the demo containers, datasets and files. */
-export async function seedAll(layout: Layout, user: ServiceUser | undefined, log: (line: string) => void): Promise<void> {
+export async function seedAll(
+  layout: Layout,
+  user: ServiceUser | undefined,
+  log: (line: string) => void
+): Promise<void> {
   const rucio = rootClient(layout);
   log('Seeding RSEs, accounts and scopes ...');
   await seedRses(layout, rucio);
@@ -229,7 +288,9 @@ export async function seedAll(layout: Layout, user: ServiceUser | undefined, log
     const path = `/dids/${segment(container.scope)}/${segment(container.name)}`;
     await idempotent(() => rucio.request('POST', path, { body: { type: 'CONTAINER' } }));
     await idempotent(() =>
-      rucio.request('POST', `${path}/dids`, { body: { dids: container.datasets.map(d => ({ scope: d.scope, name: d.name })) } })
+      rucio.request('POST', `${path}/dids`, {
+        body: { dids: container.datasets.map(d => ({ scope: d.scope, name: d.name })) }
+      })
     );
     if (Object.keys(container.meta).length > 0) {
       await rucio.request('POST', `${path}/meta`, { body: { meta: container.meta } });

@@ -34,12 +34,22 @@ export function xrootdConfig(root: string, workDir: string, port: number): strin
 }
 
 /** Starts one XRootD per RSE, each serving its own directory over HTTP/WebDAV. */
-export async function startStorage(layout: Layout, xrootd: string, user: ServiceUser | undefined): Promise<void> {
+export async function startStorage(
+  layout: Layout,
+  xrootd: string,
+  user: ServiceUser | undefined
+): Promise<void> {
   for (const rse of RSES) {
     const port = layout.ports.rses[rse.name] as number;
     const root = storageRoot(layout, rse.name);
     const workDir = join(layout.dataDir, 'xrootd', rse.name);
-    for (const dir of [root, join(root, RSE_PREFIX), workDir, join(workDir, 'admin'), join(workDir, 'run')]) {
+    for (const dir of [
+      root,
+      join(root, RSE_PREFIX),
+      workDir,
+      join(workDir, 'admin'),
+      join(workDir, 'run')
+    ]) {
       ownedDir(dir, user);
     }
     const config = join(workDir, 'xrootd.cfg');

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { CONTAINERS, LARGE_DATASET_FILES, SCOPES, benchDataset, fileContent } from '../src/catalogue.js';
+import {
+  CONTAINERS,
+  LARGE_DATASET_FILES,
+  SCOPES,
+  benchDataset,
+  fileContent
+} from '../src/catalogue.js';
 import { NAME_PATTERN, SCOPE_PATTERN } from '../src/lfn.js';
 import { RSES, SCRATCH_RSE } from '../src/settings.js';
 
@@ -10,7 +16,11 @@ describe('demo catalogue', () => {
     for (const { scope } of SCOPES) {
       expect(scope).toMatch(SCOPE_PATTERN);
     }
-    for (const did of [...CONTAINERS, ...datasets, ...datasets.flatMap(d => d.files.map(f => ({ scope: d.scope, name: f.name })))]) {
+    for (const did of [
+      ...CONTAINERS,
+      ...datasets,
+      ...datasets.flatMap(d => d.files.map(f => ({ scope: d.scope, name: f.name })))
+    ]) {
       expect(did.name, `${did.scope}:${did.name}`).toMatch(NAME_PATTERN);
       expect(SCOPES.map(s => s.scope)).toContain(did.scope);
     }
@@ -38,7 +48,12 @@ describe('demo catalogue', () => {
   });
 
   it('when content is generated twice, then it is identical and exactly the requested size', () => {
-    for (const [name, bytes] of [['a.root', 100_003], ['h.csv', 4_000], ['r.txt', 10], ['s.json', 900]] as const) {
+    for (const [name, bytes] of [
+      ['a.root', 100_003],
+      ['h.csv', 4_000],
+      ['r.txt', 10],
+      ['s.json', 900]
+    ] as const) {
       const first = fileContent('cta', name, bytes);
       expect(first.length).toBe(bytes);
       expect(fileContent('cta', name, bytes).equals(first)).toBe(true);
@@ -47,7 +62,9 @@ describe('demo catalogue', () => {
   });
 
   it('when a csv file is generated, then it starts with a header line', () => {
-    expect(fileContent('user.alice', 'x/histograms.csv', 200).toString('utf8')).toMatch(/^bin_low,bin_high,events\n0,5,/);
+    expect(fileContent('user.alice', 'x/histograms.csv', 200).toString('utf8')).toMatch(
+      /^bin_low,bin_high,events\n0,5,/
+    );
   });
 
   it('when a benchmark dataset is asked for, then it has that many distinct files', () => {

@@ -25,13 +25,17 @@ describe('adler32', () => {
 
   it('when data arrives in arbitrary chunks, then the sum equals the one-pass definition', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 20_000 }), fc.integer({ min: 1, max: 7000 }), (data, chunk) => {
-        const sum = new Adler32();
-        for (let i = 0; i < data.length; i += chunk) {
-          sum.update(data.subarray(i, i + chunk));
+      fc.property(
+        fc.uint8Array({ maxLength: 20_000 }),
+        fc.integer({ min: 1, max: 7000 }),
+        (data, chunk) => {
+          const sum = new Adler32();
+          for (let i = 0; i < data.length; i += chunk) {
+            sum.update(data.subarray(i, i + chunk));
+          }
+          expect(sum.hex()).toBe(referenceAdler32(data));
         }
-        expect(sum.hex()).toBe(referenceAdler32(data));
-      })
+      )
     );
   });
 
@@ -62,7 +66,12 @@ describe('hashedPath', () => {
       fc.property(fc.stringMatching(NAME_PATTERN), name => {
         const path = hashedPath('lofar', name);
         expect(path.endsWith(`/${name}`)).toBe(true);
-        expect(path.split('/').slice(1, 3).every(part => /^[0-9a-f]{2}$/.test(part))).toBe(true);
+        expect(
+          path
+            .split('/')
+            .slice(1, 3)
+            .every(part => /^[0-9a-f]{2}$/.test(part))
+        ).toBe(true);
       })
     );
   });

@@ -3,7 +3,10 @@ import { parseRucioJson, segment } from '../src/rest.js';
 
 describe('parseRucioJson', () => {
   it('when Rucio writes an unlimited value as Infinity, then it parses as Infinity', () => {
-    expect(parseRucioJson('{"CERN_DATADISK": Infinity, "X": 5}')).toEqual({ CERN_DATADISK: Infinity, X: 5 });
+    expect(parseRucioJson('{"CERN_DATADISK": Infinity, "X": 5}')).toEqual({
+      CERN_DATADISK: Infinity,
+      X: 5
+    });
     expect(parseRucioJson('[Infinity, -Infinity]')).toEqual([Infinity, -Infinity]);
   });
 

@@ -12,7 +12,12 @@ afterEach(() => {
 describe('resolveLayout', () => {
   it('when a base port is given, then every service gets its own port above it', () => {
     const layout = resolveLayout({ stateDir: mkdtempSync(join(tmpdir(), 'dl-')), basePort: 20000 });
-    const ports = [layout.ports.postgres, layout.ports.rucio, layout.ports.transfers, ...Object.values(layout.ports.rses)];
+    const ports = [
+      layout.ports.postgres,
+      layout.ports.rucio,
+      layout.ports.transfers,
+      ...Object.values(layout.ports.rses)
+    ];
     expect(new Set(ports).size).toBe(ports.length);
     expect(Math.min(...ports)).toBeGreaterThan(20000);
     expect(Math.max(...ports)).toBeLessThanOrEqual(20020);
@@ -21,7 +26,10 @@ describe('resolveLayout', () => {
 
   it('when an earlier up saved a base port, then later commands use it', () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'dl-'));
-    writeFileSync(join(stateDir, 'devlake.json'), JSON.stringify({ basePort: 21000, dataDir: '/x' }));
+    writeFileSync(
+      join(stateDir, 'devlake.json'),
+      JSON.stringify({ basePort: 21000, dataDir: '/x' })
+    );
     const layout = resolveLayout({ stateDir });
     expect(layout.ports.rucio).toBe(21002);
     expect(layout.dataDir).toBe('/x');
@@ -35,8 +43,12 @@ describe('resolveLayout', () => {
 
   it('when DEVLAKE_BASE_PORT is not a port, then a sentence names the variable', () => {
     process.env['DEVLAKE_BASE_PORT'] = 'abc';
-    expect(() => resolveLayout({ stateDir: mkdtempSync(join(tmpdir(), 'dl-')) })).toThrow(DevlakeError);
-    expect(() => resolveLayout({ stateDir: mkdtempSync(join(tmpdir(), 'dl-')) })).toThrow(/DEVLAKE_BASE_PORT must be a whole number/);
+    expect(() => resolveLayout({ stateDir: mkdtempSync(join(tmpdir(), 'dl-')) })).toThrow(
+      DevlakeError
+    );
+    expect(() => resolveLayout({ stateDir: mkdtempSync(join(tmpdir(), 'dl-')) })).toThrow(
+      /DEVLAKE_BASE_PORT must be a whole number/
+    );
   });
 
   it('when --base-port is out of range, then it is refused with the range', () => {

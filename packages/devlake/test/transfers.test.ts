@@ -32,7 +32,9 @@ function storage(): { server: Server; files: Map<string, Buffer> } {
 
 const listen = (server: Server): Promise<string> =>
   new Promise(resolvePromise =>
-    server.listen(0, '127.0.0.1', () => resolvePromise(`http://127.0.0.1:${(server.address() as AddressInfo).port}`))
+    server.listen(0, '127.0.0.1', () =>
+      resolvePromise(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+    )
   );
 
 let service: TransferService;
@@ -84,7 +86,9 @@ interface JobAnswer {
 
 async function finished(jobId: string): Promise<JobAnswer> {
   for (let i = 0; i < 100; i++) {
-    const answer = (await (await fetch(`${fts}/jobs/${jobId}?files=file_state,reason`)).json()) as JobAnswer;
+    const answer = (await (
+      await fetch(`${fts}/jobs/${jobId}?files=file_state,reason`)
+    ).json()) as JobAnswer;
     if (!['SUBMITTED', 'ACTIVE'].includes(answer.job_state)) {
       return answer;
     }
@@ -96,7 +100,9 @@ async function finished(jobId: string): Promise<JobAnswer> {
 describe('transfer service (FTS3 subset)', () => {
   it('when a job is submitted, then the bytes are copied and the job reports FINISHED with FTS3 time keys', async () => {
     source.files.set('/a.dat', Buffer.from('0123456789'));
-    const job = await finished(await submit([{ name: 'a.dat', checksum: `ADLER32:${adler32(Buffer.from('0123456789'))}` }]));
+    const job = await finished(
+      await submit([{ name: 'a.dat', checksum: `ADLER32:${adler32(Buffer.from('0123456789'))}` }])
+    );
     expect(job.job_state).toBe('FINISHED');
     expect(job.http_status).toBe('200 Ok');
     expect(job.job_metadata).toEqual({ issuer: 'rucio' });
@@ -132,13 +138,22 @@ describe('transfer service (FTS3 subset)', () => {
   });
 
   it('when the failure patterns are replaced, then GET shows them and a bad pattern is refused with 400', async () => {
-    const put = await fetch(`${fts}/devlake/failures`, { method: 'PUT', body: JSON.stringify({ patterns: ['nope'] }) });
+    const put = await fetch(`${fts}/devlake/failures`, {
+      method: 'PUT',
+      body: JSON.stringify({ patterns: ['nope'] })
+    });
     expect(await put.json()).toEqual({ patterns: ['nope'] });
-    const bad = await fetch(`${fts}/devlake/failures`, { method: 'PUT', body: JSON.stringify({ patterns: ['('] }) });
+    const bad = await fetch(`${fts}/devlake/failures`, {
+      method: 'PUT',
+      body: JSON.stringify({ patterns: ['('] })
+    });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { message: string }).message).toMatch(/Not a regular expression/);
     expect(await (await fetch(`${fts}/devlake/failures`)).json()).toEqual({ patterns: ['nope'] });
-    await fetch(`${fts}/devlake/failures`, { method: 'PUT', body: JSON.stringify({ patterns: ['broken'] }) });
+    await fetch(`${fts}/devlake/failures`, {
+      method: 'PUT',
+      body: JSON.stringify({ patterns: ['broken'] })
+    });
   });
 
   it('when several ids are queried and one is unknown, then the answer is 207 with a 404 entry for it', async () => {
@@ -151,7 +166,11 @@ describe('transfer service (FTS3 subset)', () => {
   });
 
   it('when a submission is not a job, then it gets a 400 with a sentence', async () => {
-    for (const body of ['not json', '{}', JSON.stringify({ files: [{ sources: ['file:///etc/passwd'], destinations: ['http://x/y'] }] })]) {
+    for (const body of [
+      'not json',
+      '{}',
+      JSON.stringify({ files: [{ sources: ['file:///etc/passwd'], destinations: ['http://x/y'] }] })
+    ]) {
       const response = await fetch(`${fts}/jobs`, { method: 'POST', body });
       expect(response.status).toBe(400);
       expect(((await response.json()) as { message: string }).message).toMatch(/\.$/);

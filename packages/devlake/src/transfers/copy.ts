@@ -35,7 +35,9 @@ export async function copyFile(source: string, destination: string): Promise<Cop
   });
   if (response.statusCode !== 200) {
     response.resume();
-    throw new Error(`SOURCE [${response.statusCode}] GET ${source} answered ${response.statusCode} ${response.statusMessage ?? ''}`.trim());
+    throw new Error(
+      `SOURCE [${response.statusCode}] GET ${source} answered ${response.statusCode} ${response.statusMessage ?? ''}`.trim()
+    );
   }
   const length = response.headers['content-length'];
   const checksum = new Adler32();
@@ -54,14 +56,17 @@ export async function copyFile(source: string, destination: string): Promise<Cop
         method: 'PUT',
         // XRootD 5.5 reads these header names case-sensitively: lower-case ones are ignored
         // and the file is stored empty.
-        headers: length === undefined ? { 'Transfer-Encoding': 'chunked' } : { 'Content-Length': length }
+        headers:
+          length === undefined ? { 'Transfer-Encoding': 'chunked' } : { 'Content-Length': length }
       },
       answer => {
         answer.resume();
         answer.once('end', () => resolvePromise(answer.statusCode ?? 0));
       }
     );
-    put.once('error', error => reject(new Error(`DESTINATION [${error.message}] PUT ${destination} failed`)));
+    put.once('error', error =>
+      reject(new Error(`DESTINATION [${error.message}] PUT ${destination} failed`))
+    );
     pipeline(response, sum, put).catch(reject);
   });
   if (status < 200 || status >= 300) {
@@ -78,7 +83,11 @@ export async function copyFile(source: string, destination: string): Promise<Cop
  */
 async function verifyDestination(url: URL, expected: CopyResult): Promise<void> {
   const head = await new Promise<IncomingMessage>((resolvePromise, reject) => {
-    const req = requestFor(url)(url, { method: 'HEAD', headers: { 'Want-Digest': 'adler32' } }, resolvePromise);
+    const req = requestFor(url)(
+      url,
+      { method: 'HEAD', headers: { 'Want-Digest': 'adler32' } },
+      resolvePromise
+    );
     req.once('error', reject);
     req.end();
   }).catch((error: Error) => {
@@ -87,10 +96,14 @@ async function verifyDestination(url: URL, expected: CopyResult): Promise<void> 
   head.resume();
   const size = Number(head.headers['content-length']);
   if (head.statusCode !== 200 || size !== expected.bytes) {
-    throw new Error(`DESTINATION [${head.statusCode}] ${url.href} holds ${Number.isNaN(size) ? 'no file' : `${size} bytes`} after copying ${expected.bytes}`);
+    throw new Error(
+      `DESTINATION [${head.statusCode}] ${url.href} holds ${Number.isNaN(size) ? 'no file' : `${size} bytes`} after copying ${expected.bytes}`
+    );
   }
   const digest = /adler32=([0-9a-f]{1,8})/i.exec(String(head.headers['digest'] ?? ''))?.[1];
   if (digest !== undefined && digest.toLowerCase().padStart(8, '0') !== expected.adler32) {
-    throw new Error(`DESTINATION [5] checksum mismatch: copied ${expected.adler32}, destination reports ${digest}`);
+    throw new Error(
+      `DESTINATION [5] checksum mismatch: copied ${expected.adler32}, destination reports ${digest}`
+    );
   }
 }

@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 export type FileState = 'SUBMITTED' | 'ACTIVE' | 'FINISHED' | 'FAILED' | 'CANCELED';
 
 /** FTS3 job states. */
-export type JobState = 'SUBMITTED' | 'ACTIVE' | 'FINISHED' | 'FAILED' | 'FINISHEDDIRTY' | 'CANCELED';
+export type JobState =
+  'SUBMITTED' | 'ACTIVE' | 'FINISHED' | 'FAILED' | 'FINISHEDDIRTY' | 'CANCELED';
 
 /** One file of a submitted job, as FTS3 reports it. */
 export interface TransferFile {
@@ -65,7 +66,11 @@ export function parseSubmission(body: unknown): JobSubmission | string {
     }
     for (const key of ['sources', 'destinations'] as const) {
       const list = file[key];
-      if (!Array.isArray(list) || list.length === 0 || !list.every(u => typeof u === 'string' && /^https?:\/\//.test(u))) {
+      if (
+        !Array.isArray(list) ||
+        list.length === 0 ||
+        !list.every(u => typeof u === 'string' && /^https?:\/\//.test(u))
+      ) {
         return `files[${index}].${key} must be a non-empty list of http:// or https:// URLs.`;
       }
     }
@@ -124,8 +129,14 @@ export function jobView(job: TransferJob): Record<string, unknown> {
  * Returns the first failure pattern that matches the file's DID (`scope:name` from its metadata),
  * its source or its destination.
  */
-export function matchingFailure(file: TransferFile, patterns: readonly RegExp[]): RegExp | undefined {
+export function matchingFailure(
+  file: TransferFile,
+  patterns: readonly RegExp[]
+): RegExp | undefined {
   const meta = file.file_metadata;
-  const did = typeof meta['scope'] === 'string' && typeof meta['name'] === 'string' ? `${meta['scope']}:${meta['name']}` : '';
+  const did =
+    typeof meta['scope'] === 'string' && typeof meta['name'] === 'string'
+      ? `${meta['scope']}:${meta['name']}`
+      : '';
   return patterns.find(p => p.test(did) || p.test(file.source_surl) || p.test(file.dest_surl));
 }

@@ -1,7 +1,16 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { copyFile } from './copy.js';
-import { createJob, ftsTime, jobState, jobView, matchingFailure, parseSubmission, type TransferFile, type TransferJob } from './jobs.js';
+import {
+  createJob,
+  ftsTime,
+  jobState,
+  jobView,
+  matchingFailure,
+  parseSubmission,
+  type TransferFile,
+  type TransferJob
+} from './jobs.js';
 
 /** Options of the transfer service. */
 export interface TransferServiceOptions {
@@ -37,7 +46,9 @@ export class TransferService {
     this.concurrency = options.concurrency ?? 4;
     this.retentionMs = options.retentionMs ?? 6 * 3600_000;
     if (options.failuresFile && existsSync(options.failuresFile)) {
-      const saved = JSON.parse(readFileSync(options.failuresFile, 'utf8')) as { patterns?: string[] };
+      const saved = JSON.parse(readFileSync(options.failuresFile, 'utf8')) as {
+        patterns?: string[];
+      };
       this.patterns = (saved.patterns ?? []).map(p => new RegExp(p));
     } else {
       this.patterns = (options.defaultFailures ?? []).map(p => new RegExp(p));
@@ -60,10 +71,19 @@ export class TransferService {
     const parts = url.pathname.split('/').filter(Boolean);
     const method = req.method ?? 'GET';
     if (parts.length === 0 && method === 'GET') {
-      return reply(res, 200, { api: { major: 3, minor: 12, patch: 0 }, delegation: { major: 1, minor: 0, patch: 0 } });
+      return reply(res, 200, {
+        api: { major: 3, minor: 12, patch: 0 },
+        delegation: { major: 1, minor: 0, patch: 0 }
+      });
     }
     if (parts[0] === 'whoami' && method === 'GET') {
-      return reply(res, 200, { dn: ['/CN=devlake'], user_dn: '/CN=devlake', delegation_id: 'devlake', vos: ['devlake'], roles: [] });
+      return reply(res, 200, {
+        dn: ['/CN=devlake'],
+        user_dn: '/CN=devlake',
+        delegation_id: 'devlake',
+        vos: ['devlake'],
+        roles: []
+      });
     }
     if (parts[0] === 'devlake' && parts[1] === 'failures') {
       return this.handleFailures(req, res, method);
@@ -96,11 +116,15 @@ export class TransferService {
     if (method === 'GET') {
       if (parts[2] === 'files') {
         const job = this.jobs.get(ids[0] as string);
-        return job ? reply(res, 200, jobView(job)['files']) : reply(res, 404, { message: `No job ${ids[0]}` });
+        return job
+          ? reply(res, 200, jobView(job)['files'])
+          : reply(res, 404, { message: `No job ${ids[0]}` });
       }
       const views = ids.map(id => {
         const job = this.jobs.get(id);
-        return job ? jobView(job) : { job_id: id, http_status: '404 Not Found', http_message: `No job with id ${id}` };
+        return job
+          ? jobView(job)
+          : { job_id: id, http_status: '404 Not Found', http_message: `No job with id ${id}` };
       });
       const allFound = views.every(v => v['http_status'] === '200 Ok');
       if (ids.length === 1) {
@@ -131,21 +155,33 @@ export class TransferService {
     return reply(res, 405, { message: `${method} is not supported on ${url.pathname}` });
   }
 
-  private async handleFailures(req: IncomingMessage, res: ServerResponse, method: string): Promise<void> {
+  private async handleFailures(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string
+  ): Promise<void> {
     if (method === 'PUT') {
       const body = await readJson(req);
       const value = 'error' in body ? undefined : body.value;
-      const list = typeof value === 'object' && value !== null ? (value as { patterns?: unknown }).patterns : undefined;
+      const list =
+        typeof value === 'object' && value !== null
+          ? (value as { patterns?: unknown }).patterns
+          : undefined;
       if (!Array.isArray(list) || !list.every(p => typeof p === 'string')) {
         return reply(res, 400, { message: 'Send {"patterns": ["regular expression", ...]}.' });
       }
       try {
         this.patterns = list.map(p => new RegExp(p));
       } catch (error) {
-        return reply(res, 400, { message: `Not a regular expression: ${(error as Error).message}` });
+        return reply(res, 400, {
+          message: `Not a regular expression: ${(error as Error).message}`
+        });
       }
       if (this.options.failuresFile) {
-        writeFileSync(this.options.failuresFile, JSON.stringify({ patterns: list }, null, 2) + '\n');
+        writeFileSync(
+          this.options.failuresFile,
+          JSON.stringify({ patterns: list }, null, 2) + '\n'
+        );
       }
     } else if (method !== 'GET') {
       return reply(res, 405, { message: 'Use GET or PUT.' });
@@ -175,12 +211,16 @@ export class TransferService {
     const failure = matchingFailure(file, this.patterns);
     try {
       if (failure) {
-        throw new Error(`TRANSFER [5] devlake was told to fail transfers matching /${failure.source}/`);
+        throw new Error(
+          `TRANSFER [5] devlake was told to fail transfers matching /${failure.source}/`
+        );
       }
       const result = await copyFile(file.source_surl, file.dest_surl);
       const expected = file.checksum?.match(/^adler32:([0-9a-f]{1,8})$/i)?.[1];
       if (expected !== undefined && expected.toLowerCase().padStart(8, '0') !== result.adler32) {
-        throw new Error(`TRANSFER [5] checksum mismatch: source says ${expected}, destination got ${result.adler32}`);
+        throw new Error(
+          `TRANSFER [5] checksum mismatch: source says ${expected}, destination got ${result.adler32}`
+        );
       }
       file.file_state = 'FINISHED';
       this.stats.finished++;
@@ -197,7 +237,10 @@ export class TransferService {
   private forgetOldJobs(): void {
     const cutoff = ftsTime(new Date(Date.now() - this.retentionMs));
     for (const [id, job] of this.jobs) {
-      if (job.submit_time < cutoff && ['FINISHED', 'FAILED', 'FINISHEDDIRTY', 'CANCELED'].includes(job.job_state)) {
+      if (
+        job.submit_time < cutoff &&
+        ['FINISHED', 'FAILED', 'FINISHEDDIRTY', 'CANCELED'].includes(job.job_state)
+      ) {
         this.jobs.delete(id);
       }
     }
@@ -211,7 +254,10 @@ export class TransferService {
 
 function reply(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text)
+  });
   res.end(text);
 }
 
