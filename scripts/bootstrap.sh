@@ -9,6 +9,9 @@ want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
-echo "dlaas: installing npm packages (npm ci)..."
-npm ci --no-audit --no-fund --loglevel=error
+echo "dlaas: installing npm packages..."
+# Not `npm ci`: npm 11 records only this platform's optional packages (rollup's, esbuild's) in the
+# lock file and then `npm ci` refuses it as out of sync. `npm install --no-save` installs the locked
+# versions and leaves package-lock.json as it is.
+npm install --no-save --no-audit --no-fund --loglevel=error
 echo "$want" > "$stamp"
