@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { adler32 } from '../../packages/devlake/src/adler32.js';
-import { didPath, rucioAs } from './helpers.js';
+import { devlakeCli, didPath, rucioAs } from './helpers.js';
 
 const alice = rucioAs('alice');
 
@@ -99,5 +99,14 @@ describe('devlake catalogue through Rucio’s REST API as alice', () => {
       status: 404,
       exceptionClass: 'DataIdentifierNotFound'
     });
+  });
+
+  it('when seed --files N runs, then a benchmark dataset of N files exists, and running it again adds nothing', async () => {
+    for (let round = 0; round < 2; round++) {
+      const result = await devlakeCli(['seed', '--files', '250']);
+      expect(result.code, result.stderr).toBe(0);
+    }
+    const files = await alice.lines<DidLine>('GET', `${didPath('bench', 'files_250')}/files`);
+    expect(files).toHaveLength(250);
   });
 });
