@@ -1,9 +1,10 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, connect, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DevlakeStatus } from '../../packages/devlake/src/lake.js';
+import { isListening } from '../../packages/devlake/src/processes.js';
 import { RucioRest } from '../../packages/devlake/src/rest.js';
 import { devlakeCli, didPath } from './helpers.js';
 
@@ -25,17 +26,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-function answers(port: number): Promise<boolean> {
-  return new Promise(resolvePromise => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolvePromise(true);
-    });
-    socket.once('error', () => resolvePromise(false));
-  });
 }
 
 function alice(status: DevlakeStatus): RucioRest {
@@ -88,7 +78,7 @@ describe('devlake up, down and reset', () => {
       ...before.rses.map(r => Number(new URL(r.url).port))
     ];
     for (const port of ports) {
-      expect(await answers(port), `port ${port}`).toBe(false);
+      expect(await isListening(port), `port ${port}`).toBe(false);
     }
     expect((await statusOf()).running).toBe(false);
   });
@@ -139,7 +129,7 @@ describe('devlake up when something is in the way', () => {
     );
     expect(result.stderr).toMatch(/--base-port/);
     expect(result.stderr).not.toMatch(/\n\s+at /);
-    expect(await answers(18601)).toBe(false);
+    expect(await isListening(18601)).toBe(false);
   });
 
   it('when a dependency is missing and may not be installed, then up names it and the command that installs it', async () => {

@@ -1,6 +1,6 @@
-import { chownSync, existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { run, startService, type ServiceUser } from './processes.js';
+import { ownedDir, run, startService, type ServiceUser } from './processes.js';
 import type { Layout } from './settings.js';
 
 /** Name of the database (and of its owner role) that holds Rucio's catalogue. */
@@ -15,13 +15,6 @@ function clusterDir(layout: Layout): string {
   return join(layout.dataDir, 'postgres');
 }
 
-function ownedDir(path: string, user: ServiceUser | undefined): void {
-  mkdirSync(path, { recursive: true, mode: 0o700 });
-  if (user) {
-    chownSync(path, user.uid, user.gid);
-  }
-}
-
 /**
  * Starts devlake's own PostgreSQL cluster (not the system one): creates it on first use, serves
  * it on loopback only, and creates Rucio's role and database.
@@ -33,9 +26,9 @@ export async function startPostgres(
 ): Promise<void> {
   const data = clusterDir(layout);
   const sockets = join(layout.dataDir, 'postgres-sockets');
-  ownedDir(sockets, user);
+  ownedDir(sockets, user, 0o700);
   if (!existsSync(join(data, 'PG_VERSION'))) {
-    ownedDir(data, user);
+    ownedDir(data, user, 0o700);
     run(
       join(binDir, 'initdb'),
       ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--no-locale'],

@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import {
+  chownSync,
   closeSync,
   existsSync,
   mkdirSync,
@@ -63,6 +64,14 @@ export interface ServiceState {
 
 function pidFile(layout: Layout, name: string): string {
   return join(layout.runDir, `${name}.pid`);
+}
+
+/** Creates `path` (and its parents) and gives it to the service user, if there is one. */
+export function ownedDir(path: string, user: ServiceUser | undefined, mode = 0o755): void {
+  mkdirSync(path, { recursive: true, mode });
+  if (user) {
+    chownSync(path, user.uid, user.gid);
+  }
 }
 
 /** The log file of a service. */

@@ -1,18 +1,11 @@
-import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startService, type ServiceUser } from './processes.js';
+import { ownedDir, startService, type ServiceUser } from './processes.js';
 import { RSE_PREFIX, RSES, storageRoot, type Layout } from './settings.js';
 
 /** Service name of an RSE's XRootD instance. */
 export function storageServiceName(rse: string): string {
   return `xrootd-${rse.toLowerCase()}`;
-}
-
-function ownedDir(path: string, user: ServiceUser | undefined): void {
-  mkdirSync(path, { recursive: true, mode: 0o755 });
-  if (user) {
-    chownSync(path, user.uid, user.gid);
-  }
 }
 
 /**
