@@ -2,8 +2,11 @@ import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { inject } from 'vitest';
+import { adler32 } from '../../packages/devlake/src/adler32.js';
+import { hashedPath } from '../../packages/devlake/src/lfn.js';
 import { RucioRest, segment } from '../../packages/devlake/src/rest.js';
+import { randomBytes } from 'node:crypto';
+import { expect, inject } from 'vitest';
 
 /** The running devlake, as `devlake status --json` described it. */
 export const devlake = inject('devlake');
@@ -100,4 +103,38 @@ export function putFile(url: string, body: Buffer): Promise<number> {
     req.once('error', reject);
     req.end(body);
   });
+}
+
+/**
+ * Puts a new dataset of `count` files into the lake the way a site would: bytes PUT onto the site
+ * storage at Rucio's deterministic path, replicas registered (by root, as the generic policy
+ * wants for a site disk), the dataset created and filled by alice in her scope.
+ */
+export async function newDataset(name: string, count: number): Promise<Map<string, string>> {
+  const site = devlake.rses.find(r => r.name === 'CERN_DATADISK');
+  const root = rucioAs('root');
+  const alice = rucioAs('alice');
+  if (!site) {
+    throw new Error('devlake has no CERN_DATADISK');
+  }
+  const scope = 'user.alice';
+  const checksums = new Map<string, string>();
+  const files = [];
+  for (let i = 0; i < count; i++) {
+    const fileName = `${name}/part_${i}.dat`;
+    const content = randomBytes(1000 + i * 20_000);
+    const status = await putFile(
+      `${site.url}${site.prefix}${hashedPath(scope, fileName)}`,
+      content
+    );
+    expect(status, `PUT ${fileName}`).toBe(200);
+    checksums.set(fileName, adler32(content));
+    files.push({ scope, name: fileName, bytes: content.length, adler32: adler32(content) });
+  }
+  await root.request('POST', '/replicas/', { body: { rse: site.name, files } });
+  await alice.request('POST', didPath(scope, name), { body: { type: 'DATASET' } });
+  await alice.request('POST', `${didPath(scope, name)}/dids`, {
+    body: { dids: files.map(({ scope: s, name: n }) => ({ scope: s, name: n })) }
+  });
+  return checksums;
 }

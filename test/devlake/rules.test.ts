@@ -1,46 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adler32 } from '../../packages/devlake/src/adler32.js';
-import { hashedPath } from '../../packages/devlake/src/lfn.js';
-import { devlake, didPath, putFile, rucioAs, waitForRule } from './helpers.js';
+import { devlake, newDataset, rucioAs, waitForRule } from './helpers.js';
 
 const alice = rucioAs('alice');
-const root = rucioAs('root');
 const scratch = devlake.scratchRse;
-const site = devlake.rses.find(r => r.role === 'site' && r.name === 'CERN_DATADISK');
 /** A tag unique to this run, so every run makes fresh data and a fresh rule. */
 const run = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
-
-/**
- * Puts a new dataset of `count` files into the lake the way a site would: bytes PUT onto the site
- * storage at Rucio's deterministic path, replicas registered (by root, as the generic policy
- * wants for a site disk), the dataset created and filled by alice in her scope.
- */
-async function newDataset(name: string, count: number): Promise<Map<string, string>> {
-  if (!site) {
-    throw new Error('devlake has no CERN_DATADISK');
-  }
-  const scope = 'user.alice';
-  const checksums = new Map<string, string>();
-  const files = [];
-  for (let i = 0; i < count; i++) {
-    const fileName = `${name}/part_${i}.dat`;
-    const content = randomBytes(1000 + i * 20_000);
-    const status = await putFile(
-      `${site.url}${site.prefix}${hashedPath(scope, fileName)}`,
-      content
-    );
-    expect(status, `PUT ${fileName}`).toBe(200);
-    checksums.set(fileName, adler32(content));
-    files.push({ scope, name: fileName, bytes: content.length, adler32: adler32(content) });
-  }
-  await root.request('POST', '/replicas/', { body: { rse: site.name, files } });
-  await alice.request('POST', didPath(scope, name), { body: { type: 'DATASET' } });
-  await alice.request('POST', `${didPath(scope, name)}/dids`, {
-    body: { dids: files.map(({ scope: s, name: n }) => ({ scope: s, name: n })) }
-  });
-  return checksums;
-}
 
 async function ruleToScratch(name: string): Promise<string> {
   const [id] = await alice.json<string[]>('POST', '/rules/', {

@@ -114,6 +114,7 @@ export async function up(options: UpOptions, log: Logger): Promise<Layout> {
   started(
     "Rucio's daemons (conveyor submitter, poller, finisher; judge evaluator, cleaner; abacus)"
   );
+  writeCompanionConfig(layout);
   if (options.seed !== false && !existsSync(seededMarker(layout))) {
     await seedAll(layout, serviceUser('xrootd'), log);
     writeFileSync(seededMarker(layout), new Date().toISOString() + '\n');
@@ -229,6 +230,48 @@ export async function reset(options: UpOptions, log: Logger): Promise<Layout> {
   return up(options, log);
 }
 
+/** Where devlake writes a ready configuration for the dlaas companion. */
+export function companionConfigPath(layout: Layout): string {
+  return join(layout.stateDir, 'companion.json');
+}
+
+/**
+ * A companion configuration for this lake: instance "devlake" signed in as alice (userpass), and
+ * "devlake-bob" as bob; the scratch RSE's PFNs map to its storage directory, which is what a site
+ * mount of the scratch storage looks like to the companion.
+ */
+export function writeCompanionConfig(layout: Layout): void {
+  const scratchPfn = `${storageUrl(layout, SCRATCH_RSE)}${RSE_PREFIX}`;
+  const scratchDir = join(storageRoot(layout, SCRATCH_RSE), RSE_PREFIX);
+  const instance = (name: string, displayName: string, account: string) => {
+    const credentials = ACCOUNTS.find(a => a.account === account) as (typeof ACCOUNTS)[number];
+    return {
+      name,
+      displayName,
+      rucioUrl: rucioUrl(layout),
+      auth: {
+        method: 'userpass',
+        username: credentials.username,
+        password: credentials.password,
+        account
+      },
+      scratchRse: SCRATCH_RSE,
+      ruleLifetimeSeconds: 7 * 86400,
+      paths: { mode: 'prefix', mappings: [{ pfnPrefix: scratchPfn, localPrefix: scratchDir }] }
+    };
+  };
+  const config = {
+    instances: [
+      instance('devlake', 'devlake (local data lake)', 'alice'),
+      instance('devlake-bob', 'devlake as bob', 'bob')
+    ],
+    defaultInstance: 'devlake'
+  };
+  writeFileSync(companionConfigPath(layout), JSON.stringify(config, null, 2) + '\n', {
+    mode: 0o600
+  });
+}
+
 /** Everything a client of devlake needs to know, as `status --json` prints it. */
 export interface DevlakeStatus {
   readonly stateDir: string;
@@ -255,6 +298,8 @@ export interface DevlakeStatus {
     readonly scratchQuotaBytes: number | null;
   }[];
   readonly logs: string;
+  /** A ready configuration file for the dlaas companion (instances "devlake" and "devlake-bob"). */
+  readonly companionConfig: string;
 }
 
 /** The status of devlake, read from its pid files and saved layout. */
@@ -288,6 +333,7 @@ export function status(options: LayoutOptions): DevlakeStatus {
       password,
       scratchQuotaBytes
     })),
-    logs: layout.logDir
+    logs: layout.logDir,
+    companionConfig: companionConfigPath(layout)
   };
 }

@@ -1,0 +1,147 @@
+import {
+  MakeAvailableRequest,
+  SearchRequest,
+  type Availability,
+  type InstancesResponse,
+  type MakeAvailableResponse
+} from '@dlaas/api';
+import type { TSchema, Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { Router, type Request, type Response } from 'express';
+import { parseDid } from '../did.js';
+import { badRequest } from '../errors.js';
+import { windowParams } from '../domain/browse.js';
+import type { Lake } from '../domain/lake.js';
+
+/** Checks a body against its schema; a 400 names the first wrong key. */
+function checked<T extends TSchema>(schema: T, value: unknown): Static<T> {
+  if (Value.Check(schema, value)) {
+    return value;
+  }
+  const first = [...Value.Errors(schema, value)][0];
+  const key = first?.path.replace(/^\//, '').replaceAll('/', '.') || 'the body';
+  throw badRequest(
+    `The request is not valid: "${key}" ${first?.message.toLowerCase() ?? 'is wrong'}.`
+  );
+}
+
+function queryString(req: Request, name: string): string | undefined {
+  const value = req.query[name];
+  if (value === undefined) {
+    return undefined;
+  }
+  if (typeof value !== 'string') {
+    throw badRequest(`Give "${name}" once, as text.`);
+  }
+  return value;
+}
+
+function didQuery(req: Request): ReturnType<typeof parseDid> {
+  return parseDid(queryString(req, 'did'));
+}
+
+/** The companion's HTTP API (paths below `/api`). */
+export function apiRouter(lake: Lake): Router {
+  const router = Router();
+
+  router.get('/instances', (_req, res) => {
+    const body: InstancesResponse = { instances: lake.instances() };
+    if (body.instances.length === 0) {
+      body.message =
+        "No data lake is configured. Set DLAAS_CONFIG to the companion's configuration file (see the dlaas README) and restart JupyterLab.";
+    }
+    res.json(body);
+  });
+
+  router.get('/instances/:instance/auth', async (req, res) => {
+    res.json(await lake.authStatus(req.params.instance));
+  });
+
+  router.get('/instances/:instance/scopes', async (req, res) => {
+    res.json({ scopes: await lake.instance(req.params.instance).browser.scopes() });
+  });
+
+  router.post('/instances/:instance/search', async (req, res) => {
+    const request = checked(SearchRequest, req.body);
+    res.json(await lake.instance(req.params.instance).browser.search(request));
+  });
+
+  router.get('/instances/:instance/did', async (req, res) => {
+    res.json(await lake.instance(req.params.instance).browser.details(didQuery(req)));
+  });
+
+  router.get('/instances/:instance/children', async (req, res) => {
+    const { offset, limit } = windowParams(req.query['offset'], req.query['limit']);
+    res.json(
+      await lake.instance(req.params.instance).browser.children(didQuery(req), offset, limit)
+    );
+  });
+
+  router.get('/instances/:instance/files', async (req, res) => {
+    const { offset, limit } = windowParams(req.query['offset'], req.query['limit']);
+    res.json(await lake.instance(req.params.instance).browser.files(didQuery(req), offset, limit));
+  });
+
+  router.get('/instances/:instance/availability', async (req, res) => {
+    res.json(await lake.instance(req.params.instance).availabilities.availability(didQuery(req)));
+  });
+
+  router.get('/instances/:instance/paths', async (req, res) => {
+    const { offset, limit } = windowParams(req.query['offset'], req.query['limit']);
+    res.json(
+      await lake
+        .instance(req.params.instance)
+        .availabilities.localPaths(didQuery(req), offset, limit)
+    );
+  });
+
+  router.post('/instances/:instance/make-available', async (req, res) => {
+    const { did } = checked(MakeAvailableRequest, req.body);
+    const result: MakeAvailableResponse = await lake
+      .instance(req.params.instance)
+      .availabilities.makeAvailable(parseDid(did));
+    res.status(result.created ? 201 : 200).json(result);
+  });
+
+  router.get('/instances/:instance/events', async (req, res) => {
+    await availabilityEvents(lake, req, res);
+  });
+
+  return router;
+}
+
+/**
+ * Server-sent events: the current availability of each `did` asked for, then every change the
+ * tracker sees, until the client goes away. Subscribers share the tracker's one poll loop.
+ */
+async function availabilityEvents(lake: Lake, req: Request, res: Response): Promise<void> {
+  const raw = req.query['did'];
+  const list = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).map(String);
+  if (list.length === 0 || list.length > 200) {
+    throw badRequest('Name from 1 to 200 DIDs to watch, as ?did=scope:name&did=...');
+  }
+  const dids = list.map(d => parseDid(d));
+  const wanted = new Set(dids.map(d => `${d.scope}:${d.name}`));
+  const { availabilities } = lake.instance(req.params['instance'] as string);
+  const initial = await Promise.all(dids.map(d => availabilities.availability(d)));
+  res.writeHead(200, {
+    'Content-Type': 'text/event-stream',
+    'Cache-Control': 'no-cache, no-transform',
+    'X-Accel-Buffering': 'no'
+  });
+  const send = (availability: Availability): void => {
+    res.write(`event: availability\ndata: ${JSON.stringify(availability)}\n\n`);
+  };
+  initial.forEach(send);
+  const onChange = (availability: Availability): void => {
+    if (wanted.has(availability.did)) {
+      send(availability);
+    }
+  };
+  availabilities.on('availability', onChange);
+  const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+  req.on('close', () => {
+    clearInterval(heartbeat);
+    availabilities.off('availability', onChange);
+  });
+}

@@ -1,0 +1,200 @@
+import type { AuthMethod } from '@dlaas/api';
+import { readFileSync, statSync } from 'node:fs';
+import type { AuthConfig, InstanceConfig } from '../config.js';
+import { AppError } from '../errors.js';
+import { rucioException, unreachable } from '../rucio/errors.js';
+
+/** A Rucio token and when it stops working. */
+export interface RucioToken {
+  readonly value: string;
+  /** Milliseconds since the epoch. */
+  readonly expiresAt: number;
+  /** The account Rucio says the token acts as, when it says. */
+  readonly account: string | null;
+}
+
+/**
+ * Where the companion gets the user's Rucio token for one instance. Implementations never log or
+ * return the secret they hold except as the token itself.
+ */
+export interface CredentialSource {
+  readonly method: AuthMethod;
+  /** A valid token; `refresh` forces a new one (after Rucio refused the cached one). */
+  token(refresh?: boolean): Promise<RucioToken>;
+  /** The account configured for this source, if any. */
+  readonly configuredAccount: string | null;
+}
+
+/** Tokens are renewed this long before they expire. */
+const RENEW_BEFORE_MS = 5 * 60_000;
+
+function notSignedIn(instance: string, why: string): AppError {
+  return new AppError(401, 'not_signed_in', `${why} Sign in to ${instance}.`);
+}
+
+function parseExpiry(header: string | null): number {
+  const ms = header ? Date.parse(header.replace(/ UTC$/, ' GMT')) : Number.NaN;
+  return Number.isNaN(ms) ? Date.now() + 3600_000 : ms;
+}
+
+/** Signs in with a Rucio username and password (`GET /auth/userpass`), caching the token. */
+export class UserpassCredentials implements CredentialSource {
+  readonly method = 'userpass' as const;
+  private cached: RucioToken | undefined;
+  private pending: Promise<RucioToken> | undefined;
+
+  constructor(
+    private readonly instance: InstanceConfig,
+    private readonly auth: Extract<AuthConfig, { method: 'userpass' }>
+  ) {}
+
+  get configuredAccount(): string | null {
+    return this.auth.account ?? null;
+  }
+
+  token(refresh = false): Promise<RucioToken> {
+    if (!refresh && this.cached && this.cached.expiresAt - Date.now() > RENEW_BEFORE_MS) {
+      return Promise.resolve(this.cached);
+    }
+    this.pending ??= this.signIn().finally(() => {
+      this.pending = undefined;
+    });
+    return this.pending;
+  }
+
+  private async signIn(): Promise<RucioToken> {
+    const url = `${this.instance.authUrl ?? this.instance.rucioUrl}/auth/userpass`;
+    const headers: Record<string, string> = {
+      'X-Rucio-Username': this.auth.username,
+      'X-Rucio-Password': this.auth.password,
+      'X-Rucio-AppID': 'dlaas'
+    };
+    if (this.auth.account) {
+      headers['X-Rucio-Account'] = this.auth.account;
+    }
+    let response: Response;
+    try {
+      response = await fetch(url, { headers });
+    } catch (error) {
+      throw unreachable(this.instance.name, this.instance.authUrl ?? this.instance.rucioUrl, error);
+    }
+    const value = response.headers.get('x-rucio-auth-token');
+    if (response.status === 206) {
+      throw new AppError(
+        409,
+        'conflict',
+        `Your identity on ${this.instance.name} maps to several accounts; the companion's configuration must name one ("account").`
+      );
+    }
+    if (!response.ok || !value) {
+      const { exceptionClass } = await rucioException(response);
+      throw notSignedIn(
+        this.instance.name,
+        `${this.instance.name} refused the username and password (${exceptionClass ?? response.status}).`
+      );
+    }
+    this.cached = {
+      value,
+      expiresAt: parseExpiry(response.headers.get('x-rucio-auth-token-expires')),
+      account: response.headers.get('x-rucio-auth-account')
+    };
+    return this.cached;
+  }
+}
+
+/** Reads the `exp` claim of a JWT without checking it (Rucio checks it). */
+export function jwtExpiry(token: string): number | undefined {
+  const payload = token.split('.')[1];
+  if (!payload) {
+    return undefined;
+  }
+  try {
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as {
+      exp?: unknown;
+    };
+    return typeof claims.exp === 'number' ? claims.exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Uses an OIDC access token kept in a file (re-read when the file changes, as a sidecar refreshes
+ * it) or in an environment variable, and sends it to Rucio as the Rucio token.
+ */
+export class TokenCredentials implements CredentialSource {
+  readonly method = 'token' as const;
+  private cache: { mtimeMs: number; token: RucioToken } | undefined;
+
+  constructor(
+    private readonly instance: InstanceConfig,
+    private readonly auth: Extract<AuthConfig, { method: 'token' }>,
+    private readonly env: NodeJS.ProcessEnv = process.env
+  ) {}
+
+  get configuredAccount(): string | null {
+    return this.auth.account ?? null;
+  }
+
+  async token(): Promise<RucioToken> {
+    const value = this.read();
+    const expiresAt = jwtExpiry(value) ?? Date.now() + 3600_000;
+    if (expiresAt <= Date.now()) {
+      throw notSignedIn(
+        this.instance.name,
+        `Your access token for ${this.instance.name} has expired and nothing renewed it.`
+      );
+    }
+    return { value, expiresAt, account: this.auth.account ?? null };
+  }
+
+  private read(): string {
+    if (this.auth.file !== undefined) {
+      const file = this.auth.file;
+      let mtimeMs: number;
+      try {
+        mtimeMs = statSync(file).mtimeMs;
+      } catch {
+        throw notSignedIn(
+          this.instance.name,
+          `No access token for ${this.instance.name} was found (the file ${file} does not exist).`
+        );
+      }
+      if (this.cache?.mtimeMs !== mtimeMs) {
+        const value = readFileSync(file, 'utf8').trim();
+        this.cache = { mtimeMs, token: { value, expiresAt: 0, account: null } };
+      }
+      if (this.cache.token.value === '') {
+        throw notSignedIn(
+          this.instance.name,
+          `The access token file for ${this.instance.name} is empty.`
+        );
+      }
+      return this.cache.token.value;
+    }
+    const value = this.env[this.auth.env ?? '']?.trim();
+    if (!value) {
+      throw notSignedIn(
+        this.instance.name,
+        `No access token for ${this.instance.name} was found (the variable ${this.auth.env} is not set).`
+      );
+    }
+    return value;
+  }
+}
+
+/** The credential source an instance's configuration asks for. */
+export function credentialsFor(instance: InstanceConfig): CredentialSource {
+  switch (instance.auth.method) {
+    case 'userpass':
+      return new UserpassCredentials(instance, instance.auth);
+    case 'token':
+      return new TokenCredentials(instance, instance.auth);
+    case 'x509':
+      throw new AppError(
+        501,
+        'not_configured',
+        `X.509 sign-in for ${instance.name} is not available in this version of the companion.`
+      );
+  }
+}

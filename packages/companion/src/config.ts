@@ -1,0 +1,177 @@
+import { INSTANCE_PATTERN } from '@dlaas/api';
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { existsSync, readFileSync } from 'node:fs';
+
+const Url = Type.String({ pattern: '^https?://[^\\s/]+(/.*)?$' });
+
+const UserpassAuth = Type.Object(
+  {
+    method: Type.Literal('userpass'),
+    username: Type.String({ minLength: 1 }),
+    password: Type.String({ minLength: 1 }),
+    account: Type.Optional(Type.String({ minLength: 1 }))
+  },
+  { additionalProperties: false }
+);
+
+const X509Auth = Type.Object(
+  {
+    method: Type.Literal('x509'),
+    /** PEM file with the certificate (or proxy certificate chain). */
+    cert: Type.String({ minLength: 1 }),
+    /** PEM file with the key; a proxy certificate file holds both. */
+    key: Type.Optional(Type.String({ minLength: 1 })),
+    account: Type.Optional(Type.String({ minLength: 1 }))
+  },
+  { additionalProperties: false }
+);
+
+const TokenAuth = Type.Object(
+  {
+    method: Type.Literal('token'),
+    /** File holding an OIDC access token; re-read when it changes. */
+    file: Type.Optional(Type.String({ minLength: 1 })),
+    /** Environment variable holding an OIDC access token. */
+    env: Type.Optional(Type.String({ minLength: 1 })),
+    account: Type.Optional(Type.String({ minLength: 1 }))
+  },
+  { additionalProperties: false }
+);
+
+const Auth = Type.Union([UserpassAuth, X509Auth, TokenAuth]);
+
+const PrefixPaths = Type.Object(
+  {
+    mode: Type.Literal('prefix'),
+    /** PFN prefixes on the scratch RSE and the local directories they are mounted at. */
+    mappings: Type.Array(
+      Type.Object(
+        { pfnPrefix: Type.String({ minLength: 1 }), localPrefix: Type.String({ minLength: 1 }) },
+        { additionalProperties: false }
+      ),
+      {
+        minItems: 1
+      }
+    )
+  },
+  { additionalProperties: false }
+);
+
+const NoPaths = Type.Object({ mode: Type.Literal('none') }, { additionalProperties: false });
+
+const InstanceConfig = Type.Object(
+  {
+    name: Type.String({ pattern: INSTANCE_PATTERN }),
+    displayName: Type.Optional(Type.String({ minLength: 1 })),
+    rucioUrl: Url,
+    authUrl: Type.Optional(Url),
+    auth: Auth,
+    /** RSE expression of the scratch storage that "make available" replicates to. */
+    scratchRse: Type.String({ minLength: 1 }),
+    /** Lifetime of the rules "make available" creates, in seconds. */
+    ruleLifetimeSeconds: Type.Optional(Type.Integer({ minimum: 3600, maximum: 365 * 86400 })),
+    paths: Type.Optional(Type.Union([PrefixPaths, NoPaths])),
+    /** PEM bundle of the CAs that sign Rucio's and the storages' certificates. */
+    caBundle: Type.Optional(Type.String({ minLength: 1 }))
+  },
+  { additionalProperties: false }
+);
+
+/** The companion's configuration file (JSON). */
+export const ConfigSchema = Type.Object(
+  {
+    instances: Type.Array(InstanceConfig),
+    defaultInstance: Type.Optional(Type.String())
+  },
+  { additionalProperties: false }
+);
+
+/** One Rucio instance, as configured. */
+export type InstanceConfig = Static<typeof InstanceConfig>;
+/** The companion's configuration. */
+export type Config = Static<typeof ConfigSchema>;
+/** How the companion signs in to an instance. */
+export type AuthConfig = Static<typeof Auth>;
+
+/** A configuration that cannot be used; the message names the key and the fix. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Default lifetime of "make available" rules: one week. */
+export const DEFAULT_RULE_LIFETIME = 7 * 86400;
+
+/** The empty configuration: the companion runs and the panel explains how to configure it. */
+export const EMPTY_CONFIG: Config = { instances: [] };
+
+/**
+ * Loads the configuration from `DLAAS_CONFIG` (a JSON file), or returns the empty configuration
+ * when none is set; then applies `DLAAS_DEFAULT_INSTANCE`. Throws a ConfigError that names the key.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const file = env['DLAAS_CONFIG'];
+  if (file === undefined || file === '') {
+    return EMPTY_CONFIG;
+  }
+  if (!existsSync(file)) {
+    throw new ConfigError(
+      `DLAAS_CONFIG names ${file}, which does not exist. Point it at the companion's JSON configuration file, or unset it.`
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(
+      `${file} is not valid JSON (${(error as Error).message}). Fix the file and start again.`
+    );
+  }
+  const config = checkConfig(raw, file);
+  const defaultInstance = env['DLAAS_DEFAULT_INSTANCE'];
+  return defaultInstance
+    ? checkConfig({ ...config, defaultInstance }, `${file} with DLAAS_DEFAULT_INSTANCE`)
+    : config;
+}
+
+/** Checks a parsed configuration against the schema and its cross-field rules. */
+export function checkConfig(raw: unknown, source: string): Config {
+  if (!Value.Check(ConfigSchema, raw)) {
+    const first = [...Value.Errors(ConfigSchema, raw)].sort(
+      (a, b) => b.path.length - a.path.length
+    )[0];
+    const key = first?.path.replace(/^\//, '').replaceAll('/', '.') || '(top level)';
+    throw new ConfigError(
+      `In ${source}, the key "${key}" is wrong: ${first?.message ?? 'invalid'}. See the companion's README for the configuration format.`
+    );
+  }
+  const names = raw.instances.map(i => i.name);
+  const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+  if (duplicate) {
+    throw new ConfigError(
+      `In ${source}, two instances are named "${duplicate}". Give each instance its own name.`
+    );
+  }
+  if (raw.defaultInstance !== undefined && !names.includes(raw.defaultInstance)) {
+    throw new ConfigError(
+      `In ${source}, "defaultInstance" is "${raw.defaultInstance}", but no instance has that name (there are: ${names.join(', ') || 'none'}).`
+    );
+  }
+  raw.instances.forEach((instance, index) => {
+    if (
+      instance.auth.method === 'token' &&
+      instance.auth.file === undefined &&
+      instance.auth.env === undefined
+    ) {
+      throw new ConfigError(
+        `In ${source}, the key "instances.${index}.auth" of method "token" needs "file" or "env" saying where the token is.`
+      );
+    }
+  });
+  return raw;
+}
+
+/** The instance requests go to when they name none. */
+export function defaultInstanceName(config: Config): string | undefined {
+  return config.defaultInstance ?? config.instances[0]?.name;
+}

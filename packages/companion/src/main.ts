@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+import { ConfigError, loadConfig } from './config.js';
+import { log } from './log.js';
+import { start, type Listen } from './server.js';
+
+/**
+ * Starts the companion: `dlaas-companion --socket PATH` (as jupyter-server-proxy runs it) or
+ * `--port N`; env DLAAS_SOCKET / DLAAS_PORT do the same; the configuration comes from DLAAS_CONFIG.
+ */
+async function main(argv: string[]): Promise<void> {
+  const option = (name: string): string | undefined => {
+    const index = argv.indexOf(`--${name}`);
+    return index >= 0 ? argv[index + 1] : undefined;
+  };
+  const socket = option('socket') ?? process.env['DLAAS_SOCKET'];
+  const portText = option('port') ?? process.env['DLAAS_PORT'];
+  let listen: Listen;
+  if (socket) {
+    listen = { socket };
+  } else if (portText !== undefined && /^\d+$/.test(portText) && Number(portText) < 65536) {
+    listen = { port: Number(portText) };
+  } else {
+    throw new ConfigError(
+      'Tell the companion where to listen: --socket PATH or --port N (or DLAAS_SOCKET / DLAAS_PORT).'
+    );
+  }
+  const config = loadConfig();
+  const running = await start(config, listen);
+  log('info', 'companion started', {
+    address: running.address,
+    instances: config.instances.map(i => i.name)
+  });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      void running.stop().then(() => process.exit(0));
+    });
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  const message =
+    error instanceof ConfigError
+      ? error.message
+      : `The companion could not start: ${error instanceof Error ? error.message : String(error)}`;
+  process.stderr.write(`dlaas-companion: ${message}\n`);
+  process.exit(1);
+});

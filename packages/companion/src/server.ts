@@ -1,0 +1,152 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { chmodSync, existsSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { apiRouter } from './api/routes.js';
+import { xsrfCheck } from './api/security.js';
+import type { Config } from './config.js';
+import type { AvailabilityOptions } from './domain/availability.js';
+import { Lake } from './domain/lake.js';
+import { AppError } from './errors.js';
+import { log } from './log.js';
+
+/** The companion's version, reported by `/health`. */
+export const VERSION = '0.1.0';
+
+/** Body size limit of JSON requests. */
+const BODY_LIMIT = '64kb';
+
+/** Builds the express app for a configuration. */
+export function createApp(lake: Lake): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use((req, res, next) => {
+    const started = Date.now();
+    res.on('finish', () => {
+      log('info', 'request', {
+        method: req.method,
+        path: req.path,
+        status: res.statusCode,
+        ms: Date.now() - started
+      });
+    });
+    next();
+  });
+  app.get('/health', (_req, res) => {
+    res.json({ ok: true, version: VERSION, instances: lake.config.instances.length });
+  });
+  app.use(xsrfCheck);
+  app.use(express.json({ limit: BODY_LIMIT, type: () => true, strict: true }));
+  app.use('/api', apiRouter(lake));
+  app.use((req, _res, next) => {
+    next(
+      new AppError(
+        404,
+        'not_found',
+        `The companion has no ${req.method} ${req.path.slice(0, 100)}.`
+      )
+    );
+  });
+  app.use(errorHandler);
+  return app;
+}
+
+/** Turns every error into a JSON answer with a sentence; unexpected ones are logged, not shown. */
+function errorHandler(error: unknown, req: Request, res: Response, _next: NextFunction): void {
+  let appError: AppError;
+  if (error instanceof AppError) {
+    appError = error;
+  } else if (isBodyError(error, 'entity.too.large')) {
+    appError = new AppError(
+      413,
+      'too_large',
+      `The request body is larger than ${BODY_LIMIT}; the companion accepts only small JSON bodies.`
+    );
+  } else if (isBodyError(error, 'entity.parse.failed')) {
+    appError = new AppError(400, 'bad_request', 'The request body is not valid JSON.');
+  } else if (isBodyError(error)) {
+    appError = new AppError(400, 'bad_request', 'The request body could not be read; send JSON.');
+  } else {
+    log('error', 'unexpected error', {
+      method: req.method,
+      path: req.path,
+      error: error instanceof Error ? error.message : String(error)
+    });
+    appError = new AppError(
+      500,
+      'internal',
+      'Something went wrong in the data lake companion. Try again; if it persists, restart your server.'
+    );
+  }
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  res.status(appError.status).json({ error: { code: appError.code, message: appError.message } });
+}
+
+function isBodyError(error: unknown, type?: string): boolean {
+  const e = error as { type?: unknown; status?: unknown } | null;
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    typeof e.type === 'string' &&
+    (type === undefined ? typeof e.status === 'number' && e.status < 500 : e.type === type)
+  );
+}
+
+/** Where the companion listens. */
+export type Listen =
+  { readonly socket: string } | { readonly port: number; readonly host?: string };
+
+/** A running companion. */
+export interface RunningCompanion {
+  readonly server: Server;
+  readonly lake: Lake;
+  /** `http://127.0.0.1:PORT` when on TCP, or the socket path. */
+  readonly address: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the companion (port 0 picks a free port, for tests). */
+export async function start(
+  config: Config,
+  listen: Listen,
+  options: AvailabilityOptions = {}
+): Promise<RunningCompanion> {
+  const lake = new Lake(config, options);
+  const app = createApp(lake);
+  const server = await new Promise<Server>((resolvePromise, reject) => {
+    const onError = (error: Error): void => reject(error);
+    let s: Server;
+    if ('socket' in listen) {
+      if (existsSync(listen.socket)) {
+        rmSync(listen.socket);
+      }
+      s = app.listen(listen.socket, () => {
+        // Only the user the Jupyter server runs as may talk to the companion.
+        chmodSync(listen.socket, 0o600);
+        resolvePromise(s);
+      });
+    } else {
+      s = app.listen(listen.port, listen.host ?? '127.0.0.1', () => resolvePromise(s));
+    }
+    s.once('error', onError);
+  });
+  const address =
+    'socket' in listen
+      ? listen.socket
+      : `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    server,
+    lake,
+    address,
+    stop: () =>
+      new Promise<void>(resolvePromise => {
+        lake.dispose();
+        server.closeAllConnections();
+        server.close(() => resolvePromise());
+      })
+  };
+}
