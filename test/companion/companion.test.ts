@@ -283,6 +283,71 @@ describe('companion: make available', () => {
   });
 });
 
+describe('companion: file content for previews and downloads', () => {
+  const file = 'atlas_opendata:/store/data/2020/13TeV/GamGam/data_A.GamGam.root';
+  const url = (did: string): string =>
+    `${companion.address}/api/instances/devlake/content?did=${encodeURIComponent(did)}`;
+
+  it('when a whole file is read, then its bytes match Rucio’s adler32', async () => {
+    const response = await fetch(url(file));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('accept-ranges')).toBe('bytes');
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const [meta] = await rucioAs('alice').lines<{ adler32: string; bytes: number }>(
+      'POST',
+      '/replicas/list',
+      {
+        body: {
+          dids: [
+            { scope: 'atlas_opendata', name: '/store/data/2020/13TeV/GamGam/data_A.GamGam.root' }
+          ]
+        }
+      }
+    );
+    expect(bytes.length).toBe(meta?.bytes);
+    expect(adler32(bytes)).toBe(meta?.adler32);
+  });
+
+  it('when ranges are asked for, then each is clamped to the file and answered 206, or 416 past the end', async () => {
+    const whole = new Uint8Array(await (await fetch(url(file))).arrayBuffer());
+    const size = whole.length;
+    for (const [range, start, end] of [
+      ['bytes=0-9', 0, 9],
+      [`bytes=${size - 5}-`, size - 5, size - 1],
+      ['bytes=-7', size - 7, size - 1],
+      [`bytes=${size - 3}-${size + 100}`, size - 3, size - 1]
+    ] as const) {
+      const response = await fetch(url(file), { headers: { Range: range } });
+      expect(response.status, range).toBe(206);
+      expect(response.headers.get('content-range')).toBe(`bytes ${start}-${end}/${size}`);
+      expect(
+        Buffer.from(await response.arrayBuffer()).equals(
+          Buffer.from(whole.subarray(start, end + 1))
+        ),
+        range
+      ).toBe(true);
+    }
+    const past = await fetch(url(file), { headers: { Range: `bytes=${size}-` } });
+    expect(past.status).toBe(416);
+    expect(past.headers.get('content-range')).toBe(`bytes */${size}`);
+  });
+
+  it('when a CSV is previewed, then it comes as text/csv and never as something a browser would run', async () => {
+    const response = await fetch(url('user.alice:analysis.v1/histograms.csv'));
+    expect(response.headers.get('content-type')).toMatch(/^text\/csv/);
+    expect(response.headers.get('content-security-policy')).toMatch(/sandbox/);
+    expect((await response.text()).split('\n')[0]).toBe('bin_low,bin_high,events');
+  });
+
+  it('when a collection’s content is asked for, then 400 says only files have content', async () => {
+    const { status, body } = await api.get(
+      `/api/instances/devlake/content?did=${encodeURIComponent('lofar:L600000_SAP000_uv')}`
+    );
+    expect(status).toBe(400);
+    expect(errorOf(body).message).toMatch(/only a file has content/);
+  });
+});
+
 describe('companion: errors reach the user as sentences', () => {
   const sentence = /^[A-Z"].*[.]$/s;
 

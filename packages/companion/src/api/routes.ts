@@ -11,6 +11,8 @@ import { Router, type Request, type Response } from 'express';
 import { parseDid } from '../did.js';
 import { badRequest } from '../errors.js';
 import { windowParams } from '../domain/browse.js';
+import { fileContent } from '../domain/content.js';
+import { pipeline } from 'node:stream/promises';
 import type { Lake } from '../domain/lake.js';
 
 /** Checks a body against its schema; a 400 names the first wrong key. */
@@ -101,6 +103,17 @@ export function apiRouter(lake: Lake): Router {
       .instance(req.params.instance)
       .availabilities.makeAvailable(parseDid(did));
     res.status(result.created ? 201 : 200).json(result);
+  });
+
+  router.get('/instances/:instance/content', async (req, res) => {
+    const { rucio } = lake.instance(req.params.instance);
+    const content = await fileContent(rucio, didQuery(req), req.get('range'));
+    res.writeHead(content.status, content.headers);
+    if (!content.body) {
+      res.end();
+      return;
+    }
+    await pipeline(content.body, res).catch(() => res.destroy());
   });
 
   router.get('/instances/:instance/events', async (req, res) => {
