@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { searchQuery } from '../src/domain/browse.js';
+import { contentType, parseRange } from '../src/domain/content.js';
+import { PathResolver } from '../src/domain/paths.js';
+import { mapRucioError } from '../src/rucio/errors.js';
+import { parseRucioJson } from '../src/rucio/json.js';
+
+describe('searchQuery', () => {
+  it('when there is one AND group, then conditions become Rucio query arguments with operator suffixes', () => {
+    expect(
+      searchQuery('L6*', {
+        did: 'lofar:L6*',
+        type: 'dataset',
+        filters: [
+          [
+            { key: 'run_number', operator: '>=', value: 5 },
+            { key: 'datatype', operator: '!=', value: 'uv' }
+          ]
+        ]
+      })
+    ).toEqual({
+      type: 'dataset',
+      long: true,
+      name: 'L6*',
+      'run_number.gte': '5',
+      'datatype.ne': 'uv'
+    });
+  });
+
+  it('when there are OR groups, then they become a Python-literal filters list with the name in each and quotes escaped', () => {
+    const query = searchQuery('x*', {
+      did: 'cta:x*',
+      filters: [
+        [{ key: 'particle', operator: '=', value: "o'brien" }],
+        [{ key: 'hidden', operator: '=', value: true }]
+      ]
+    });
+    expect(query['filters']).toBe(
+      "[{'name': 'x*', 'particle': 'o\\'brien'}, {'name': 'x*', 'hidden': True}]"
+    );
+    expect(query['name']).toBeUndefined();
+  });
+});
+
+describe('PathResolver', () => {
+  const resolver = new PathResolver({
+    mode: 'prefix',
+    mappings: [{ pfnPrefix: 'davs://eos.example:443/eos/scratch/', localPrefix: '/eos/scratch' }]
+  });
+
+  it('when a PFN is under a mapped prefix, then it maps to the mount, percent-decoded', () => {
+    expect(resolver.resolve('davs://eos.example:443/eos/scratch/cta/ab/cd/run%201.fits')).toBe(
+      '/eos/scratch/cta/ab/cd/run 1.fits'
+    );
+  });
+
+  it('when a PFN is elsewhere or climbs out with .., then it has no local path', () => {
+    expect(resolver.resolve('davs://other:443/eos/scratch/x')).toBeNull();
+    expect(resolver.resolve('davs://eos.example:443/eos/scratch/../../etc/passwd')).toBeNull();
+    expect(
+      new PathResolver({ mode: 'none' }).resolve('davs://eos.example:443/eos/scratch/x')
+    ).toBeNull();
+  });
+});
+
+describe('parseRange', () => {
+  it('when ranges are open, suffix or past the end, then they become closed ranges inside the file', () => {
+    expect(parseRange('bytes=0-9', 100)).toEqual({ start: 0, end: 9 });
+    expect(parseRange('bytes=90-', 100)).toEqual({ start: 90, end: 99 });
+    expect(parseRange('bytes=-10', 100)).toEqual({ start: 90, end: 99 });
+    expect(parseRange('bytes=-1000', 100)).toEqual({ start: 0, end: 99 });
+    expect(parseRange('bytes=95-200', 100)).toEqual({ start: 95, end: 99 });
+    expect(parseRange('bytes=100-', 100)).toBe('unsatisfiable');
+    expect(parseRange('bytes=5-2', 100)).toBe('unsatisfiable');
+    expect(parseRange('bytes=0-1,5-6', 100)).toBeUndefined();
+    expect(parseRange(undefined, 100)).toBeUndefined();
+  });
+});
+
+describe('contentType', () => {
+  it('when a file could run script in the browser, then it is served as bytes', () => {
+    expect(contentType('a/b.csv')).toMatch(/^text\/csv/);
+    expect(contentType('x.PNG')).toBe('image/png');
+    for (const name of ['x.html', 'x.svg', 'x.js', 'x']) {
+      expect(contentType(name)).toBe('application/octet-stream');
+    }
+  });
+});
+
+describe('mapRucioError', () => {
+  it('when Rucio names an exception, then the user gets a sentence and a fitting status', () => {
+    const context = { instance: 'lake', did: 'cta:x', rse: 'SCRATCH' };
+    expect(mapRucioError(404, 'DataIdentifierNotFound', '', context)).toMatchObject({
+      status: 404,
+      code: 'not_found'
+    });
+    expect(mapRucioError(409, 'InsufficientAccountLimit', '', context)).toMatchObject({
+      status: 409,
+      code: 'quota_exceeded'
+    });
+    expect(mapRucioError(500, 'RSEWriteBlocked', '', context)).toMatchObject({
+      status: 503,
+      code: 'rse_blocked'
+    });
+    expect(mapRucioError(401, 'CannotAuthenticate', '', context)).toMatchObject({
+      status: 401,
+      code: 'not_signed_in'
+    });
+    expect(mapRucioError(500, 'AccessDenied', '', context)).toMatchObject({
+      status: 403,
+      code: 'forbidden'
+    });
+    const other = mapRucioError(500, undefined, '', context);
+    expect(other).toMatchObject({ status: 502, code: 'rucio_error' });
+    for (const error of [other, mapRucioError(404, 'DataIdentifierNotFound', '', context)]) {
+      expect(error.message).toMatch(/\.$/);
+      expect(error.message).not.toMatch(/Traceback|Exception/);
+    }
+  });
+});
+
+describe('parseRucioJson', () => {
+  it('when Rucio sends Infinity for an unlimited quota, then it parses', () => {
+    expect(parseRucioJson('{"SCRATCH": Infinity}')).toEqual({ SCRATCH: Infinity });
+  });
+});
