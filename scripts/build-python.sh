@@ -1,0 +1,3 @@
+#!/bin/sh
+# Placeholder until packages/python exists: builds nothing.
+exit 0
