@@ -39,7 +39,17 @@ const TokenAuth = Type.Object(
   { additionalProperties: false }
 );
 
-const Auth = Type.Union([UserpassAuth, X509Auth, TokenAuth]);
+const HubAuth = Type.Object(
+  {
+    method: Type.Literal('jupyterhub'),
+    /** Key of the access token in the user's `auth_state` (OAuthenticator keeps it as `access_token`). */
+    tokenKey: Type.Optional(Type.String({ minLength: 1 })),
+    account: Type.Optional(Type.String({ minLength: 1 }))
+  },
+  { additionalProperties: false }
+);
+
+const Auth = Type.Union([UserpassAuth, X509Auth, TokenAuth, HubAuth]);
 
 const PrefixPaths = Type.Object(
   {

@@ -183,6 +183,83 @@ export class TokenCredentials implements CredentialSource {
   }
 }
 
+/**
+ * Takes the user's OIDC access token from JupyterHub: `GET $JUPYTERHUB_API_URL/user` with the
+ * server's `$JUPYTERHUB_API_TOKEN` (the server needs the scope `admin:auth_state!user`) returns
+ * the user's `auth_state`, where OAuthenticator keeps the IAM tokens. The token is fetched again
+ * five minutes before it expires (the hub refreshes it) or when Rucio refuses it.
+ */
+export class HubCredentials implements CredentialSource {
+  readonly method = 'jupyterhub' as const;
+  private cached: RucioToken | undefined;
+  private pending: Promise<RucioToken> | undefined;
+
+  constructor(
+    private readonly instance: InstanceConfig,
+    private readonly auth: Extract<AuthConfig, { method: 'jupyterhub' }>,
+    private readonly env: NodeJS.ProcessEnv = process.env
+  ) {}
+
+  get configuredAccount(): string | null {
+    return this.auth.account ?? null;
+  }
+
+  token(refresh = false): Promise<RucioToken> {
+    if (!refresh && this.cached && this.cached.expiresAt - Date.now() > RENEW_BEFORE_MS) {
+      return Promise.resolve(this.cached);
+    }
+    this.pending ??= this.fetchFromHub().finally(() => {
+      this.pending = undefined;
+    });
+    return this.pending;
+  }
+
+  private async fetchFromHub(): Promise<RucioToken> {
+    const api = this.env['JUPYTERHUB_API_URL'];
+    const hubToken = this.env['JUPYTERHUB_API_TOKEN'];
+    if (!api || !hubToken) {
+      throw notSignedIn(
+        this.instance.name,
+        `This server does not run under JupyterHub, so ${this.instance.name}'s hub sign-in is not available.`
+      );
+    }
+    let response: Response;
+    try {
+      response = await fetch(`${api.replace(/\/$/, '')}/user`, {
+        headers: { Authorization: `token ${hubToken}` }
+      });
+    } catch (error) {
+      throw unreachable('JupyterHub', api, error);
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw notSignedIn(
+        this.instance.name,
+        `JupyterHub did not hand out your sign-in (HTTP ${response.status}).`
+      );
+    }
+    const user = (await response.json().catch(() => ({}))) as {
+      auth_state?: Record<string, unknown> | null;
+    };
+    const value = user.auth_state?.[this.auth.tokenKey ?? 'access_token'];
+    if (typeof value !== 'string' || value === '') {
+      throw notSignedIn(
+        this.instance.name,
+        'JupyterHub holds no access token for you (auth_state is off, or this server may not read it). Log out of JupyterHub and log in again.'
+      );
+    }
+    const expiresAt = jwtExpiry(value) ?? Date.now() + 3600_000;
+    if (expiresAt <= Date.now()) {
+      throw notSignedIn(
+        this.instance.name,
+        'The access token JupyterHub holds for you has expired. Log out of JupyterHub and log in again.'
+      );
+    }
+    this.cached = { value, expiresAt, account: this.auth.account ?? null };
+    return this.cached;
+  }
+}
+
 /** The credential source an instance's configuration asks for. */
 export function credentialsFor(instance: InstanceConfig): CredentialSource {
   switch (instance.auth.method) {
@@ -190,6 +267,8 @@ export function credentialsFor(instance: InstanceConfig): CredentialSource {
       return new UserpassCredentials(instance, instance.auth);
     case 'token':
       return new TokenCredentials(instance, instance.auth);
+    case 'jupyterhub':
+      return new HubCredentials(instance, instance.auth);
     case 'x509':
       throw new AppError(
         501,
