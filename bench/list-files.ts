@@ -101,8 +101,11 @@ async function throughCompanion(
 ): Promise<{ first: number; total: number; count: number; rssMb: number }> {
   const child = await startCompanion(port);
   const base = `http://127.0.0.1:${port}/api/instances/devlake/files?did=${encodeURIComponent(`${did.scope}:${did.name}`)}`;
-  // Sign in before timing, as a panel that is already open would be.
+  // Sign in and browse something small before timing, as in a panel that is already open.
   await fetch(`http://127.0.0.1:${port}/api/instances/devlake/auth`);
+  await (
+    await fetch(`http://127.0.0.1:${port}/api/instances/devlake/files?did=lofar:L600000_SAP000_uv`)
+  ).json();
   const started = performance.now();
   let first = 0;
   let count = 0;

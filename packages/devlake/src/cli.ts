@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { DevlakeError } from './errors.js';
+import { RucioError } from './rest.js';
 import { down, reset, seed, status, up, type DevlakeStatus } from './lake.js';
 import { basePortOption } from './settings.js';
 
@@ -117,7 +118,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    if (error instanceof DevlakeError) {
+    if (error instanceof DevlakeError || error instanceof RucioError) {
       process.stderr.write(`devlake: ${error.message}\n`);
     } else if (
       error instanceof Error &&

@@ -79,7 +79,17 @@ export class RucioRest {
       headers['Content-Type'] = 'application/json';
       body = JSON.stringify(options.body);
     }
-    const response = await fetch(url, { method, headers, body, redirect: 'follow' });
+    let response: Response;
+    try {
+      response = await fetch(url, { method, headers, body, redirect: 'follow' });
+    } catch (error) {
+      const reason = (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message;
+      throw new RucioError(
+        `${method} ${path}: Rucio at ${this.baseUrl} did not answer (${reason}). Check "devlake status" and the Rucio server's log.`,
+        0,
+        undefined
+      );
+    }
     if (!response.ok) {
       throw await errorOf(response, `${method} ${path}`);
     }

@@ -126,6 +126,8 @@ export function searchQuery(name: string, request: SearchRequest): Query {
 export class Browser {
   private readonly didWindows = new StreamWindows<Did>();
   private readonly fileWindows = new StreamWindows<FileEntry>();
+  /** File counts of DIDs being listed, filled in when Rucio has counted. */
+  private readonly fileCounts = new Map<string, { value: number | null }>();
 
   constructor(private readonly rucio: RucioClient) {}
 
@@ -176,11 +178,15 @@ export class Browser {
     );
   }
 
-  /** A window of all files below a DID, with the total from Rucio's file count. */
+  /**
+   * A window of all files below a DID. Rucio counts a DID's files by listing them all (in Python),
+   * which on a small server slows the stream the first window waits for; so the count is started
+   * only once the first window is served, and later windows carry it once it is known.
+   */
   async files(did: DidRef, offset = 0, limit = DEFAULT_LIMIT): Promise<Window<FileEntry>> {
-    const total = (await this.did(did)).length;
-    return this.fileWindows.window(
-      JSON.stringify(['files', did.scope, did.name]),
+    const key = JSON.stringify(['files', did.scope, did.name]);
+    const window = await this.fileWindows.window(
+      key,
       () =>
         mapStream(
           this.rucio.lines<RucioDidLine>('GET', `${didPath(did.scope, did.name)}/files`, {
@@ -194,9 +200,22 @@ export class Browser {
           })
         ),
       offset,
-      limit,
-      total
+      limit
     );
+    if (window.complete) {
+      return window;
+    }
+    let count = this.fileCounts.get(key);
+    if (!count) {
+      count = { value: null };
+      const entry = count;
+      this.fileCounts.set(key, entry);
+      this.did(did).then(
+        d => (entry.value = d.length),
+        () => this.fileCounts.delete(key)
+      );
+    }
+    return { ...window, total: count.value };
   }
 
   /** One DID with its size and file count (Rucio counts them when asked with dynamic_depth). */
