@@ -101,6 +101,16 @@ export const InstancesResponse = Type.Object({
 /** `GET /api/instances`. */
 export type InstancesResponse = Static<typeof InstancesResponse>;
 
+/** A device sign-in in progress: the code the user enters at the provider, and where. */
+export const DeviceSignIn = Type.Object({
+  userCode: Type.String(),
+  verificationUri: Type.String(),
+  verificationUriComplete: Type.Union([Type.String(), Type.Null()]),
+  expiresAt: Type.String()
+});
+/** A device sign-in in progress. */
+export type DeviceSignIn = Static<typeof DeviceSignIn>;
+
 /** Whether the companion can act for the user on an instance. */
 export const AuthStatus = Type.Object({
   instance: Type.String(),
@@ -108,7 +118,9 @@ export const AuthStatus = Type.Object({
   signedIn: Type.Boolean(),
   account: Type.Union([Type.String(), Type.Null()]),
   /** When not signed in: what happened and what to do. */
-  message: Type.Optional(Type.String())
+  message: Type.Optional(Type.String()),
+  /** A device sign-in waiting for the user, for instances signing in with the device flow. */
+  deviceSignIn: Type.Optional(DeviceSignIn)
 });
 /** Whether the companion can act for the user on an instance. */
 export type AuthStatus = Static<typeof AuthStatus>;

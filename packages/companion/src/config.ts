@@ -49,7 +49,25 @@ const HubAuth = Type.Object(
   { additionalProperties: false }
 );
 
-const Auth = Type.Union([UserpassAuth, X509Auth, TokenAuth, HubAuth]);
+const DeviceAuth = Type.Object(
+  {
+    method: Type.Literal('device'),
+    /** The OpenID provider (e.g. INDIGO IAM), as in its tokens' `iss`. */
+    issuer: Url,
+    clientId: Type.String({ minLength: 1 }),
+    clientSecret: Type.Optional(Type.String({ minLength: 1 })),
+    /** Scopes asked for (default `openid profile offline_access`). */
+    scope: Type.Optional(Type.String({ minLength: 1 })),
+    /** Audience the access token is asked for (IAM's `audience` parameter), e.g. `rucio`. */
+    audience: Type.Optional(Type.String({ minLength: 1 })),
+    /** Where the tokens are kept between restarts (mode 0600); default under ~/.local/share/dlaas. */
+    tokenFile: Type.Optional(Type.String({ minLength: 1 })),
+    account: Type.Optional(Type.String({ minLength: 1 }))
+  },
+  { additionalProperties: false }
+);
+
+const Auth = Type.Union([UserpassAuth, X509Auth, TokenAuth, HubAuth, DeviceAuth]);
 
 const PrefixPaths = Type.Object(
   {

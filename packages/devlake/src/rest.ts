@@ -83,7 +83,8 @@ export class RucioRest {
     try {
       response = await fetch(url, { method, headers, body, redirect: 'follow' });
     } catch (error) {
-      const reason = (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message;
+      const reason =
+        (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message;
       throw new RucioError(
         `${method} ${path}: Rucio at ${this.baseUrl} did not answer (${reason}). Check "devlake status" and the Rucio server's log.`,
         0,

@@ -59,6 +59,15 @@ export function apiRouter(lake: Lake): Router {
     res.json(await lake.authStatus(req.params.instance));
   });
 
+  router.post('/instances/:instance/auth/device', async (req, res) => {
+    res.json(await lake.startDeviceSignIn(req.params.instance));
+  });
+
+  router.post('/instances/:instance/auth/sign-out', (req, res) => {
+    lake.signOut(req.params.instance);
+    res.status(204).end();
+  });
+
   router.get('/instances/:instance/scopes', async (req, res) => {
     res.json({ scopes: await lake.instance(req.params.instance).browser.scopes() });
   });

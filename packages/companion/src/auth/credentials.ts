@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import type { AuthConfig, InstanceConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { rucioException, unreachable } from '../rucio/errors.js';
+import { DeviceCredentials } from './device.js';
 
 /** A Rucio token and when it stops working. */
 export interface RucioToken {
@@ -269,6 +270,8 @@ export function credentialsFor(instance: InstanceConfig): CredentialSource {
       return new TokenCredentials(instance, instance.auth);
     case 'jupyterhub':
       return new HubCredentials(instance, instance.auth);
+    case 'device':
+      return new DeviceCredentials(instance, instance.auth);
     case 'x509':
       throw new AppError(
         501,

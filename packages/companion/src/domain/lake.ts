@@ -1,4 +1,5 @@
-import type { AuthStatus, Instance } from '@dlaas/api';
+import type { AuthStatus, DeviceSignIn, Instance } from '@dlaas/api';
+import { DeviceCredentials } from '../auth/device.js';
 import { credentialsFor } from '../auth/credentials.js';
 import { defaultInstanceName, type Config, type InstanceConfig } from '../config.js';
 import { AppError } from '../errors.js';
@@ -81,6 +82,28 @@ export class Lake {
       }
       throw error;
     }
+  }
+
+  /** Starts a device sign-in for an instance that signs in that way. */
+  startDeviceSignIn(name: string): Promise<DeviceSignIn> {
+    const { rucio, config } = this.instance(name);
+    if (!(rucio.credentials instanceof DeviceCredentials)) {
+      throw new AppError(
+        400,
+        'bad_request',
+        `${config.displayName ?? name} signs you in with ${config.auth.method}, not with a device code; there is nothing to start.`
+      );
+    }
+    return rucio.credentials.startSignIn();
+  }
+
+  /** Forgets the user's sign-in to an instance (device flow) and what depends on it. */
+  signOut(name: string): void {
+    const { rucio } = this.instance(name);
+    if (rucio.credentials instanceof DeviceCredentials) {
+      rucio.credentials.signOut();
+    }
+    rucio.forgetAccount();
   }
 
   /** Stops trackers and closes streams. */

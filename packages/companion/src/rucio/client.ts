@@ -170,6 +170,11 @@ export class RucioClient {
     );
   }
 
+  /** Forgets which account the user acts as (after signing out). */
+  forgetAccount(): void {
+    this.whoamiCache = undefined;
+  }
+
   /** The account the user acts as (asked once from Rucio when no credential says it). */
   whoami(): Promise<string> {
     this.whoamiCache ??= (async () => {

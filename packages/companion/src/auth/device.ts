@@ -1,0 +1,240 @@
+import type { DeviceSignIn } from '@dlaas/api';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import * as oidc from 'openid-client';
+import type { AuthConfig, InstanceConfig } from '../config.js';
+import { AppError } from '../errors.js';
+import { log } from '../log.js';
+import type { CredentialSource, RucioToken } from './credentials.js';
+
+type DeviceAuthConfig = Extract<AuthConfig, { method: 'device' }>;
+
+/** Tokens as kept in the token file. */
+interface StoredTokens {
+  accessToken: string;
+  refreshToken: string | null;
+  /** Milliseconds since the epoch. */
+  expiresAt: number;
+}
+
+const RENEW_BEFORE_MS = 5 * 60_000;
+
+/** Default place of an instance's tokens: private to the user, kept across restarts. */
+function defaultTokenFile(instance: string): string {
+  const base = process.env['XDG_DATA_HOME'] ?? join(homedir(), '.local', 'share');
+  return join(base, 'dlaas', `${instance}.tokens.json`);
+}
+
+/**
+ * Signs the user in with the OAuth device authorization flow (RFC 8628), for Binder and laptops:
+ * the panel shows a code and a link, the user approves at the provider, and the companion polls,
+ * keeps the tokens privately (a 0600 file) and refreshes the access token before it expires.
+ * The access token goes to Rucio as the Rucio token.
+ */
+export class DeviceCredentials implements CredentialSource {
+  readonly method = 'device' as const;
+  private provider: Promise<oidc.Configuration> | undefined;
+  private tokens: StoredTokens | undefined;
+  private pending: (DeviceSignIn & { abort: AbortController }) | undefined;
+  private refreshing: Promise<RucioToken> | undefined;
+  private readonly tokenFile: string;
+
+  constructor(
+    private readonly instance: InstanceConfig,
+    private readonly auth: DeviceAuthConfig
+  ) {
+    this.tokenFile = auth.tokenFile ?? defaultTokenFile(instance.name);
+    this.tokens = this.load();
+  }
+
+  get configuredAccount(): string | null {
+    return this.auth.account ?? null;
+  }
+
+  private discover(): Promise<oidc.Configuration> {
+    this.provider ??= (async () => {
+      const options = this.auth.issuer.startsWith('http://')
+        ? { execute: [oidc.allowInsecureRequests] }
+        : undefined;
+      const clientAuth = this.auth.clientSecret === undefined ? oidc.None() : undefined;
+      try {
+        return await oidc.discovery(
+          new URL(this.auth.issuer),
+          this.auth.clientId,
+          this.auth.clientSecret,
+          clientAuth,
+          options
+        );
+      } catch (error) {
+        throw new AppError(
+          502,
+          'rucio_unreachable',
+          `The sign-in service of ${this.instance.name} (${this.auth.issuer}) cannot be reached (${(error as Error).message}). Try again in a minute.`
+        );
+      }
+    })().catch(error => {
+      this.provider = undefined;
+      throw error;
+    });
+    return this.provider;
+  }
+
+  private extraParameters(): Record<string, string> {
+    return this.auth.audience ? { audience: this.auth.audience } : {};
+  }
+
+  /**
+   * Starts a device sign-in (or returns the one in progress): the code to enter and where. The
+   * companion polls the provider in the background until the user approves, denies or the code
+   * expires.
+   */
+  async startSignIn(): Promise<DeviceSignIn> {
+    if (this.pending && Date.parse(this.pending.expiresAt) > Date.now()) {
+      return this.view(this.pending);
+    }
+    const config = await this.discover();
+    const response = await oidc.initiateDeviceAuthorization(config, {
+      scope: this.auth.scope ?? 'openid profile offline_access',
+      ...this.extraParameters()
+    });
+    const abort = new AbortController();
+    const pending = {
+      userCode: response.user_code,
+      verificationUri: response.verification_uri,
+      verificationUriComplete: response.verification_uri_complete ?? null,
+      expiresAt: new Date(Date.now() + response.expires_in * 1000).toISOString(),
+      abort
+    };
+    this.pending = pending;
+    oidc
+      .pollDeviceAuthorizationGrant(config, response, undefined, { signal: abort.signal })
+      .then(tokens => {
+        this.store(tokens);
+        log('info', 'device sign-in completed', { instance: this.instance.name });
+      })
+      .catch((error: unknown) => {
+        if (!abort.signal.aborted) {
+          log('warn', 'device sign-in ended without tokens', {
+            instance: this.instance.name,
+            reason: (error as Error).message
+          });
+        }
+      })
+      .finally(() => {
+        if (this.pending === pending) {
+          this.pending = undefined;
+        }
+      });
+    return this.view(pending);
+  }
+
+  /** The sign-in in progress, if any. */
+  pendingSignIn(): DeviceSignIn | null {
+    return this.pending ? this.view(this.pending) : null;
+  }
+
+  private view({
+    userCode,
+    verificationUri,
+    verificationUriComplete,
+    expiresAt
+  }: DeviceSignIn): DeviceSignIn {
+    return { userCode, verificationUri, verificationUriComplete, expiresAt };
+  }
+
+  /** Forgets the tokens (and stops a sign-in in progress). */
+  signOut(): void {
+    this.pending?.abort.abort();
+    this.pending = undefined;
+    this.tokens = undefined;
+    rmSync(this.tokenFile, { force: true });
+  }
+
+  token(refresh = false): Promise<RucioToken> {
+    const tokens = this.tokens;
+    if (!tokens) {
+      return Promise.reject(
+        new AppError(
+          401,
+          'not_signed_in',
+          `You are not signed in to ${this.instance.name}. Sign in to ${this.instance.name}.`
+        )
+      );
+    }
+    if (!refresh && tokens.expiresAt - Date.now() > RENEW_BEFORE_MS) {
+      return Promise.resolve(this.rucioToken(tokens));
+    }
+    this.refreshing ??= this.refresh(tokens).finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private async refresh(tokens: StoredTokens): Promise<RucioToken> {
+    if (!tokens.refreshToken) {
+      this.tokens = undefined;
+      throw this.signInNeeded(`Your sign-in to ${this.instance.name} has expired.`);
+    }
+    const config = await this.discover();
+    try {
+      const fresh = await oidc.refreshTokenGrant(
+        config,
+        tokens.refreshToken,
+        this.extraParameters()
+      );
+      return this.rucioToken(this.store(fresh, tokens.refreshToken));
+    } catch (error) {
+      if (error instanceof AppError) {
+        throw error;
+      }
+      log('warn', 'token refresh failed', {
+        instance: this.instance.name,
+        reason: (error as Error).message
+      });
+      this.tokens = undefined;
+      rmSync(this.tokenFile, { force: true });
+      throw this.signInNeeded(`Your sign-in to ${this.instance.name} can no longer be renewed.`);
+    }
+  }
+
+  private signInNeeded(why: string): AppError {
+    return new AppError(401, 'not_signed_in', `${why} Sign in to ${this.instance.name} again.`);
+  }
+
+  private rucioToken(tokens: StoredTokens): RucioToken {
+    return {
+      value: tokens.accessToken,
+      expiresAt: tokens.expiresAt,
+      account: this.auth.account ?? null
+    };
+  }
+
+  private store(
+    response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers,
+    previousRefresh: string | null = null
+  ): StoredTokens {
+    const tokens: StoredTokens = {
+      accessToken: response.access_token,
+      refreshToken: response.refresh_token ?? previousRefresh,
+      expiresAt: Date.now() + (response.expiresIn() ?? 3600) * 1000
+    };
+    this.tokens = tokens;
+    mkdirSync(dirname(this.tokenFile), { recursive: true, mode: 0o700 });
+    writeFileSync(this.tokenFile, JSON.stringify(tokens), { mode: 0o600 });
+    chmodSync(this.tokenFile, 0o600);
+    return tokens;
+  }
+
+  private load(): StoredTokens | undefined {
+    if (!existsSync(this.tokenFile)) {
+      return undefined;
+    }
+    try {
+      const tokens = JSON.parse(readFileSync(this.tokenFile, 'utf8')) as StoredTokens;
+      return typeof tokens.accessToken === 'string' ? tokens : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
