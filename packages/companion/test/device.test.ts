@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOidcProvider, type OidcProviderHandle } from '../../../test/support/oidc-provider.js';
+import { startOidcProvider, type OidcProviderHandle } from '../../devlake/src/idp/provider.js';
 import { DeviceCredentials } from '../src/auth/device.js';
 import type { InstanceConfig } from '../src/config.js';
 

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchDataset } from './catalogue.js';
+import { DEFAULT_CLIENTS as IDP_CLIENTS, DEFAULT_USERS as IDP_USERS } from './idp/accounts.js';
 import { ensurePrograms, serviceUser, userCanEnter } from './dependencies.js';
 import { DevlakeError } from './errors.js';
 import { startPostgres } from './postgres.js';
@@ -26,6 +27,7 @@ import {
   rucioUrl,
   saveLayout,
   storageRoot,
+  idpIssuer,
   storageUrl,
   transfersUrl,
   withDataDir,
@@ -44,11 +46,13 @@ export interface UpOptions extends LayoutOptions {
 }
 
 const TRANSFERS_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'transfers', 'main.js');
+const IDP_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'idp', 'main.js');
 
 /** Every service in start order. */
 function serviceNames(layout: Layout): string[] {
   return [
     'postgres',
+    'idp',
     'rucio-server',
     ...RSES.map(r => storageServiceName(r.name)),
     'transfers',
@@ -91,6 +95,21 @@ export async function up(options: UpOptions, log: Logger): Promise<Layout> {
   log(`Bringing devlake up in ${layout.stateDir} ...`);
   await startPostgres(layout, programs.postgresBinDir, serviceUser('postgres'));
   started(`PostgreSQL on 127.0.0.1:${layout.ports.postgres}`);
+  await startService(layout, {
+    name: 'idp',
+    title: 'the OpenID provider',
+    command: process.execPath,
+    args: [
+      IDP_SCRIPT,
+      '--port',
+      String(layout.ports.idp),
+      '--key-file',
+      join(layout.stateDir, 'idp-signing-key.json')
+    ],
+    match: IDP_SCRIPT,
+    port: layout.ports.idp
+  });
+  started(`OpenID provider on ${idpIssuer(layout)}`);
   await startRucioServer(layout, programs.venvBin);
   started(`Rucio server on ${rucioUrl(layout)}`);
   await startStorage(layout, programs.xrootd, serviceUser('xrootd'));
@@ -121,7 +140,7 @@ export async function up(options: UpOptions, log: Logger): Promise<Layout> {
   } else if (options.seed === false) {
     const rucio = rootClient(layout);
     await seedRses(layout, rucio);
-    await seedAccounts(rucio);
+    await seedAccounts(layout, rucio);
   }
   return layout;
 }
@@ -130,6 +149,7 @@ export async function up(options: UpOptions, log: Logger): Promise<Layout> {
 async function checkPorts(layout: Layout): Promise<void> {
   const listeners: [string, string, number][] = [
     ['postgres', 'PostgreSQL', layout.ports.postgres],
+    ['idp', 'the OpenID provider', layout.ports.idp],
     ['rucio-server', 'the Rucio server', layout.ports.rucio],
     ...RSES.map(
       r =>
@@ -260,13 +280,30 @@ export function writeCompanionConfig(layout: Layout): void {
       paths: { mode: 'prefix', mappings: [{ pfnPrefix: scratchPfn, localPrefix: scratchDir }] }
     };
   };
+  const dlaasClient = IDP_CLIENTS.find(c => c.clientId === 'dlaas') as {
+    clientId: string;
+    clientSecret: string;
+  };
+  const deviceInstance = {
+    ...instance('devlake-oidc', 'devlake (sign in with OpenID)', 'alice'),
+    auth: {
+      method: 'device',
+      issuer: idpIssuer(layout),
+      clientId: dlaasClient.clientId,
+      clientSecret: dlaasClient.clientSecret,
+      audience: 'rucio',
+      tokenFile: join(layout.stateDir, 'companion-tokens', 'devlake-oidc.json')
+    }
+  };
   const config = {
     instances: [
       instance('devlake', 'devlake (local data lake)', 'alice'),
-      instance('devlake-bob', 'devlake as bob', 'bob')
+      instance('devlake-bob', 'devlake as bob', 'bob'),
+      deviceInstance
     ],
     defaultInstance: 'devlake'
   };
+
   writeFileSync(companionConfigPath(layout), JSON.stringify(config, null, 2) + '\n', {
     mode: 0o600
   });
@@ -282,6 +319,15 @@ export interface DevlakeStatus {
   readonly services: readonly ServiceState[];
   readonly rucio: { readonly url: string; readonly authUrl: string };
   readonly transferService: { readonly url: string; readonly failuresUrl: string };
+  /** devlake's OpenID provider, which Rucio trusts; alice and bob can sign in there. */
+  readonly idp: {
+    readonly issuer: string;
+    readonly clients: readonly {
+      readonly clientId: string;
+      readonly clientSecret?: string | undefined;
+    }[];
+    readonly users: readonly { readonly username: string; readonly sub: string }[];
+  };
   readonly postgres: { readonly host: string; readonly port: number; readonly database: string };
   readonly rses: readonly {
     readonly name: string;
@@ -317,6 +363,11 @@ export function status(options: LayoutOptions): DevlakeStatus {
     transferService: {
       url: transfersUrl(layout),
       failuresUrl: `${transfersUrl(layout)}/devlake/failures`
+    },
+    idp: {
+      issuer: idpIssuer(layout),
+      clients: IDP_CLIENTS.map(({ clientId, clientSecret }) => ({ clientId, clientSecret })),
+      users: IDP_USERS.map(({ username, sub }) => ({ username, sub }))
     },
     postgres: { host: '127.0.0.1', port: layout.ports.postgres, database: 'rucio' },
     rses: RSES.map(rse => ({

@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DevlakeError } from './errors.js';
 import { databaseUrl } from './postgres.js';
 import { run, startService, tail, logFile, type ServiceSpec } from './processes.js';
-import { demoAccount, rucioUrl, transfersUrl, type Layout } from './settings.js';
+import { DEFAULT_CLIENTS as IDP_CLIENTS } from './idp/accounts.js';
+import { demoAccount, idpIssuer, rucioUrl, transfersUrl, type Layout } from './settings.js';
 
 /** Where devlake keeps Rucio's configuration. */
 export function rucioConfigPath(layout: Layout): string {
@@ -59,6 +60,12 @@ transfertool = fts3
 ftshosts = ${transfersUrl(layout)}
 use_deterministic_id = False
 
+[oidc]
+idpsecrets = ${join(layout.stateDir, 'rucio', 'idpsecrets.json')}
+admin_issuer = devlake
+expected_audience = rucio
+expected_scope = openid profile
+
 [monitor]
 enable_metrics = False
 `;
@@ -82,6 +89,23 @@ function writeConfig(layout: Layout, venvBin: string): string {
       ''
     ].join('\n')
   );
+  // Rucio trusts devlake's OpenID provider; without the SCIM entry no issuer loads, silently.
+  const rucioClient = IDP_CLIENTS.find(c => c.clientId === 'rucio') as {
+    clientId: string;
+    clientSecret: string;
+  };
+  const idpSecrets = {
+    devlake: {
+      issuer: idpIssuer(layout),
+      client_id: rucioClient.clientId,
+      client_secret: rucioClient.clientSecret,
+      redirect_uris: ['http://127.0.0.1/callback'],
+      SCIM: { client_id: rucioClient.clientId, client_secret: rucioClient.clientSecret }
+    }
+  };
+  writeFileSync(join(dir, 'idpsecrets.json'), JSON.stringify(idpSecrets, null, 2) + '\n', {
+    mode: 0o600
+  });
   const config = rucioConfigPath(layout);
   writeFileSync(config, rucioConfig(layout, alembicIni));
   return config;

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { adler32 } from './adler32.js';
 import { createHash } from 'node:crypto';
 import { CONTAINERS, SCOPES, fileContent, type DemoDataset } from './catalogue.js';
+import { DEFAULT_USERS as IDP_USERS } from './idp/accounts.js';
 import { hashedPath } from './lfn.js';
 import type { ServiceUser } from './processes.js';
 import { RucioError, RucioRest, segment } from './rest.js';
@@ -12,6 +13,7 @@ import {
   RSE_PREFIX,
   RSES,
   demoAccount,
+  idpIssuer,
   rucioUrl,
   storageRoot,
   transfersUrl,
@@ -134,8 +136,8 @@ export async function seedRses(layout: Layout, rucio: RucioRest): Promise<void> 
   }
 }
 
-/** Creates the demo accounts with their userpass identities, quotas and scopes. */
-export async function seedAccounts(rucio: RucioRest): Promise<void> {
+/** Creates the demo accounts with their userpass and OIDC identities, quotas and scopes. */
+export async function seedAccounts(layout: Layout, rucio: RucioRest): Promise<void> {
   for (const rse of RSES) {
     await rucio.request('POST', `/accounts/root/limits/local/${segment(rse.name)}`, {
       body: { bytes: ROOT_QUOTA }
@@ -168,6 +170,18 @@ export async function seedAccounts(rucio: RucioRest): Promise<void> {
           undefined
         );
       }
+    }
+    const oidcUser = IDP_USERS.find(u => u.username === account.account);
+    if (oidcUser) {
+      await idempotent(() =>
+        rucio.request('POST', `/accounts/${name}/identities`, {
+          body: {
+            identity: `SUB=${oidcUser.sub}, ISS=${idpIssuer(layout)}`,
+            authtype: 'OIDC',
+            email: account.email
+          }
+        })
+      );
     }
     for (const rse of RSES) {
       const quota = rse.role === 'scratch' ? account.scratchQuotaBytes : 10 * 1024 ** 3;
@@ -281,7 +295,7 @@ export async function seedAll(
   const rucio = rootClient(layout);
   log('Seeding RSEs, accounts and scopes ...');
   await seedRses(layout, rucio);
-  await seedAccounts(rucio);
+  await seedAccounts(layout, rucio);
   log('Seeding demo data ...');
   for (const container of CONTAINERS) {
     for (const dataset of container.datasets) {

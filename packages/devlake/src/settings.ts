@@ -94,6 +94,7 @@ export interface Layout {
     readonly postgres: number;
     readonly rucio: number;
     readonly transfers: number;
+    readonly idp: number;
     readonly rses: Readonly<Record<string, number>>;
   };
 }
@@ -143,7 +144,13 @@ export function resolveLayout(options: LayoutOptions = {}): Layout {
     logDir: join(stateDir, 'logs'),
     runDir: join(stateDir, 'run'),
     dataDir: saved?.dataDir ?? join(stateDir, 'data'),
-    ports: { postgres: basePort + 1, rucio: basePort + 2, transfers: basePort + 3, rses }
+    ports: {
+      postgres: basePort + 1,
+      rucio: basePort + 2,
+      transfers: basePort + 3,
+      idp: basePort + 4,
+      rses
+    }
   };
 }
 
@@ -186,6 +193,11 @@ export function rucioUrl(layout: Layout): string {
 /** Base URL of the transfer service. */
 export function transfersUrl(layout: Layout): string {
   return `http://127.0.0.1:${layout.ports.transfers}`;
+}
+
+/** Issuer URL of devlake's OpenID provider (no trailing slash: Rucio compares it exactly). */
+export function idpIssuer(layout: Layout): string {
+  return `http://127.0.0.1:${layout.ports.idp}`;
 }
 
 /** Base URL of an RSE's storage endpoint. */

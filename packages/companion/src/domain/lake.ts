@@ -72,13 +72,19 @@ export class Lake {
       return { instance: name, method: config.auth.method, signedIn: true, account };
     } catch (error) {
       if (error instanceof AppError && error.code === 'not_signed_in') {
-        return {
+        const status: AuthStatus = {
           instance: name,
           method: config.auth.method,
           signedIn: false,
           account: null,
           message: error.message
         };
+        const pending =
+          rucio.credentials instanceof DeviceCredentials ? rucio.credentials.pendingSignIn() : null;
+        if (pending) {
+          status.deviceSignIn = pending;
+        }
+        return status;
       }
       throw error;
     }

