@@ -3,7 +3,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/lib/**', '**/node_modules/**', '.devlake/**', '.venv*/**', 'dist/**', 'packages/python/dlaas/companion/**', 'packages/python/dlaas/labextension/**'] },
+  {
+    ignores: [
+      '**/lib/**',
+      '**/node_modules/**',
+      '.devlake/**',
+      '.venv*/**',
+      'dist/**',
+      'packages/python/dlaas/companion/**',
+      'packages/python/dlaas/labextension/**'
+    ]
+  },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {
