@@ -36,8 +36,10 @@ export function createApp(lake: Lake): express.Express {
   app.get('/health', (_req, res) => {
     res.json({ ok: true, version: VERSION, instances: lake.config.instances.length });
   });
-  app.use(xsrfCheck);
+  // The body is read before the XSRF check refuses a request: answering while the proxy is still
+  // sending it breaks jupyter-server-proxy's connection, and Jupyter then shows a 500 page.
   app.use(express.json({ limit: BODY_LIMIT, type: () => true, strict: true }));
+  app.use(xsrfCheck);
   app.use('/api', apiRouter(lake));
   app.use((req, _res, next) => {
     next(
