@@ -45,8 +45,28 @@ export interface UpOptions extends LayoutOptions {
   readonly seed?: boolean;
 }
 
-const TRANSFERS_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'transfers', 'main.js');
-const IDP_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'idp', 'main.js');
+/**
+ * Starts one of devlake's own Node services (`<dir>/main.js` next to this file) on `port`,
+ * recognised by its script path.
+ */
+function startNodeService(
+  layout: Layout,
+  name: string,
+  title: string,
+  dir: string,
+  port: number,
+  args: string[]
+): Promise<unknown> {
+  const script = join(dirname(fileURLToPath(import.meta.url)), dir, 'main.js');
+  return startService(layout, {
+    name,
+    title,
+    command: process.execPath,
+    args: [script, '--port', String(port), ...args],
+    match: script,
+    port
+  });
+}
 
 /** Every service in start order. */
 function serviceNames(layout: Layout): string[] {
@@ -95,39 +115,23 @@ export async function up(options: UpOptions, log: Logger): Promise<Layout> {
   log(`Bringing devlake up in ${layout.stateDir} ...`);
   await startPostgres(layout, programs.postgresBinDir, serviceUser('postgres'));
   started(`PostgreSQL on 127.0.0.1:${layout.ports.postgres}`);
-  await startService(layout, {
-    name: 'idp',
-    title: 'the OpenID provider',
-    command: process.execPath,
-    args: [
-      IDP_SCRIPT,
-      '--port',
-      String(layout.ports.idp),
-      '--key-file',
-      join(layout.stateDir, 'idp-signing-key.json')
-    ],
-    match: IDP_SCRIPT,
-    port: layout.ports.idp
-  });
+  await startNodeService(layout, 'idp', 'the OpenID provider', 'idp', layout.ports.idp, [
+    '--key-file',
+    join(layout.stateDir, 'idp-signing-key.json')
+  ]);
   started(`OpenID provider on ${idpIssuer(layout)}`);
   await startRucioServer(layout, programs.venvBin);
   started(`Rucio server on ${rucioUrl(layout)}`);
   await startStorage(layout, programs.xrootd, serviceUser('xrootd'));
   started(`XRootD storage for ${RSES.map(r => r.name).join(', ')}`);
-  await startService(layout, {
-    name: 'transfers',
-    title: 'the transfer service',
-    command: process.execPath,
-    args: [
-      TRANSFERS_SCRIPT,
-      '--port',
-      String(layout.ports.transfers),
-      '--failures-file',
-      join(layout.stateDir, 'transfer-failures.json')
-    ],
-    match: TRANSFERS_SCRIPT,
-    port: layout.ports.transfers
-  });
+  await startNodeService(
+    layout,
+    'transfers',
+    'the transfer service',
+    'transfers',
+    layout.ports.transfers,
+    ['--failures-file', join(layout.stateDir, 'transfer-failures.json')]
+  );
   started(`Transfer service on ${transfersUrl(layout)}`);
   await startRucioDaemons(layout, programs.venvBin);
   started(

@@ -38,32 +38,48 @@ function parseExpiry(header: string | null): number {
   return Number.isNaN(ms) ? Date.now() + 3600_000 : ms;
 }
 
-/** Signs in with a Rucio username and password (`GET /auth/userpass`), caching the token. */
-export class UserpassCredentials implements CredentialSource {
-  readonly method = 'userpass' as const;
+/**
+ * A credential source that fetches tokens from somewhere (Rucio, JupyterHub) and keeps each until
+ * five minutes before it expires; concurrent requests share one fetch.
+ */
+abstract class CachedCredentials implements CredentialSource {
+  abstract readonly method: AuthMethod;
+  abstract readonly configuredAccount: string | null;
   private cached: RucioToken | undefined;
   private pending: Promise<RucioToken> | undefined;
-
-  constructor(
-    private readonly instance: InstanceConfig,
-    private readonly auth: Extract<AuthConfig, { method: 'userpass' }>
-  ) {}
-
-  get configuredAccount(): string | null {
-    return this.auth.account ?? null;
-  }
 
   token(refresh = false): Promise<RucioToken> {
     if (!refresh && this.cached && this.cached.expiresAt - Date.now() > RENEW_BEFORE_MS) {
       return Promise.resolve(this.cached);
     }
-    this.pending ??= this.signIn().finally(() => {
-      this.pending = undefined;
-    });
+    this.pending ??= this.fetchToken()
+      .then(token => (this.cached = token))
+      .finally(() => {
+        this.pending = undefined;
+      });
     return this.pending;
   }
 
-  private async signIn(): Promise<RucioToken> {
+  /** Gets a fresh token. */
+  protected abstract fetchToken(): Promise<RucioToken>;
+}
+
+/** Signs in with a Rucio username and password (`GET /auth/userpass`), caching the token. */
+export class UserpassCredentials extends CachedCredentials {
+  readonly method = 'userpass' as const;
+
+  constructor(
+    private readonly instance: InstanceConfig,
+    private readonly auth: Extract<AuthConfig, { method: 'userpass' }>
+  ) {
+    super();
+  }
+
+  get configuredAccount(): string | null {
+    return this.auth.account ?? null;
+  }
+
+  protected async fetchToken(): Promise<RucioToken> {
     const url = `${this.instance.authUrl ?? this.instance.rucioUrl}/auth/userpass`;
     const headers: Record<string, string> = {
       'X-Rucio-Username': this.auth.username,
@@ -94,12 +110,11 @@ export class UserpassCredentials implements CredentialSource {
         `${this.instance.name} refused the username and password (${exceptionClass ?? response.status}).`
       );
     }
-    this.cached = {
+    return {
       value,
       expiresAt: parseExpiry(response.headers.get('x-rucio-auth-token-expires')),
       account: response.headers.get('x-rucio-auth-account')
     };
-    return this.cached;
   }
 }
 
@@ -190,32 +205,22 @@ export class TokenCredentials implements CredentialSource {
  * the user's `auth_state`, where OAuthenticator keeps the IAM tokens. The token is fetched again
  * five minutes before it expires (the hub refreshes it) or when Rucio refuses it.
  */
-export class HubCredentials implements CredentialSource {
+export class HubCredentials extends CachedCredentials {
   readonly method = 'jupyterhub' as const;
-  private cached: RucioToken | undefined;
-  private pending: Promise<RucioToken> | undefined;
 
   constructor(
     private readonly instance: InstanceConfig,
     private readonly auth: Extract<AuthConfig, { method: 'jupyterhub' }>,
     private readonly env: NodeJS.ProcessEnv = process.env
-  ) {}
+  ) {
+    super();
+  }
 
   get configuredAccount(): string | null {
     return this.auth.account ?? null;
   }
 
-  token(refresh = false): Promise<RucioToken> {
-    if (!refresh && this.cached && this.cached.expiresAt - Date.now() > RENEW_BEFORE_MS) {
-      return Promise.resolve(this.cached);
-    }
-    this.pending ??= this.fetchFromHub().finally(() => {
-      this.pending = undefined;
-    });
-    return this.pending;
-  }
-
-  private async fetchFromHub(): Promise<RucioToken> {
+  protected async fetchToken(): Promise<RucioToken> {
     const api = this.env['JUPYTERHUB_API_URL'];
     const hubToken = this.env['JUPYTERHUB_API_TOKEN'];
     if (!api || !hubToken) {
@@ -256,8 +261,7 @@ export class HubCredentials implements CredentialSource {
         'The access token JupyterHub holds for you has expired. Log out of JupyterHub and log in again.'
       );
     }
-    this.cached = { value, expiresAt, account: this.auth.account ?? null };
-    return this.cached;
+    return { value, expiresAt, account: this.auth.account ?? null };
   }
 }
 
