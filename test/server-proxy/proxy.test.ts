@@ -416,6 +416,22 @@ describe('the dlaas wheel in JupyterLab', () => {
     expect(statuses.filter(s => !s.endsWith('→ 403 forbidden'))).toEqual([]);
   });
 
+  it('when a body larger than the companion accepts is POSTed through the proxy, then 413 with a sentence comes back every time', async () => {
+    const huge = JSON.stringify({ did: 'x'.repeat(1024 * 1024) });
+    const statuses: string[] = [];
+    for (let round = 0; round < 10; round++) {
+      const response = await jupyter(makeAvailablePath, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Cookie: '_xsrf=v', 'X-XSRFToken': 'v' },
+        body: huge
+      });
+      const text = await response.text();
+      const code = text.startsWith('{') ? (JSON.parse(text) as ErrorResponse).error.code : '-';
+      statuses.push(`${response.status} ${code}`);
+    }
+    expect(statuses.filter(s => s !== '413 too_large')).toEqual([]);
+  });
+
   it('when make-available is POSTed with the Jupyter token and Jupyter’s own _xsrf cookie and header, then the companion makes the DID available', async () => {
     // JupyterLab reads the _xsrf cookie Jupyter set on its page and sends it back as the header.
     const page = await jupyter('/lab');

@@ -85,7 +85,18 @@ function errorHandler(error: unknown, req: Request, res: Response, _next: NextFu
     res.end();
     return;
   }
-  res.status(appError.status).json({ error: { code: appError.code, message: appError.message } });
+  const send = (): void => {
+    res.status(appError.status).json({ error: { code: appError.code, message: appError.message } });
+  };
+  if (req.complete) {
+    send();
+    return;
+  }
+  // Read what is left of a refused body (too large, say) before answering: answering while
+  // jupyter-server-proxy is still sending breaks its connection, and Jupyter shows a 500 instead.
+  req.once('end', send);
+  req.once('error', () => res.destroy());
+  req.resume();
 }
 
 function isBodyError(error: unknown, type?: string): boolean {
