@@ -5,6 +5,21 @@ import { existsSync, readFileSync } from 'node:fs';
 
 const Url = Type.String({ pattern: '^https?://[^\\s/]+(/.*)?$' });
 
+/**
+ * Token exchange (RFC 8693): the user's token (e.g. one issued to JupyterHub) is traded at the
+ * provider for one whose audience Rucio accepts.
+ */
+const Exchange = Type.Object(
+  {
+    issuer: Url,
+    clientId: Type.String({ minLength: 1 }),
+    clientSecret: Type.Optional(Type.String({ minLength: 1 })),
+    audience: Type.String({ minLength: 1 }),
+    scope: Type.Optional(Type.String({ minLength: 1 }))
+  },
+  { additionalProperties: false }
+);
+
 const UserpassAuth = Type.Object(
   {
     method: Type.Literal('userpass'),
@@ -30,6 +45,7 @@ const X509Auth = Type.Object(
 const TokenAuth = Type.Object(
   {
     method: Type.Literal('token'),
+    exchange: Type.Optional(Exchange),
     /** File holding an OIDC access token; re-read when it changes. */
     file: Type.Optional(Type.String({ minLength: 1 })),
     /** Environment variable holding an OIDC access token. */
@@ -42,6 +58,7 @@ const TokenAuth = Type.Object(
 const HubAuth = Type.Object(
   {
     method: Type.Literal('jupyterhub'),
+    exchange: Type.Optional(Exchange),
     /** Key of the access token in the user's `auth_state` (OAuthenticator keeps it as `access_token`). */
     tokenKey: Type.Optional(Type.String({ minLength: 1 })),
     account: Type.Optional(Type.String({ minLength: 1 }))

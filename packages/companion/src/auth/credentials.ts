@@ -4,6 +4,7 @@ import type { AuthConfig, InstanceConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { rucioException, unreachable } from '../rucio/errors.js';
 import { DeviceCredentials } from './device.js';
+import { ExchangingCredentials } from './exchange.js';
 
 /** A Rucio token and when it stops working. */
 export interface RucioToken {
@@ -265,8 +266,16 @@ export class HubCredentials extends CachedCredentials {
   }
 }
 
-/** The credential source an instance's configuration asks for. */
+/** The credential source an instance's configuration asks for (with token exchange if configured). */
 export function credentialsFor(instance: InstanceConfig): CredentialSource {
+  const source = baseCredentials(instance);
+  const auth = instance.auth;
+  return (auth.method === 'token' || auth.method === 'jupyterhub') && auth.exchange
+    ? new ExchangingCredentials(instance, source, auth.exchange)
+    : source;
+}
+
+function baseCredentials(instance: InstanceConfig): CredentialSource {
   switch (instance.auth.method) {
     case 'userpass':
       return new UserpassCredentials(instance, instance.auth);

@@ -7,6 +7,7 @@ import type { AuthConfig, InstanceConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { log } from '../log.js';
 import type { CredentialSource, RucioToken } from './credentials.js';
+import { discoverProvider } from './oidc.js';
 
 type DeviceAuthConfig = Extract<AuthConfig, { method: 'device' }>;
 
@@ -53,27 +54,12 @@ export class DeviceCredentials implements CredentialSource {
   }
 
   private discover(): Promise<oidc.Configuration> {
-    this.provider ??= (async () => {
-      const options = this.auth.issuer.startsWith('http://')
-        ? { execute: [oidc.allowInsecureRequests] }
-        : undefined;
-      const clientAuth = this.auth.clientSecret === undefined ? oidc.None() : undefined;
-      try {
-        return await oidc.discovery(
-          new URL(this.auth.issuer),
-          this.auth.clientId,
-          this.auth.clientSecret,
-          clientAuth,
-          options
-        );
-      } catch (error) {
-        throw new AppError(
-          502,
-          'rucio_unreachable',
-          `The sign-in service of ${this.instance.name} (${this.auth.issuer}) cannot be reached (${(error as Error).message}). Try again in a minute.`
-        );
-      }
-    })().catch(error => {
+    this.provider ??= discoverProvider(
+      this.instance.name,
+      this.auth.issuer,
+      this.auth.clientId,
+      this.auth.clientSecret
+    ).catch(error => {
       this.provider = undefined;
       throw error;
     });

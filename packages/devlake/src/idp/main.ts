@@ -13,7 +13,12 @@ if (!Number.isInteger(port) || port <= 0 || !values['key-file']) {
   console.error('devlake OpenID provider: give --port N and --key-file FILE.');
   process.exit(2);
 }
-const idp = await startOidcProvider({ port, signingKeyFile: values['key-file'] });
+// `rucio` first (the default audience); `jupyterhub` for hub-style tokens that are exchanged.
+const idp = await startOidcProvider({
+  port,
+  signingKeyFile: values['key-file'],
+  audiences: ['rucio', 'jupyterhub']
+});
 console.log(`devlake OpenID provider: issuer ${idp.issuer}`);
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {

@@ -1,0 +1,93 @@
+import type { AuthMethod } from '@dlaas/api';
+import * as oidc from 'openid-client';
+import type { InstanceConfig } from '../config.js';
+import { AppError } from '../errors.js';
+import { log } from '../log.js';
+import type { CredentialSource, RucioToken } from './credentials.js';
+import { discoverProvider } from './oidc.js';
+
+/** Token exchange settings of an instance. */
+export interface ExchangeConfig {
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly clientSecret?: string | undefined;
+  readonly audience: string;
+  readonly scope?: string | undefined;
+}
+
+const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+const RENEW_BEFORE_MS = 5 * 60_000;
+
+/**
+ * Wraps a source of the user's OIDC token and trades each of its tokens, once, for one whose
+ * audience is Rucio's (RFC 8693), e.g. IAM tokens issued to JupyterHub.
+ */
+export class ExchangingCredentials implements CredentialSource {
+  private provider: Promise<oidc.Configuration> | undefined;
+  private exchanged: { subject: string; token: RucioToken } | undefined;
+
+  constructor(
+    private readonly instance: InstanceConfig,
+    private readonly inner: CredentialSource,
+    private readonly exchange: ExchangeConfig
+  ) {}
+
+  get method(): AuthMethod {
+    return this.inner.method;
+  }
+
+  get configuredAccount(): string | null {
+    return this.inner.configuredAccount;
+  }
+
+  async token(refresh = false): Promise<RucioToken> {
+    const subject = await this.inner.token(refresh);
+    const cached = this.exchanged;
+    if (
+      !refresh &&
+      cached &&
+      cached.subject === subject.value &&
+      cached.token.expiresAt - Date.now() > RENEW_BEFORE_MS
+    ) {
+      return cached.token;
+    }
+    this.provider ??= discoverProvider(
+      this.instance.name,
+      this.exchange.issuer,
+      this.exchange.clientId,
+      this.exchange.clientSecret
+    ).catch(error => {
+      this.provider = undefined;
+      throw error;
+    });
+    const config = await this.provider;
+    let response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
+    try {
+      response = await oidc.genericGrantRequest(config, GRANT, {
+        subject_token: subject.value,
+        subject_token_type: ACCESS_TOKEN,
+        requested_token_type: ACCESS_TOKEN,
+        audience: this.exchange.audience,
+        ...(this.exchange.scope ? { scope: this.exchange.scope } : {})
+      });
+    } catch (error) {
+      log('warn', 'token exchange refused', {
+        instance: this.instance.name,
+        reason: (error as Error).message
+      });
+      throw new AppError(
+        401,
+        'not_signed_in',
+        `Your sign-in could not be turned into one ${this.instance.name} accepts. Sign in to ${this.instance.name} again.`
+      );
+    }
+    const token: RucioToken = {
+      value: response.access_token,
+      expiresAt: Math.min(subject.expiresAt, Date.now() + (response.expiresIn() ?? 3600) * 1000),
+      account: subject.account
+    };
+    this.exchanged = { subject: subject.value, token };
+    return token;
+  }
+}
