@@ -16,7 +16,8 @@ import {
   stopService,
   type ServiceState
 } from './processes.js';
-import { rucioDaemons, startRucioDaemons, startRucioServer } from './rucio.js';
+import { rucioDaemons, startRucioDaemons, startRucioServer, startRucioX509Auth } from './rucio.js';
+import { x509Files } from './x509.js';
 import { giveStorageTo, rootClient, seedAccounts, seedAll, seedDataset, seedRses } from './seed.js';
 import {
   ACCOUNTS,
@@ -29,6 +30,7 @@ import {
   storageRoot,
   idpIssuer,
   storageUrl,
+  x509AuthUrl,
   transfersUrl,
   withDataDir,
   type Layout,
@@ -74,6 +76,7 @@ function serviceNames(layout: Layout): string[] {
     'postgres',
     'idp',
     'rucio-server',
+    'rucio-auth-x509',
     ...RSES.map(r => storageServiceName(r.name)),
     'transfers',
     ...rucioDaemons(layout, '').map(d => d.name)
@@ -122,6 +125,8 @@ export async function up(options: UpOptions, log: Logger): Promise<Layout> {
   started(`OpenID provider on ${idpIssuer(layout)}`);
   await startRucioServer(layout, programs.venvBin);
   started(`Rucio server on ${rucioUrl(layout)}`);
+  await startRucioX509Auth(layout, programs.venvBin);
+  started(`Rucio X.509 sign-in on ${x509AuthUrl(layout)}`);
   await startStorage(layout, programs.xrootd, serviceUser('xrootd'));
   started(`XRootD storage for ${RSES.map(r => r.name).join(', ')}`);
   await startNodeService(
@@ -155,6 +160,7 @@ async function checkPorts(layout: Layout): Promise<void> {
     ['postgres', 'PostgreSQL', layout.ports.postgres],
     ['idp', 'the OpenID provider', layout.ports.idp],
     ['rucio-server', 'the Rucio server', layout.ports.rucio],
+    ['rucio-auth-x509', "Rucio's X.509 sign-in server", layout.ports.x509Auth],
     ...RSES.map(
       r =>
         [
@@ -226,6 +232,8 @@ export async function down(options: LayoutOptions, log: Logger): Promise<void> {
     layout.ports.postgres,
     layout.ports.rucio,
     layout.ports.transfers,
+    layout.ports.idp,
+    layout.ports.x509Auth,
     ...Object.values(layout.ports.rses)
   ];
   const busy = [];
@@ -303,7 +311,17 @@ export function writeCompanionConfig(layout: Layout): void {
     instances: [
       instance('devlake', 'devlake (local data lake)', 'alice'),
       instance('devlake-bob', 'devlake as bob', 'bob'),
-      deviceInstance
+      deviceInstance,
+      {
+        ...instance('devlake-x509', 'devlake (X.509 certificate)', 'alice'),
+        authUrl: x509AuthUrl(layout),
+        caBundle: x509Files(layout).caCert,
+        auth: {
+          method: 'x509',
+          cert: x509Files(layout).users['alice']?.cert,
+          key: x509Files(layout).users['alice']?.key
+        }
+      }
     ],
     defaultInstance: 'devlake'
   };
@@ -323,6 +341,14 @@ export interface DevlakeStatus {
   readonly services: readonly ServiceState[];
   readonly rucio: { readonly url: string; readonly authUrl: string };
   readonly transferService: { readonly url: string; readonly failuresUrl: string };
+  /** Rucio's X.509 sign-in endpoint, the CA that signs its certificate, and the users' certificates. */
+  readonly x509: {
+    readonly authUrl: string;
+    readonly caCert: string;
+    readonly users: Readonly<
+      Record<string, { cert: string; key: string; proxy: string; dn: string }>
+    >;
+  };
   /** devlake's OpenID provider, which Rucio trusts; alice and bob can sign in there. */
   readonly idp: {
     readonly issuer: string;
@@ -367,6 +393,11 @@ export function status(options: LayoutOptions): DevlakeStatus {
     transferService: {
       url: transfersUrl(layout),
       failuresUrl: `${transfersUrl(layout)}/devlake/failures`
+    },
+    x509: {
+      authUrl: x509AuthUrl(layout),
+      caCert: x509Files(layout).caCert,
+      users: x509Files(layout).users
     },
     idp: {
       issuer: idpIssuer(layout),

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { ensureX509, X509_GUNICORN_CONFIG, X509_WSGI } from './x509.js';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DevlakeError } from './errors.js';
@@ -176,6 +177,44 @@ async function waitForPing(layout: Layout): Promise<void> {
   throw new DevlakeError(
     `The Rucio server does not answer /ping (${last}). Its log (${log}) ends with:\n${tail(log)}`
   );
+}
+
+/**
+ * Starts a second Rucio server for X.509 sign-in: gunicorn with TLS that asks for a client
+ * certificate (proxies allowed) and hands its DN to Rucio, as Apache's mod_ssl does in production.
+ */
+export async function startRucioX509Auth(layout: Layout, venvBin: string): Promise<void> {
+  const files = ensureX509(layout);
+  const dir = join(layout.stateDir, 'rucio', 'x509');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'devlake_x509.py'), X509_WSGI);
+  writeFileSync(join(dir, 'gunicorn_x509.py'), X509_GUNICORN_CONFIG);
+  await startService(layout, {
+    name: 'rucio-auth-x509',
+    title: "Rucio's X.509 sign-in server",
+    command: join(venvBin, 'gunicorn'),
+    args: [
+      '--config',
+      join(dir, 'gunicorn_x509.py'),
+      '--bind',
+      `127.0.0.1:${layout.ports.x509Auth}`,
+      '--workers',
+      '1',
+      '--certfile',
+      files.serverCert,
+      '--keyfile',
+      files.serverKey,
+      '--ca-certs',
+      files.caCert,
+      '--cert-reqs',
+      '1',
+      '--chdir',
+      dir,
+      'devlake_x509:application'
+    ],
+    env: { ...rucioEnv(layout), PYTHONPATH: dir },
+    port: layout.ports.x509Auth
+  });
 }
 
 /** Rucio's daemons that move rules to OK (or STUCK), clean expired rules and count quota usage. */

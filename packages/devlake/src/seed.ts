@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { CONTAINERS, SCOPES, fileContent, type DemoDataset } from './catalogue.js';
 import { DEFAULT_USERS as IDP_USERS } from './idp/accounts.js';
 import { hashedPath } from './lfn.js';
+import { x509Files } from './x509.js';
 import type { ServiceUser } from './processes.js';
 import { RucioError, RucioRest, segment } from './rest.js';
 import {
@@ -170,6 +171,14 @@ export async function seedAccounts(layout: Layout, rucio: RucioRest): Promise<vo
           undefined
         );
       }
+    }
+    const x509User = x509Files(layout).users[account.account];
+    if (x509User) {
+      await idempotent(() =>
+        rucio.request('POST', `/accounts/${name}/identities`, {
+          body: { identity: x509User.dn, authtype: 'X509', email: account.email }
+        })
+      );
     }
     const oidcUser = IDP_USERS.find(u => u.username === account.account);
     if (oidcUser) {

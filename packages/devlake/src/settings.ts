@@ -95,6 +95,7 @@ export interface Layout {
     readonly rucio: number;
     readonly transfers: number;
     readonly idp: number;
+    readonly x509Auth: number;
     readonly rses: Readonly<Record<string, number>>;
   };
 }
@@ -149,6 +150,7 @@ export function resolveLayout(options: LayoutOptions = {}): Layout {
       rucio: basePort + 2,
       transfers: basePort + 3,
       idp: basePort + 4,
+      x509Auth: basePort + 5,
       rses
     }
   };
@@ -198,6 +200,11 @@ export function transfersUrl(layout: Layout): string {
 /** Issuer URL of devlake's OpenID provider (no trailing slash: Rucio compares it exactly). */
 export function idpIssuer(layout: Layout): string {
   return `http://127.0.0.1:${layout.ports.idp}`;
+}
+
+/** Base URL of Rucio's X.509 authentication endpoint (HTTPS with client certificates). */
+export function x509AuthUrl(layout: Layout): string {
+  return `https://127.0.0.1:${layout.ports.x509Auth}`;
 }
 
 /** Base URL of an RSE's storage endpoint. */

@@ -1,5 +1,7 @@
 import type { AuthMethod } from '@dlaas/api';
 import { readFileSync, statSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { AuthConfig, InstanceConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { rucioException, unreachable } from '../rucio/errors.js';
@@ -115,6 +117,74 @@ export class UserpassCredentials extends CachedCredentials {
       value,
       expiresAt: parseExpiry(response.headers.get('x-rucio-auth-token-expires')),
       account: response.headers.get('x-rucio-auth-account')
+    };
+  }
+}
+
+/**
+ * Signs in with an X.509 certificate, or a grid proxy certificate (`GET /auth/x509` over TLS with
+ * the certificate as client certificate), caching the token. A proxy file holds the proxy, its key
+ * and the user's certificate: give it as `cert` alone.
+ */
+export class X509Credentials extends CachedCredentials {
+  readonly method = 'x509' as const;
+
+  constructor(
+    private readonly instance: InstanceConfig,
+    private readonly auth: Extract<AuthConfig, { method: 'x509' }>
+  ) {
+    super();
+  }
+
+  get configuredAccount(): string | null {
+    return this.auth.account ?? null;
+  }
+
+  private read(file: string, what: string): Buffer {
+    try {
+      return readFileSync(file);
+    } catch {
+      throw notSignedIn(
+        this.instance.name,
+        `Your ${what} for ${this.instance.name} (${file}) cannot be read.`
+      );
+    }
+  }
+
+  protected async fetchToken(): Promise<RucioToken> {
+    const base = this.instance.authUrl ?? this.instance.rucioUrl;
+    const cert = this.read(this.auth.cert, 'certificate');
+    const key = this.read(this.auth.key ?? this.auth.cert, 'certificate key');
+    const ca = this.instance.caBundle ? this.read(this.instance.caBundle, 'CA bundle') : undefined;
+    const headers: Record<string, string> = { 'X-Rucio-AppID': 'dlaas' };
+    if (this.auth.account) {
+      headers['X-Rucio-Account'] = this.auth.account;
+    }
+    const answer = await new Promise<IncomingMessage>((resolvePromise, reject) => {
+      const req = httpsRequest(
+        `${base.replace(/\/$/, '')}/auth/x509`,
+        { cert, key, ...(ca ? { ca } : {}), headers },
+        resolvePromise
+      );
+      req.once('error', reject);
+      req.end();
+    }).catch((error: unknown) => {
+      throw unreachable(this.instance.name, base, error);
+    });
+    answer.resume();
+    const value = answer.headers['x-rucio-auth-token'];
+    if (answer.statusCode !== 200 || typeof value !== 'string') {
+      const exceptionClass = answer.headers['exceptionclass'];
+      throw notSignedIn(
+        this.instance.name,
+        `${this.instance.name} refused your certificate (${typeof exceptionClass === 'string' ? exceptionClass : answer.statusCode}).`
+      );
+    }
+    const account = answer.headers['x-rucio-auth-account'];
+    return {
+      value,
+      expiresAt: parseExpiry(String(answer.headers['x-rucio-auth-token-expires'] ?? '') || null),
+      account: typeof account === 'string' ? account : null
     };
   }
 }
@@ -286,10 +356,6 @@ function baseCredentials(instance: InstanceConfig): CredentialSource {
     case 'device':
       return new DeviceCredentials(instance, instance.auth);
     case 'x509':
-      throw new AppError(
-        501,
-        'not_configured',
-        `X.509 sign-in for ${instance.name} is not available in this version of the companion.`
-      );
+      return new X509Credentials(instance, instance.auth);
   }
 }
