@@ -2,6 +2,7 @@ import { INSTANCE_PATTERN } from '@dlaas/api';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 
 const Url = Type.String({ pattern: '^https?://[^\\s/]+(/.*)?$' });
 
@@ -151,32 +152,99 @@ export const DEFAULT_RULE_LIFETIME = 7 * 86400;
 export const EMPTY_CONFIG: Config = { instances: [] };
 
 /**
- * Loads the configuration from `DLAAS_CONFIG` (a JSON file), or returns the empty configuration
- * when none is set; then applies `DLAAS_DEFAULT_INSTANCE`. Throws a ConfigError that names the key.
+ * Loads the configuration from `DLAAS_CONFIG` (a JSON or YAML file), or starts from no instance
+ * when none is set; applies the environment overrides (see {@link applyEnvOverrides}); checks the
+ * result. Throws a ConfigError that names the key.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const file = env['DLAAS_CONFIG'];
-  if (file === undefined || file === '') {
-    return EMPTY_CONFIG;
+  let raw: unknown = { instances: [] };
+  let source = 'the environment';
+  if (file !== undefined && file !== '') {
+    if (!existsSync(file)) {
+      throw new ConfigError(
+        `DLAAS_CONFIG names ${file}, which does not exist. Point it at the companion's configuration file (JSON or YAML), or unset it.`
+      );
+    }
+    const text = readFileSync(file, 'utf8');
+    try {
+      raw = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
+    } catch (error) {
+      throw new ConfigError(
+        `${file} is not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'} (${(error as Error).message.split('\n')[0]}). Fix the file and start again.`
+      );
+    }
+    source = file;
   }
-  if (!existsSync(file)) {
-    throw new ConfigError(
-      `DLAAS_CONFIG names ${file}, which does not exist. Point it at the companion's JSON configuration file, or unset it.`
-    );
+  const overridden = applyEnvOverrides(raw, env);
+  return checkConfig(
+    overridden.value,
+    overridden.used.length > 0 ? `${source} with ${overridden.used.join(', ')}` : source
+  );
+}
+
+/**
+ * Environment overrides, for secrets and site settings a deployment injects (e.g. from a
+ * Kubernetes secret): `DLAAS_DEFAULT_INSTANCE=name`, and `DLAAS_INSTANCES__<name>__<key>[__<key>...]`
+ * for any key of an instance, e.g. `DLAAS_INSTANCES__escape__rucioUrl=https://...` or
+ * `DLAAS_INSTANCES__escape__auth__password=...`. An override naming an instance that does not exist
+ * creates it. Values that parse as JSON (numbers, objects) are taken as such, others as text.
+ */
+export function applyEnvOverrides(
+  raw: unknown,
+  env: NodeJS.ProcessEnv
+): { value: unknown; used: string[] } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { value: raw, used: [] };
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new ConfigError(
-      `${file} is not valid JSON (${(error as Error).message}). Fix the file and start again.`
-    );
+  const config = structuredClone(raw) as Record<string, unknown>;
+  const used: string[] = [];
+  if (env['DLAAS_DEFAULT_INSTANCE']) {
+    config['defaultInstance'] = env['DLAAS_DEFAULT_INSTANCE'];
+    used.push('DLAAS_DEFAULT_INSTANCE');
   }
-  const config = checkConfig(raw, file);
-  const defaultInstance = env['DLAAS_DEFAULT_INSTANCE'];
-  return defaultInstance
-    ? checkConfig({ ...config, defaultInstance }, `${file} with DLAAS_DEFAULT_INSTANCE`)
-    : config;
+  const prefix = 'DLAAS_INSTANCES__';
+  for (const [name, text] of Object.entries(env).sort(([a], [b]) => a.localeCompare(b))) {
+    if (!name.startsWith(prefix) || text === undefined) {
+      continue;
+    }
+    const [instanceName, ...path] = name.slice(prefix.length).split('__');
+    if (
+      !instanceName ||
+      path.length === 0 ||
+      path.some(p => p === '' || p === '__proto__' || p === 'constructor' || p === 'prototype')
+    ) {
+      throw new ConfigError(
+        `The variable ${name} does not name an instance and a key: write DLAAS_INSTANCES__<instance>__<key>, e.g. DLAAS_INSTANCES__escape__rucioUrl.`
+      );
+    }
+    if (!Array.isArray(config['instances'])) {
+      config['instances'] = [];
+    }
+    const instances = config['instances'] as Record<string, unknown>[];
+    let instance = instances.find(i => i['name'] === instanceName);
+    if (!instance) {
+      instance = { name: instanceName };
+      instances.push(instance);
+    }
+    let target: Record<string, unknown> = instance;
+    for (const key of path.slice(0, -1)) {
+      const next = target[key];
+      target =
+        typeof next === 'object' && next !== null
+          ? (next as Record<string, unknown>)
+          : (target[key] = {});
+    }
+    let value: unknown = text;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      // Plain text.
+    }
+    target[path[path.length - 1] as string] = value;
+    used.push(name);
+  }
+  return { value: config, used };
 }
 
 /** Checks a parsed configuration against the schema and its cross-field rules. */

@@ -54,6 +54,46 @@ describe('configuration', () => {
     expect(() => loadConfig({ DLAAS_CONFIG: file('{nope') })).toThrow(/is not valid JSON/);
   });
 
+  it('when the file is YAML, then it is read as such, and bad YAML is named', () => {
+    const yaml =
+      'instances:\n  - name: lake\n    rucioUrl: https://rucio.example.org\n    auth: {method: userpass, username: u, password: p}\n    scratchRse: SCRATCH\n';
+    const dir = mkdtempSync(join(tmpdir(), 'dlaas-config-'));
+    writeFileSync(join(dir, 'c.yaml'), yaml);
+    expect(loadConfig({ DLAAS_CONFIG: join(dir, 'c.yaml') }).instances[0]?.name).toBe('lake');
+    writeFileSync(join(dir, 'bad.yml'), 'instances: [\n');
+    expect(() => loadConfig({ DLAAS_CONFIG: join(dir, 'bad.yml') })).toThrow(/is not valid YAML/);
+  });
+
+  it('when DLAAS_INSTANCES__ variables are set, then they override keys, JSON values included, and the result is checked', () => {
+    const path = file(JSON.stringify({ instances: [instance] }));
+    const config = loadConfig({
+      DLAAS_CONFIG: path,
+      DLAAS_INSTANCES__lake__rucioUrl: 'https://other.example.org',
+      DLAAS_INSTANCES__lake__auth__password: 'from-a-secret',
+      DLAAS_INSTANCES__lake__ruleLifetimeSeconds: '7200'
+    });
+    expect(config.instances[0]).toMatchObject({
+      rucioUrl: 'https://other.example.org',
+      auth: { password: 'from-a-secret' },
+      ruleLifetimeSeconds: 7200
+    });
+    expect(() =>
+      loadConfig({ DLAAS_CONFIG: path, DLAAS_INSTANCES__lake__rucioUrl: 'nope' })
+    ).toThrow(/with DLAAS_INSTANCES__lake__rucioUrl.*"instances\.0\.rucioUrl" is wrong/);
+    expect(() => loadConfig({ DLAAS_INSTANCES__lake: 'x' })).toThrow(
+      /DLAAS_INSTANCES__<instance>__<key>/
+    );
+  });
+
+  it('when only the environment describes an instance, then no file is needed', () => {
+    const config = loadConfig({
+      DLAAS_INSTANCES__env__rucioUrl: 'https://rucio.example.org',
+      DLAAS_INSTANCES__env__auth: '{"method": "token", "env": "ACCESS_TOKEN"}',
+      DLAAS_INSTANCES__env__scratchRse: 'SCRATCH'
+    });
+    expect(config.instances.map(i => i.name)).toEqual(['env']);
+  });
+
   it('when DLAAS_DEFAULT_INSTANCE is set, then it overrides the file and is checked', () => {
     const path = file(JSON.stringify({ instances: [instance, { ...instance, name: 'other' }] }));
     expect(
