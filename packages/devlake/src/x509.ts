@@ -59,6 +59,7 @@ export function ensureX509(layout: Layout): X509Files {
   }
   mkdirSync(files.dir, { recursive: true, mode: 0o700 });
   const path = (name: string): string => join(files.dir, name);
+  const caKey = path('ca.key');
   openssl(
     [
       'req',
@@ -71,7 +72,7 @@ export function ensureX509(layout: Layout): X509Files {
       '-subj',
       '/O=devlake/CN=devlake CA',
       '-keyout',
-      path('ca.key'),
+      caKey,
       '-out',
       files.caCert
     ],
@@ -81,41 +82,6 @@ export function ensureX509(layout: Layout): X509Files {
     path('server.ext'),
     'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n'
   );
-  openssl(
-    [
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      '/O=devlake/CN=127.0.0.1',
-      '-keyout',
-      files.serverKey,
-      '-out',
-      path('server.csr')
-    ],
-    "making the auth server's key"
-  );
-  openssl(
-    [
-      'x509',
-      '-req',
-      '-in',
-      path('server.csr'),
-      '-CA',
-      files.caCert,
-      '-CAkey',
-      path('ca.key'),
-      '-CAcreateserial',
-      '-days',
-      '3650',
-      '-extfile',
-      path('server.ext'),
-      '-out',
-      files.serverCert
-    ],
-    "signing the auth server's certificate"
-  );
   writeFileSync(
     path('user.ext'),
     'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n'
@@ -124,91 +90,70 @@ export function ensureX509(layout: Layout): X509Files {
     path('proxy.ext'),
     'proxyCertInfo=critical,language:id-ppl-inheritAll\nkeyUsage=critical,digitalSignature,keyEncipherment\n'
   );
-  for (const [user, f] of Object.entries(files.users)) {
+  /** Makes a key and a certificate for `subject`, signed by `issuer`. */
+  const issue = (
+    what: string,
+    subject: string,
+    key: string,
+    cert: string,
+    issuer: { cert: string; key: string },
+    ext: string,
+    serial: string[]
+  ): void => {
+    const csr = `${cert}.csr`;
     openssl(
-      [
-        'req',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-subj',
-        f.dn,
-        '-keyout',
-        f.key,
-        '-out',
-        path(`${user}.csr`)
-      ],
-      `making ${user}'s key`
+      ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', subject, '-keyout', key, '-out', csr],
+      `making ${what}'s key`
     );
     openssl(
       [
         'x509',
         '-req',
         '-in',
-        path(`${user}.csr`),
+        csr,
         '-CA',
-        files.caCert,
+        issuer.cert,
         '-CAkey',
-        path('ca.key'),
-        '-CAcreateserial',
+        issuer.key,
+        ...serial,
         '-days',
         '3650',
         '-extfile',
-        path('user.ext'),
+        path(ext),
         '-out',
-        f.cert
+        cert
       ],
-      `signing ${user}'s certificate`
+      `signing ${what}'s certificate`
     );
+  };
+  const ca = { cert: files.caCert, key: caKey };
+  issue(
+    'the auth server',
+    '/O=devlake/CN=127.0.0.1',
+    files.serverKey,
+    files.serverCert,
+    ca,
+    'server.ext',
+    ['-CAcreateserial']
+  );
+  for (const [user, f] of Object.entries(files.users)) {
+    issue(user, f.dn, f.key, f.cert, ca, 'user.ext', ['-CAcreateserial']);
     // An RFC 3820 proxy: the user's DN plus a numeric CN, signed by the user's own key.
     const serial = String(100000 + Math.floor(Math.random() * 800000));
-    openssl(
-      [
-        'req',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-subj',
-        `${f.dn}/CN=${serial}`,
-        '-keyout',
-        path(`${user}-proxy.key`),
-        '-out',
-        path(`${user}-proxy.csr`)
-      ],
-      `making ${user}'s proxy key`
-    );
-    openssl(
-      [
-        'x509',
-        '-req',
-        '-in',
-        path(`${user}-proxy.csr`),
-        '-CA',
-        f.cert,
-        '-CAkey',
-        f.key,
-        '-set_serial',
-        serial,
-        '-days',
-        '30',
-        '-extfile',
-        path('proxy.ext'),
-        '-out',
-        path(`${user}-proxy.crt`)
-      ],
-      `signing ${user}'s proxy certificate`
-    );
+    const proxyCert = path(`${user}-proxy.crt`);
+    const proxyKey = path(`${user}-proxy.key`);
+    issue(`${user}'s proxy`, `${f.dn}/CN=${serial}`, proxyKey, proxyCert, f, 'proxy.ext', [
+      '-set_serial',
+      serial
+    ]);
     // The usual proxy file: proxy certificate, its key, then the user's certificate.
     writeFileSync(
       f.proxy,
-      [
-        readFileSync(path(`${user}-proxy.crt`), 'utf8'),
-        readFileSync(path(`${user}-proxy.key`), 'utf8'),
-        readFileSync(f.cert, 'utf8')
-      ].join('')
+      [proxyCert, proxyKey, f.cert].map(file => readFileSync(file, 'utf8')).join('')
     );
   }
   for (const file of [
+    caKey,
     files.serverKey,
     ...Object.values(files.users).flatMap(f => [f.key, f.proxy])
   ]) {
