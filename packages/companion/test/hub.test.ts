@@ -27,8 +27,12 @@ beforeAll(async () => {
   hub = createServer((req, res) => {
     calls++;
     seenAuthorization = req.headers.authorization ?? '';
-    res.writeHead(req.url === '/hub/api/user' ? 200 : 404, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ name: 'alice', auth_state: authState }));
+    // As JupyterHub 5 does: `/user` never carries auth_state, `/users/<name>` does.
+    const known = req.url === '/hub/api/user' || req.url === '/hub/api/users/alice';
+    res.writeHead(known ? 200 : 404, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify({ name: 'alice', auth_state: req.url === '/hub/api/user' ? null : authState })
+    );
   });
   await new Promise<void>(resolvePromise => hub.listen(0, '127.0.0.1', resolvePromise));
   hubUrl = `http://127.0.0.1:${(hub.address() as AddressInfo).port}/hub/api`;
@@ -43,6 +47,17 @@ const env = (): NodeJS.ProcessEnv => ({
   JUPYTERHUB_API_TOKEN: 'hub-secret'
 });
 
+it('when JUPYTERHUB_USER is set, then the user is read directly by name', async () => {
+  authState = { access_token: jwt(3600) };
+  calls = 0;
+  await new HubCredentials(
+    instance,
+    { method: 'jupyterhub' },
+    { ...env(), JUPYTERHUB_USER: 'alice' }
+  ).token();
+  expect(calls).toBe(1);
+});
+
 describe('HubCredentials', () => {
   it('when the hub holds an access token, then it is used and cached until shortly before it expires', async () => {
     authState = { access_token: jwt(3600) };
@@ -52,7 +67,7 @@ describe('HubCredentials', () => {
     expect(first.value).toBe(authState['access_token']);
     expect(seenAuthorization).toBe('token hub-secret');
     await source.token();
-    expect(calls).toBe(1);
+    expect(calls).toBe(2);
   });
 
   it('when the cached token is about to expire or Rucio refused it, then it is fetched again', async () => {
@@ -61,10 +76,10 @@ describe('HubCredentials', () => {
     const source = new HubCredentials(instance, { method: 'jupyterhub' }, env());
     await source.token();
     await source.token();
-    expect(calls).toBe(2);
+    expect(calls).toBe(4);
     authState = { access_token: jwt(3600) };
     await source.token(true);
-    expect(calls).toBe(3);
+    expect(calls).toBe(6);
   });
 
   it('when the hub keeps no auth_state or the token expired, then the sentence says to log in again', async () => {

@@ -271,9 +271,10 @@ export class TokenCredentials implements CredentialSource {
 }
 
 /**
- * Takes the user's OIDC access token from JupyterHub: `GET $JUPYTERHUB_API_URL/user` with the
- * server's `$JUPYTERHUB_API_TOKEN` (the server needs the scope `admin:auth_state!user`) returns
- * the user's `auth_state`, where OAuthenticator keeps the IAM tokens. The token is fetched again
+ * Takes the user's OIDC access token from JupyterHub: `GET $JUPYTERHUB_API_URL/users/<name>` with
+ * the server's `$JUPYTERHUB_API_TOKEN` (the server needs the scope `admin:auth_state!user`)
+ * returns the user's `auth_state`, where OAuthenticator keeps the IAM tokens. The name is
+ * `$JUPYTERHUB_USER`, or what `/user` says. The token is fetched again
  * five minutes before it expires (the hub refreshes it) or when Rucio refuses it.
  */
 export class HubCredentials extends CachedCredentials {
@@ -300,22 +301,27 @@ export class HubCredentials extends CachedCredentials {
         `This server does not run under JupyterHub, so ${this.instance.name}'s hub sign-in is not available.`
       );
     }
-    let response: Response;
-    try {
-      response = await fetch(`${api.replace(/\/$/, '')}/user`, {
-        headers: { Authorization: `token ${hubToken}` }
-      });
-    } catch (error) {
-      throw unreachable('JupyterHub', api, error);
-    }
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw notSignedIn(
-        this.instance.name,
-        `JupyterHub did not hand out your sign-in (HTTP ${response.status}).`
-      );
-    }
-    const user = (await response.json().catch(() => ({}))) as {
+    const base = api.replace(/\/$/, '');
+    const headers = { Authorization: `token ${hubToken}` };
+    const hubGet = async (path: string): Promise<Record<string, unknown>> => {
+      let response: Response;
+      try {
+        response = await fetch(`${base}${path}`, { headers });
+      } catch (error) {
+        throw unreachable('JupyterHub', api, error);
+      }
+      if (!response.ok) {
+        await response.body?.cancel();
+        throw notSignedIn(
+          this.instance.name,
+          `JupyterHub did not hand out your sign-in (HTTP ${response.status}).`
+        );
+      }
+      return (await response.json().catch(() => ({}))) as Record<string, unknown>;
+    };
+    // JupyterHub 5 leaves auth_state out of `/user`; `/users/<name>` has it.
+    const name = this.env['JUPYTERHUB_USER'] || String((await hubGet('/user'))['name'] ?? '');
+    const user = (await hubGet(`/users/${encodeURIComponent(name)}`)) as {
       auth_state?: Record<string, unknown> | null;
     };
     const value = user.auth_state?.[this.auth.tokenKey ?? 'access_token'];
