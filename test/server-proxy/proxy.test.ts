@@ -2,30 +2,20 @@ import type { AuthStatus, Availability, ErrorResponse, MakeAvailableResponse } f
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync
-} from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stripVTControlCharacters } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devlake } from '../devlake/helpers.js';
+import { ensureVenv, freePort, groupAlive, REPO, run, signalGroup } from '../support/processes.js';
 
 /**
  * The wheel that `npm run build:python` writes, installed into a real JupyterLab and reached
  * through the real jupyter-server-proxy, with the companion talking to the running devlake.
  */
 
-const REPO = join(import.meta.dirname, '..', '..');
 /** A JupyterLab venv kept between runs (created on first use, like devlake's Rucio venv). */
 const LAB_VENV = join(REPO, '.venv-lab');
 const LAB_PYTHON = join(LAB_VENV, 'bin', 'python');
@@ -34,55 +24,9 @@ const LAB_REQUIREMENTS = ['jupyterlab>=4.6,<5', 'jupyter-server-proxy>=4.4'];
 const DID = 'cta:prod5.gamma_onSource';
 const TOKEN = randomBytes(24).toString('hex');
 
-/** What a finished command printed. */
-interface Finished {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs a command to its end; fails with its output unless `allowFailure`. */
-function run(
-  command: string,
-  args: string[],
-  options: { env?: NodeJS.ProcessEnv; allowFailure?: boolean } = {}
-): Promise<Finished> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { env: options.env ?? process.env, cwd: REPO });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', code => {
-      if (code !== 0 && !options.allowFailure) {
-        reject(new Error(`${command} ${args.join(' ')} exited with ${code}:\n${stderr}${stdout}`));
-      } else {
-        resolvePromise({ code, stdout, stderr });
-      }
-    });
-  });
-}
-
 /** Creates the JupyterLab venv, or installs into it, only when its requirements changed. */
 async function ensureLabVenv(): Promise<void> {
-  const stamp = join(LAB_VENV, '.dlaas-requirements');
-  const wanted = `${LAB_REQUIREMENTS.join('\n')}\n`;
-  if (existsSync(LAB_PYTHON) && existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted) {
-    return;
-  }
-  if (!existsSync(LAB_PYTHON)) {
-    await run(process.env['PYTHON'] ?? 'python3', ['-m', 'venv', LAB_VENV]);
-  }
-  await run(LAB_PYTHON, [
-    '-m',
-    'pip',
-    'install',
-    '--quiet',
-    '--disable-pip-version-check',
-    ...LAB_REQUIREMENTS
-  ]);
-  writeFileSync(stamp, wanted);
+  await ensureVenv(LAB_VENV, LAB_REQUIREMENTS);
 }
 
 /** The wheel of the last `npm run build:python`. */
@@ -99,35 +43,6 @@ function builtWheel(): string {
     throw new Error('dist/ has no dlaas wheel: run "npm run build:python" first.');
   }
   return wheel;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolvePromise(port));
-    });
-  });
-}
-
-/** Whether any process of the group `pgid` is still there. */
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    // The group is already gone.
-  }
 }
 
 let scratch: string;

@@ -1,0 +1,219 @@
+import type { AuthStatus } from '@dlaas/api';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkConfig, start, type RunningCompanion } from '../../packages/companion/src/index.js';
+import { approveDevice } from '../../packages/devlake/src/idp/provider.js';
+import { CompanionClient, testConfig } from '../companion/harness.js';
+import { devlake } from '../devlake/helpers.js';
+import { ensureVenv, freePort, groupAlive, REPO, signalGroup } from '../support/processes.js';
+
+/**
+ * A real JupyterHub (PyPI) that keeps alice's access token from devlake's OpenID provider in her
+ * auth_state, as OAuthenticator does after an IAM login; the companion then takes it from the hub
+ * API, exchanges it for Rucio's audience, and acts as alice in devlake's Rucio.
+ */
+const HUB_VENV = join(REPO, '.venv-hub');
+const HUB_REQUIREMENTS = ['jupyterhub>=5.5,<6'];
+const SERVICE_TOKEN = randomBytes(24).toString('hex');
+
+let work: string;
+let hub: ChildProcess | undefined;
+let hubUrl: string;
+let hubApi: string;
+let companion: RunningCompanion;
+let api: CompanionClient;
+
+/** Alice's access token for JupyterHub's audience, from the device flow at devlake's provider. */
+async function accessTokenOfAlice(): Promise<string> {
+  const client = devlake.idp.clients.find(c => c.clientId === 'dlaas');
+  const config = await oidc.discovery(
+    new URL(devlake.idp.issuer),
+    'dlaas',
+    client?.clientSecret,
+    undefined,
+    { execute: [oidc.allowInsecureRequests] }
+  );
+  const device = await oidc.initiateDeviceAuthorization(config, {
+    scope: 'openid profile',
+    audience: 'jupyterhub'
+  });
+  const approved = approveDevice(devlake.idp.issuer, device.user_code, 'alice');
+  const tokens = await oidc.pollDeviceAuthorizationGrant(config, device);
+  await approved;
+  return tokens.access_token;
+}
+
+function hubConfig(ports: { public: number; hub: number; proxyApi: number }): string {
+  return `import os
+from jupyterhub.auth import Authenticator
+
+
+class AccessTokenAuthenticator(Authenticator):
+    """Logs anyone in and keeps the test's access token in auth_state, as OAuthenticator keeps IAM's."""
+
+    async def authenticate(self, handler, data):
+        return {'name': data['username'], 'auth_state': {'access_token': os.environ['HUB_TEST_ACCESS_TOKEN']}}
+
+
+c.JupyterHub.authenticator_class = AccessTokenAuthenticator
+c.Authenticator.enable_auth_state = True
+c.Authenticator.allow_all = True
+c.JupyterHub.bind_url = 'http://127.0.0.1:${ports.public}'
+c.JupyterHub.hub_bind_url = 'http://127.0.0.1:${ports.hub}'
+c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:${ports.proxyApi}'
+c.ConfigurableHTTPProxy.command = [${JSON.stringify(join(REPO, 'node_modules', '.bin', 'configurable-http-proxy'))}]
+c.JupyterHub.db_url = 'sqlite:///' + os.path.join(os.getcwd(), 'hub.sqlite')
+c.JupyterHub.cookie_secret_file = os.path.join(os.getcwd(), 'cookie_secret')
+c.JupyterHub.services = [{'name': 'dlaas-test', 'api_token': os.environ['HUB_TEST_SERVICE_TOKEN']}]
+c.JupyterHub.load_roles = [
+    {'name': 'dlaas-test', 'scopes': ['admin:users', 'tokens'], 'services': ['dlaas-test']},
+    # What a hub gives single-user servers so that the companion can read its user's tokens.
+    {'name': 'server-reads-auth-state', 'scopes': ['admin:auth_state!user', 'read:users!user'], 'users': ['alice']},
+]
+`;
+}
+
+/** Logs alice in at the hub's login form, which stores her auth_state. */
+async function logInAlice(): Promise<void> {
+  const page = await fetch(`${hubUrl}/hub/login`);
+  const cookie = (page.headers.getSetCookie() ?? []).map(c => c.split(';')[0]).join('; ');
+  const xsrf = /name="_xsrf" value="([^"]+)"/.exec(await page.text())?.[1] ?? '';
+  const login = await fetch(`${hubUrl}/hub/login`, {
+    method: 'POST',
+    headers: { Cookie: cookie, 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ _xsrf: xsrf, username: 'alice', password: 'any' }),
+    redirect: 'manual'
+  });
+  expect(login.status).toBe(302);
+}
+
+beforeAll(async () => {
+  await ensureVenv(HUB_VENV, HUB_REQUIREMENTS);
+  work = mkdtempSync(join(tmpdir(), 'dlaas-hub-'));
+  const ports = { public: await freePort(), hub: await freePort(), proxyApi: await freePort() };
+  writeFileSync(join(work, 'jupyterhub_config.py'), hubConfig(ports));
+  hubUrl = `http://127.0.0.1:${ports.public}`;
+  hubApi = `http://127.0.0.1:${ports.hub}/hub/api`;
+  hub = spawn(join(HUB_VENV, 'bin', 'jupyterhub'), ['-f', 'jupyterhub_config.py'], {
+    cwd: work,
+    detached: true,
+    stdio: 'ignore',
+    env: {
+      ...process.env,
+      PATH: `${join(HUB_VENV, 'bin')}:${process.env['PATH'] ?? ''}`,
+      JUPYTERHUB_CRYPT_KEY: randomBytes(32).toString('hex'),
+      HUB_TEST_ACCESS_TOKEN: await accessTokenOfAlice(),
+      HUB_TEST_SERVICE_TOKEN: SERVICE_TOKEN
+    }
+  });
+  for (let i = 0; i < 120; i++) {
+    const ready = await fetch(`${hubApi}/`).then(
+      r => r.ok,
+      () => false
+    );
+    if (ready) {
+      break;
+    }
+    await sleep(250);
+  }
+  await logInAlice();
+  // The token a hub hands alice's server (JUPYTERHUB_API_TOKEN), with the auth_state scope.
+  const created = await fetch(`${hubApi}/users/alice/tokens`, {
+    method: 'POST',
+    headers: { Authorization: `token ${SERVICE_TOKEN}` },
+    body: JSON.stringify({
+      scopes: ['admin:auth_state!user', 'read:users!user'],
+      note: 'alice server'
+    })
+  });
+  expect(created.status).toBe(201);
+  const serverToken = ((await created.json()) as { token: string }).token;
+  const template = testConfig().instances[0];
+  if (!template) {
+    throw new Error('no instance');
+  }
+  const exchange = {
+    issuer: devlake.idp.issuer,
+    clientId: 'dlaas',
+    clientSecret: 'dlaas-secret',
+    audience: 'rucio'
+  };
+  companion = await start(
+    checkConfig(
+      {
+        instances: [
+          { ...template, name: 'hub', auth: { method: 'jupyterhub', exchange } },
+          { ...template, name: 'hub-no-exchange', auth: { method: 'jupyterhub' } }
+        ]
+      },
+      'the hub test configuration'
+    ),
+    { port: 0 }
+  );
+  api = new CompanionClient(companion.address);
+  Object.assign(process.env, {
+    JUPYTERHUB_API_URL: hubApi,
+    JUPYTERHUB_API_TOKEN: serverToken,
+    JUPYTERHUB_USER: 'alice'
+  });
+}, 240_000);
+
+afterAll(async () => {
+  await companion?.stop();
+  delete process.env['JUPYTERHUB_API_URL'];
+  delete process.env['JUPYTERHUB_API_TOKEN'];
+  delete process.env['JUPYTERHUB_USER'];
+  if (hub?.pid) {
+    const pgid = hub.pid;
+    signalGroup(pgid, 'SIGTERM');
+    for (let i = 0; i < 40 && groupAlive(pgid); i++) {
+      await sleep(250);
+    }
+    signalGroup(pgid, 'SIGKILL');
+  }
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('companion inside a JupyterHub server: the IAM token from auth_state', () => {
+  it('when the hub holds alice’s token, then the companion reads it, exchanges it and acts as alice in Rucio', async () => {
+    expect((await api.get('/api/instances/hub/auth')).body).toMatchObject({
+      signedIn: true,
+      account: 'alice',
+      method: 'jupyterhub'
+    });
+    expect(
+      ((await api.get('/api/instances/hub/scopes')).body as { scopes: string[] }).scopes
+    ).toContain('user.alice');
+  });
+
+  it('when the token (issued for JupyterHub) is sent without exchange, then Rucio refuses it and the panel says to sign in', async () => {
+    const status = (await api.get('/api/instances/hub-no-exchange/auth')).body as AuthStatus;
+    expect(status).toMatchObject({
+      signedIn: false,
+      message: expect.stringMatching(/Sign in to hub-no-exchange/)
+    });
+  });
+
+  it('when the server’s hub token is wrong, then the sentence says JupyterHub did not hand out the sign-in', async () => {
+    const saved = process.env['JUPYTERHUB_API_TOKEN'];
+    process.env['JUPYTERHUB_API_TOKEN'] = 'not-a-token';
+    try {
+      await companion.stop();
+      companion = await start(companion.lake.config, { port: 0 });
+      api = new CompanionClient(companion.address);
+      const status = (await api.get('/api/instances/hub/auth')).body as AuthStatus;
+      expect(status).toMatchObject({
+        signedIn: false,
+        message: expect.stringMatching(/JupyterHub did not hand out your sign-in \(HTTP 403\)/)
+      });
+    } finally {
+      process.env['JUPYTERHUB_API_TOKEN'] = saved;
+    }
+  });
+});
