@@ -1,0 +1,39 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EMPTY_CONFIG } from '../src/config.js';
+import { start, type RunningCompanion } from '../src/server.js';
+
+let companion: RunningCompanion;
+
+beforeAll(async () => {
+  companion = await start(EMPTY_CONFIG, { port: 0 });
+});
+
+afterAll(async () => {
+  await companion.stop();
+});
+
+describe('a companion with no data lake configured', () => {
+  it('when the panel asks for instances, then none are listed and a sentence says how to configure one', async () => {
+    const body = (await (await fetch(`${companion.address}/api/instances`)).json()) as {
+      instances: unknown[];
+      message: string;
+    };
+    expect(body.instances).toEqual([]);
+    expect(body.message).toMatch(/No data lake is configured\. Set DLAAS_CONFIG/);
+  });
+
+  it('when an instance is asked for anyway, then 404 says that no data lake is configured', async () => {
+    const response = await fetch(`${companion.address}/api/instances/any/scopes`);
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(
+      /No data lake is configured/
+    );
+  });
+
+  it('when an unknown route is asked for, then 404 is JSON with a sentence, and /health still answers', async () => {
+    const response = await fetch(`${companion.address}/nope`);
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('not_found');
+    expect((await fetch(`${companion.address}/health`)).status).toBe(200);
+  });
+});
