@@ -1,10 +1,8 @@
 import type { AuthStatus } from '@dlaas/api';
-import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkConfig, start, type RunningCompanion } from '../../packages/companion/src/index.js';
-import { approveDevice } from '../../packages/devlake/src/idp/provider.js';
 import { devlake } from '../devlake/helpers.js';
-import { CompanionClient, testConfig } from './harness.js';
+import { CompanionClient, deviceToken, testConfig } from './harness.js';
 
 let companion: RunningCompanion;
 let api: CompanionClient;
@@ -16,28 +14,8 @@ function audienceOf(jwt: string): string[] {
   return [claims.aud ?? []].flat();
 }
 
-/** Alice signs in at devlake's provider for JupyterHub's audience, as a hub's login would. */
-async function hubTokenOfAlice(): Promise<string> {
-  const client = devlake.idp.clients.find(c => c.clientId === 'dlaas');
-  const config = await oidc.discovery(
-    new URL(devlake.idp.issuer),
-    'dlaas',
-    client?.clientSecret,
-    undefined,
-    { execute: [oidc.allowInsecureRequests] }
-  );
-  const device = await oidc.initiateDeviceAuthorization(config, {
-    scope: 'openid profile',
-    audience: 'jupyterhub'
-  });
-  const approved = approveDevice(devlake.idp.issuer, device.user_code, 'alice');
-  const tokens = await oidc.pollDeviceAuthorizationGrant(config, device);
-  await approved;
-  return tokens.access_token;
-}
-
 beforeAll(async () => {
-  const hubToken = await hubTokenOfAlice();
+  const hubToken = await deviceToken('alice', 'jupyterhub');
   expect(audienceOf(hubToken)).toEqual(['jupyterhub']);
   process.env['DLAAS_TEST_HUB_TOKEN'] = hubToken;
   const base = testConfig();

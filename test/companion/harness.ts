@@ -5,6 +5,8 @@ import {
   type Config,
   type RunningCompanion
 } from '../../packages/companion/src/index.js';
+import * as oidc from 'openid-client';
+import { approveDevice } from '../../packages/devlake/src/idp/provider.js';
 import { devlake } from '../devlake/helpers.js';
 
 /** A JWT whose `exp` lies in the past (signature irrelevant: the companion never gets to send it). */
@@ -102,4 +104,29 @@ export class CompanionClient {
 /** The sentence of an error answer. */
 export function errorOf(body: unknown): { code: string; message: string } {
   return (body as { error: { code: string; message: string } }).error;
+}
+
+/**
+ * An access token of `username` for `audience`, got with the device flow at devlake's OpenID
+ * provider (approved without a browser), as a hub login or a laptop sign-in would get it.
+ */
+export async function deviceToken(username: string, audience: string): Promise<string> {
+  const client = devlake.idp.clients.find(c => c.clientId === 'dlaas');
+  const config = await oidc.discovery(
+    new URL(devlake.idp.issuer),
+    'dlaas',
+    client?.clientSecret,
+    undefined,
+    {
+      execute: [oidc.allowInsecureRequests]
+    }
+  );
+  const device = await oidc.initiateDeviceAuthorization(config, {
+    scope: 'openid profile',
+    audience
+  });
+  const approved = approveDevice(devlake.idp.issuer, device.user_code, username);
+  const tokens = await oidc.pollDeviceAuthorizationGrant(config, device);
+  await approved;
+  return tokens.access_token;
 }

@@ -5,11 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkConfig, start, type RunningCompanion } from '../../packages/companion/src/index.js';
-import { approveDevice } from '../../packages/devlake/src/idp/provider.js';
-import { CompanionClient, testConfig } from '../companion/harness.js';
+import { CompanionClient, deviceToken, testConfig } from '../companion/harness.js';
 import { devlake } from '../devlake/helpers.js';
 import { ensureVenv, freePort, groupAlive, REPO, signalGroup } from '../support/processes.js';
 
@@ -28,26 +26,6 @@ let hubUrl: string;
 let hubApi: string;
 let companion: RunningCompanion;
 let api: CompanionClient;
-
-/** Alice's access token for JupyterHub's audience, from the device flow at devlake's provider. */
-async function accessTokenOfAlice(): Promise<string> {
-  const client = devlake.idp.clients.find(c => c.clientId === 'dlaas');
-  const config = await oidc.discovery(
-    new URL(devlake.idp.issuer),
-    'dlaas',
-    client?.clientSecret,
-    undefined,
-    { execute: [oidc.allowInsecureRequests] }
-  );
-  const device = await oidc.initiateDeviceAuthorization(config, {
-    scope: 'openid profile',
-    audience: 'jupyterhub'
-  });
-  const approved = approveDevice(devlake.idp.issuer, device.user_code, 'alice');
-  const tokens = await oidc.pollDeviceAuthorizationGrant(config, device);
-  await approved;
-  return tokens.access_token;
-}
 
 function hubConfig(ports: { public: number; hub: number; proxyApi: number }): string {
   return `import os
@@ -108,7 +86,7 @@ beforeAll(async () => {
       ...process.env,
       PATH: `${join(HUB_VENV, 'bin')}:${process.env['PATH'] ?? ''}`,
       JUPYTERHUB_CRYPT_KEY: randomBytes(32).toString('hex'),
-      HUB_TEST_ACCESS_TOKEN: await accessTokenOfAlice(),
+      HUB_TEST_ACCESS_TOKEN: await deviceToken('alice', 'jupyterhub'),
       HUB_TEST_SERVICE_TOKEN: SERVICE_TOKEN
     }
   });
