@@ -7,6 +7,7 @@ import { AppError } from '../errors.js';
 import { rucioException, unreachable } from '../rucio/errors.js';
 import { DeviceCredentials } from './device.js';
 import { ExchangingCredentials } from './exchange.js';
+import { stillFresh } from './tokens.js';
 
 /** A Rucio token and when it stops working. */
 export interface RucioToken {
@@ -29,9 +30,6 @@ export interface CredentialSource {
   readonly configuredAccount: string | null;
 }
 
-/** Tokens are renewed this long before they expire. */
-const RENEW_BEFORE_MS = 5 * 60_000;
-
 function notSignedIn(instance: string, why: string): AppError {
   return new AppError(401, 'not_signed_in', `${why} Sign in to ${instance}.`);
 }
@@ -45,14 +43,24 @@ function parseExpiry(header: string | null): number {
  * A credential source that fetches tokens from somewhere (Rucio, JupyterHub) and keeps each until
  * five minutes before it expires; concurrent requests share one fetch.
  */
-abstract class CachedCredentials implements CredentialSource {
+abstract class CachedCredentials<
+  A extends { account?: string | undefined }
+> implements CredentialSource {
   abstract readonly method: AuthMethod;
-  abstract readonly configuredAccount: string | null;
   private cached: RucioToken | undefined;
   private pending: Promise<RucioToken> | undefined;
 
+  constructor(
+    protected readonly instance: InstanceConfig,
+    protected readonly auth: A
+  ) {}
+
+  get configuredAccount(): string | null {
+    return this.auth.account ?? null;
+  }
+
   token(refresh = false): Promise<RucioToken> {
-    if (!refresh && this.cached && this.cached.expiresAt - Date.now() > RENEW_BEFORE_MS) {
+    if (!refresh && this.cached && stillFresh(this.cached.expiresAt)) {
       return Promise.resolve(this.cached);
     }
     this.pending ??= this.fetchToken()
@@ -68,19 +76,10 @@ abstract class CachedCredentials implements CredentialSource {
 }
 
 /** Signs in with a Rucio username and password (`GET /auth/userpass`), caching the token. */
-export class UserpassCredentials extends CachedCredentials {
+export class UserpassCredentials extends CachedCredentials<
+  Extract<AuthConfig, { method: 'userpass' }>
+> {
   readonly method = 'userpass' as const;
-
-  constructor(
-    private readonly instance: InstanceConfig,
-    private readonly auth: Extract<AuthConfig, { method: 'userpass' }>
-  ) {
-    super();
-  }
-
-  get configuredAccount(): string | null {
-    return this.auth.account ?? null;
-  }
 
   protected async fetchToken(): Promise<RucioToken> {
     const url = `${this.instance.authUrl ?? this.instance.rucioUrl}/auth/userpass`;
@@ -126,19 +125,8 @@ export class UserpassCredentials extends CachedCredentials {
  * the certificate as client certificate), caching the token. A proxy file holds the proxy, its key
  * and the user's certificate: give it as `cert` alone.
  */
-export class X509Credentials extends CachedCredentials {
+export class X509Credentials extends CachedCredentials<Extract<AuthConfig, { method: 'x509' }>> {
   readonly method = 'x509' as const;
-
-  constructor(
-    private readonly instance: InstanceConfig,
-    private readonly auth: Extract<AuthConfig, { method: 'x509' }>
-  ) {
-    super();
-  }
-
-  get configuredAccount(): string | null {
-    return this.auth.account ?? null;
-  }
 
   private read(file: string, what: string): Buffer {
     try {
@@ -277,19 +265,17 @@ export class TokenCredentials implements CredentialSource {
  * `$JUPYTERHUB_USER`, or what `/user` says. The token is fetched again
  * five minutes before it expires (the hub refreshes it) or when Rucio refuses it.
  */
-export class HubCredentials extends CachedCredentials {
+export class HubCredentials extends CachedCredentials<
+  Extract<AuthConfig, { method: 'jupyterhub' }>
+> {
   readonly method = 'jupyterhub' as const;
 
   constructor(
-    private readonly instance: InstanceConfig,
-    private readonly auth: Extract<AuthConfig, { method: 'jupyterhub' }>,
+    instance: InstanceConfig,
+    auth: Extract<AuthConfig, { method: 'jupyterhub' }>,
     private readonly env: NodeJS.ProcessEnv = process.env
   ) {
-    super();
-  }
-
-  get configuredAccount(): string | null {
-    return this.auth.account ?? null;
+    super(instance, auth);
   }
 
   protected async fetchToken(): Promise<RucioToken> {

@@ -7,7 +7,8 @@ import type { AuthConfig, InstanceConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { log } from '../log.js';
 import type { CredentialSource, RucioToken } from './credentials.js';
-import { discoverProvider } from './oidc.js';
+import { ProviderDiscovery } from './oidc.js';
+import { stillFresh } from './tokens.js';
 
 type DeviceAuthConfig = Extract<AuthConfig, { method: 'device' }>;
 
@@ -18,8 +19,6 @@ interface StoredTokens {
   /** Milliseconds since the epoch. */
   expiresAt: number;
 }
-
-const RENEW_BEFORE_MS = 5 * 60_000;
 
 /** Default place of an instance's tokens: private to the user, kept across restarts. */
 function defaultTokenFile(instance: string): string {
@@ -35,7 +34,7 @@ function defaultTokenFile(instance: string): string {
  */
 export class DeviceCredentials implements CredentialSource {
   readonly method = 'device' as const;
-  private provider: Promise<oidc.Configuration> | undefined;
+  private readonly provider: ProviderDiscovery;
   private tokens: StoredTokens | undefined;
   private pending: (DeviceSignIn & { abort: AbortController }) | undefined;
   private refreshing: Promise<RucioToken> | undefined;
@@ -46,24 +45,17 @@ export class DeviceCredentials implements CredentialSource {
     private readonly auth: DeviceAuthConfig
   ) {
     this.tokenFile = auth.tokenFile ?? defaultTokenFile(instance.name);
+    this.provider = new ProviderDiscovery(
+      instance.name,
+      auth.issuer,
+      auth.clientId,
+      auth.clientSecret
+    );
     this.tokens = this.load();
   }
 
   get configuredAccount(): string | null {
     return this.auth.account ?? null;
-  }
-
-  private discover(): Promise<oidc.Configuration> {
-    this.provider ??= discoverProvider(
-      this.instance.name,
-      this.auth.issuer,
-      this.auth.clientId,
-      this.auth.clientSecret
-    ).catch(error => {
-      this.provider = undefined;
-      throw error;
-    });
-    return this.provider;
   }
 
   private extraParameters(): Record<string, string> {
@@ -79,7 +71,7 @@ export class DeviceCredentials implements CredentialSource {
     if (this.pending && Date.parse(this.pending.expiresAt) > Date.now()) {
       return this.view(this.pending);
     }
-    const config = await this.discover();
+    const config = await this.provider.config();
     const response = await oidc.initiateDeviceAuthorization(config, {
       scope: this.auth.scope ?? 'openid profile offline_access',
       ...this.extraParameters()
@@ -148,7 +140,7 @@ export class DeviceCredentials implements CredentialSource {
         )
       );
     }
-    if (!refresh && tokens.expiresAt - Date.now() > RENEW_BEFORE_MS) {
+    if (!refresh && stillFresh(tokens.expiresAt)) {
       return Promise.resolve(this.rucioToken(tokens));
     }
     this.refreshing ??= this.refresh(tokens).finally(() => {
@@ -162,7 +154,7 @@ export class DeviceCredentials implements CredentialSource {
       this.tokens = undefined;
       throw this.signInNeeded(`Your sign-in to ${this.instance.name} has expired.`);
     }
-    const config = await this.discover();
+    const config = await this.provider.config();
     try {
       const fresh = await oidc.refreshTokenGrant(
         config,

@@ -4,7 +4,8 @@ import type { InstanceConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { log } from '../log.js';
 import type { CredentialSource, RucioToken } from './credentials.js';
-import { discoverProvider } from './oidc.js';
+import { ProviderDiscovery } from './oidc.js';
+import { stillFresh } from './tokens.js';
 
 /** Token exchange settings of an instance. */
 export interface ExchangeConfig {
@@ -17,21 +18,27 @@ export interface ExchangeConfig {
 
 const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
-const RENEW_BEFORE_MS = 5 * 60_000;
 
 /**
  * Wraps a source of the user's OIDC token and trades each of its tokens, once, for one whose
  * audience is Rucio's (RFC 8693), e.g. IAM tokens issued to JupyterHub.
  */
 export class ExchangingCredentials implements CredentialSource {
-  private provider: Promise<oidc.Configuration> | undefined;
+  private readonly provider: ProviderDiscovery;
   private exchanged: { subject: string; token: RucioToken } | undefined;
 
   constructor(
     private readonly instance: InstanceConfig,
     private readonly inner: CredentialSource,
     private readonly exchange: ExchangeConfig
-  ) {}
+  ) {
+    this.provider = new ProviderDiscovery(
+      instance.name,
+      exchange.issuer,
+      exchange.clientId,
+      exchange.clientSecret
+    );
+  }
 
   get method(): AuthMethod {
     return this.inner.method;
@@ -48,20 +55,11 @@ export class ExchangingCredentials implements CredentialSource {
       !refresh &&
       cached &&
       cached.subject === subject.value &&
-      cached.token.expiresAt - Date.now() > RENEW_BEFORE_MS
+      stillFresh(cached.token.expiresAt)
     ) {
       return cached.token;
     }
-    this.provider ??= discoverProvider(
-      this.instance.name,
-      this.exchange.issuer,
-      this.exchange.clientId,
-      this.exchange.clientSecret
-    ).catch(error => {
-      this.provider = undefined;
-      throw error;
-    });
-    const config = await this.provider;
+    const config = await this.provider.config();
     let response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
     try {
       response = await oidc.genericGrantRequest(config, GRANT, {

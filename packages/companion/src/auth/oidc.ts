@@ -22,3 +22,32 @@ export async function discoverProvider(
     );
   }
 }
+
+/**
+ * An OpenID provider's configuration, discovered on first use and kept; a failed discovery is
+ * tried again on the next use.
+ */
+export class ProviderDiscovery {
+  private pending: Promise<oidc.Configuration> | undefined;
+
+  constructor(
+    private readonly instance: string,
+    private readonly issuer: string,
+    private readonly clientId: string,
+    private readonly clientSecret: string | undefined
+  ) {}
+
+  /** The provider's configuration. */
+  config(): Promise<oidc.Configuration> {
+    this.pending ??= discoverProvider(
+      this.instance,
+      this.issuer,
+      this.clientId,
+      this.clientSecret
+    ).catch((error: unknown) => {
+      this.pending = undefined;
+      throw error;
+    });
+    return this.pending;
+  }
+}
