@@ -296,6 +296,7 @@ export function writeCompanionConfig(layout: Layout): void {
     clientId: string;
     clientSecret: string;
   };
+  const x509 = x509Files(layout);
   const deviceInstance = {
     ...instance('devlake-oidc', 'devlake (sign in with OpenID)', 'alice'),
     auth: {
@@ -315,12 +316,8 @@ export function writeCompanionConfig(layout: Layout): void {
       {
         ...instance('devlake-x509', 'devlake (X.509 certificate)', 'alice'),
         authUrl: x509AuthUrl(layout),
-        caBundle: x509Files(layout).caCert,
-        auth: {
-          method: 'x509',
-          cert: x509Files(layout).users['alice']?.cert,
-          key: x509Files(layout).users['alice']?.key
-        }
+        caBundle: x509.caCert,
+        auth: { method: 'x509', cert: x509.users['alice']?.cert, key: x509.users['alice']?.key }
       }
     ],
     defaultInstance: 'devlake'
@@ -383,6 +380,7 @@ export function status(options: LayoutOptions): DevlakeStatus {
   const layout = resolveLayout(options);
   const services = serviceNames(layout).map(name => serviceState(layout, name));
   const url = rucioUrl(layout);
+  const x509 = x509Files(layout);
   return {
     stateDir: layout.stateDir,
     dataDir: layout.dataDir,
@@ -394,11 +392,7 @@ export function status(options: LayoutOptions): DevlakeStatus {
       url: transfersUrl(layout),
       failuresUrl: `${transfersUrl(layout)}/devlake/failures`
     },
-    x509: {
-      authUrl: x509AuthUrl(layout),
-      caCert: x509Files(layout).caCert,
-      users: x509Files(layout).users
-    },
+    x509: { authUrl: x509AuthUrl(layout), caCert: x509.caCert, users: x509.users },
     idp: {
       issuer: idpIssuer(layout),
       clients: IDP_CLIENTS.map(({ clientId, clientSecret }) => ({ clientId, clientSecret })),
