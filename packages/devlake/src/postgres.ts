@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ownedDir, run, startService, type ServiceUser } from './processes.js';
+import { spawnSync } from 'node:child_process';
+import { DevlakeError } from './errors.js';
+import { logFile, ownedDir, run, startService, waitFor, type ServiceUser } from './processes.js';
 import type { Layout } from './settings.js';
 
 /** Name of the database (and of its owner role) that holds Rucio's catalogue. */
@@ -64,6 +66,23 @@ export async function startPostgres(
     port: layout.ports.postgres,
     stopSignal: 'SIGINT'
   });
+  // The port opens before the cluster accepts connections ("the database system is starting up").
+  const ready = await waitFor(
+    async () =>
+      spawnSync(join(binDir, 'pg_isready'), [
+        '-q',
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(layout.ports.postgres)
+      ]).status === 0,
+    60_000
+  );
+  if (!ready) {
+    throw new DevlakeError(
+      `PostgreSQL opened port ${layout.ports.postgres} but does not accept connections after 60 s. See ${logFile(layout, 'postgres')}.`
+    );
+  }
   const psql = (sql: string): string =>
     run(
       join(binDir, 'psql'),

@@ -98,6 +98,8 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
     options: AvailabilityOptions = {}
   ) {
     super();
+    // Every open event stream of every tab listens here: there is no sensible upper bound.
+    this.setMaxListeners(0);
     this.paths = new PathResolver(rucio.instance.paths);
     this.minInterval = options.intervalMs ?? 2000;
     this.maxInterval = options.maxIntervalMs ?? 30_000;
