@@ -57,11 +57,30 @@ c.JupyterHub.load_roles = [
 `;
 }
 
-/** Logs alice in at the hub's login form, which stores her auth_state. */
+/**
+ * Logs alice in at the hub's login form, which stores her auth_state. The hub API answers before
+ * the hub has given the proxy its routes, so this waits until the public login page itself is
+ * served with its XSRF field.
+ */
 async function logInAlice(): Promise<void> {
-  const page = await fetch(`${hubUrl}/hub/login`);
-  const cookie = (page.headers.getSetCookie() ?? []).map(c => c.split(';')[0]).join('; ');
-  const xsrf = /name="_xsrf" value="([^"]+)"/.exec(await page.text())?.[1] ?? '';
+  let cookie = '';
+  let xsrf: string | undefined;
+  for (let i = 0; i < 240 && xsrf === undefined; i++) {
+    const page = await fetch(`${hubUrl}/hub/login`).catch(() => undefined);
+    if (page?.ok) {
+      cookie = page.headers
+        .getSetCookie()
+        .map(c => c.split(';')[0])
+        .join('; ');
+      xsrf = /name="_xsrf" value="([^"]+)"/.exec(await page.text())?.[1];
+    }
+    if (xsrf === undefined) {
+      await sleep(250);
+    }
+  }
+  if (xsrf === undefined) {
+    throw new Error(`JupyterHub's login page at ${hubUrl}/hub/login did not come up within 60 s`);
+  }
   const login = await fetch(`${hubUrl}/hub/login`, {
     method: 'POST',
     headers: { Cookie: cookie, 'Content-Type': 'application/x-www-form-urlencoded' },
@@ -90,16 +109,6 @@ beforeAll(async () => {
       HUB_TEST_SERVICE_TOKEN: SERVICE_TOKEN
     }
   });
-  for (let i = 0; i < 120; i++) {
-    const ready = await fetch(`${hubApi}/`).then(
-      r => r.ok,
-      () => false
-    );
-    if (ready) {
-      break;
-    }
-    await sleep(250);
-  }
   await logInAlice();
   // The token a hub hands alice's server (JUPYTERHUB_API_TOKEN), with the auth_state scope.
   const created = await fetch(`${hubApi}/users/alice/tokens`, {
