@@ -8,8 +8,19 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['packages/*/test/**/*.test.ts'],
+          include: ['packages/{api,companion,devlake,lab}/test/**/*.test.ts'],
           environment: 'node'
+        }
+      },
+      {
+        // The JupyterLab panel's views, hooks and notebook code, in a DOM.
+        test: {
+          name: 'unit-frontend',
+          include: ['packages/jupyterlab-dlaas*/test/**/*.test.{ts,tsx}'],
+          environment: 'jsdom',
+          setupFiles: ['packages/jupyterlab-dlaas/test/setup.ts'],
+          // These publish ES modules with extension-less imports, which only Vite's resolver takes.
+          server: { deps: { inline: [/@jupyter\/web-components/, /@jupyter\/react-components/] } }
         }
       },
       {

@@ -1,8 +1,10 @@
 #!/bin/sh
 # Builds the Python distribution `dlaas` (packages/python) into dist/: bundles the compiled
 # companion (packages/companion/lib, from `npm run build`) and its npm dependencies into one ES
-# module with esbuild, then packs the wheel with hatchling from a build venv in .venv-build/,
-# created on first use. `npm run build:python` runs `npm run build` first.
+# module with esbuild, builds the prebuilt JupyterLab extension (packages/jupyterlab-dlaas-extension,
+# with `jupyter-builder build`, which JupyterLab 4.6's `jupyter labextension build` now calls) into packages/python/dlaas/labextension, then
+# packs the wheel with hatchling. Both run from a build venv in .venv-build/, created on first use.
+# `npm run build:python` runs `npm run build` first.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -35,10 +37,24 @@ case "$smoke" in
     ;;
 esac
 
-if ! "$venv/bin/python" -c 'import hatchling' 2>/dev/null; then
+# JupyterLab in the build venv is the same minor release as the one the UI tests and `npm start`
+# run, so the extension is built against the shared packages that JupyterLab provides.
+if ! "$venv/bin/python" -c 'import hatchling, jupyterlab, jupyter_builder' 2>/dev/null; then
   echo "dlaas: creating the Python build environment in $venv..."
-  "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'hatchling>=1.27'
+  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'hatchling>=1.27' \
+    'jupyterlab>=4.6,<4.7' 'jupyter-builder>=1.3,<2'
+fi
+
+labextension=packages/python/dlaas/labextension
+rm -rf "$labextension"
+# The core package definition of the JupyterLab in the venv, so the build neither downloads one
+# nor needs yarn to install @jupyterlab/core-meta.
+core=$("$venv/bin/python" -c 'import jupyterlab, os; print(os.path.join(os.path.dirname(jupyterlab.__file__), "staging", "package.json"))')
+"$venv/bin/jupyter-builder" build --core-package-file="$core" packages/jupyterlab-dlaas-extension >/dev/null
+if [ ! -f "$labextension/package.json" ]; then
+  echo "dlaas: the JupyterLab extension build left no $labextension/package.json." >&2
+  exit 1
 fi
 
 mkdir -p dist

@@ -1,4 +1,4 @@
-"""Refuses to build a wheel that would lack the bundled companion."""
+"""Refuses to build a wheel that would lack the bundled companion or the prebuilt labextension."""
 
 from __future__ import annotations
 
@@ -9,13 +9,17 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 
 class CustomBuildHook(BuildHookInterface):
-    """Checks that scripts/build-python.sh bundled the companion before the wheel is packed."""
+    """Checks that scripts/build-python.sh bundled the companion and built the extension first."""
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
-        bundle = Path(self.root) / "dlaas" / "companion" / "companion.mjs"
-        if not bundle.is_file():
-            raise RuntimeError(
-                f"{bundle} is missing, so the wheel would have no companion. "
-                "Build the wheel with `npm run build:python` (scripts/build-python.sh), "
-                "which bundles the companion first."
-            )
+        dlaas = Path(self.root) / "dlaas"
+        for part, needed in [
+            ("companion", dlaas / "companion" / "companion.mjs"),
+            ("JupyterLab extension", dlaas / "labextension" / "package.json"),
+        ]:
+            if not needed.is_file():
+                raise RuntimeError(
+                    f"{needed} is missing, so the wheel would have no {part}. "
+                    "Build the wheel with `npm run build:python` (scripts/build-python.sh), "
+                    "which bundles the companion and builds the extension first."
+                )

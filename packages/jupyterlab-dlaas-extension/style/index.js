@@ -1,0 +1,1 @@
+import '@dlaas/jupyterlab/style/index.js';

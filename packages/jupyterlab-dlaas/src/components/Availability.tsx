@@ -1,0 +1,164 @@
+import type { Availability } from '@dlaas/api';
+import { Button } from '@jupyterlab/ui-components';
+import React from 'react';
+import { useDataLake } from '../context';
+import { formatBytes, formatCount } from '../format';
+import { useAvailability, useLocalPaths, useMakeAvailable } from '../hooks';
+import { ErrorMessage } from './ErrorMessage';
+
+/** Props of {@link AvailabilityBlock}. */
+export interface IAvailabilityBlockProps {
+  instance: string;
+  did: string;
+  type: 'CONTAINER' | 'DATASET' | 'FILE';
+  /** The RSE copies go to, as the instance names it. */
+  scratchRse: string;
+}
+
+/**
+ * Where a DID stands toward the scratch RSE, and what the user can do: make it available, watch
+ * it replicate, see why it is stuck and retry, or use it once it is there.
+ */
+export function AvailabilityBlock(props: IAvailabilityBlockProps): JSX.Element {
+  const { trans } = useDataLake();
+  const availability = useAvailability(props.instance, props.did);
+  const makeAvailable = useMakeAvailable(props.instance);
+  const state = availability.data?.state;
+  return (
+    <section className="jp-DataLake-availability" aria-label={trans.__('Availability')}>
+      {availability.error && <ErrorMessage error={availability.error} />}
+      {makeAvailable.error && <ErrorMessage error={makeAvailable.error} />}
+      {availability.isLoading && <p>{trans.__('Checking where the data is…')}</p>}
+      {state === 'NOT_AVAILABLE' && (
+        <>
+          <p>
+            {trans.__(
+              'Not available in this server yet. Making it available copies it to %1, where your notebooks can read it.',
+              props.scratchRse
+            )}
+          </p>
+          <Button
+            className="jp-mod-styled jp-mod-accept"
+            disabled={makeAvailable.isPending}
+            onClick={() => makeAvailable.mutate(props.did)}
+          >
+            {trans.__('Make available')}
+          </Button>
+        </>
+      )}
+      {(state === 'REPLICATING' || state === 'STUCK') && availability.data && (
+        <Progress availability={availability.data} />
+      )}
+      {state === 'STUCK' && (
+        <>
+          <p className="jp-DataLake-stuck" role="alert">
+            {trans.__(
+              'Some files cannot be copied: %1',
+              availability.data?.error ?? trans.__('Rucio gave no reason.')
+            )}
+          </p>
+          <Button
+            className="jp-mod-styled jp-mod-warn"
+            disabled={makeAvailable.isPending}
+            onClick={() => makeAvailable.mutate(props.did)}
+          >
+            {trans.__('Retry')}
+          </Button>
+        </>
+      )}
+      {state === 'AVAILABLE' && <Available {...props} />}
+    </section>
+  );
+}
+
+/** The replication's progress: files done of the total, and the bytes at stake. */
+function Progress(props: { availability: Availability }): JSX.Element {
+  const { trans } = useDataLake();
+  const { files, totalBytes } = props.availability;
+  const total = files.total ?? files.ok + files.replicating + files.stuck;
+  return (
+    <div className="jp-DataLake-progress">
+      <progress
+        aria-label={trans.__('Replication progress')}
+        max={Math.max(total, 1)}
+        value={files.ok}
+      />
+      <span>
+        {trans.__(
+          '%1 of %2 files ready (%3)',
+          formatCount(files.ok),
+          formatCount(total),
+          formatBytes(totalBytes)
+        )}
+        {files.stuck > 0 ? ' · ' + trans.__('%1 stuck', formatCount(files.stuck)) : ''}
+      </span>
+    </div>
+  );
+}
+
+/** The folder deepest below which all `paths` lie. */
+export function commonFolder(paths: string[]): string {
+  const split = paths.map(path => path.split('/').slice(0, -1));
+  const first = split[0] ?? [];
+  let length = first.length;
+  for (const parts of split) {
+    let i = 0;
+    while (i < length && parts[i] === first[i]) {
+      i++;
+    }
+    length = i;
+  }
+  return first.slice(0, length).join('/') || '/';
+}
+
+/** What the user can do with available data. */
+function Available(props: IAvailabilityBlockProps): JSX.Element {
+  const { trans, actions } = useDataLake();
+  const paths = useLocalPaths(props.instance, props.did, true);
+  const local = (paths.data ?? []).flatMap(p => (p.path ? [p.path] : []));
+  const isFile = props.type === 'FILE';
+  const target = isFile ? local[0] : local.length > 0 ? commonFolder(local) : undefined;
+  return (
+    <>
+      <p>
+        {isFile
+          ? trans.__('Available at %1', local[0] ?? '…')
+          : trans._n(
+              '%2 file available',
+              '%2 files available',
+              local.length,
+              formatCount(local.length)
+            )}
+      </p>
+      {paths.error && <ErrorMessage error={paths.error} />}
+      {paths.data && local.length === 0 && (
+        <p>
+          {trans.__(
+            'This server has no local path for the copies. Ask your hub admin to mount the scratch disk.'
+          )}
+        </p>
+      )}
+      <div className="jp-DataLake-actions">
+        <Button
+          className="jp-mod-styled"
+          disabled={target === undefined}
+          onClick={() => target && void actions.openInFileBrowser(target)}
+        >
+          {trans.__('Open in file browser')}
+        </Button>
+        <Button
+          className="jp-mod-styled"
+          disabled={local.length === 0}
+          onClick={() =>
+            actions.copyPath(
+              isFile ? (local[0] ?? '') : local.join('\n'),
+              isFile ? trans.__('path') : trans._n('%1 path', '%1 paths', local.length)
+            )
+          }
+        >
+          {trans.__('Copy path')}
+        </Button>
+      </div>
+    </>
+  );
+}

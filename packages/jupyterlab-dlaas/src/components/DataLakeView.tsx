@@ -1,0 +1,271 @@
+import type { Did, FileEntry, Instance } from '@dlaas/api';
+import { useQueryClient } from '@tanstack/react-query';
+import React, { useEffect, useMemo, useState } from 'react';
+import { didString } from '../client';
+import { useDataLake } from '../context';
+import { formatCount } from '../format';
+import {
+  keys,
+  useDebounced,
+  useInstances,
+  useScopes,
+  useAuthStatus,
+  useWindowedList,
+  type IWindowedList
+} from '../hooks';
+import { Details } from './Details';
+import { DidList, type IDidRow } from './DidList';
+import { ErrorMessage } from './ErrorMessage';
+import { InstanceBar } from './InstanceBar';
+import {
+  EMPTY_SEARCH,
+  SearchBar,
+  searchFilters,
+  searchPattern,
+  type ISearchDraft
+} from './SearchBar';
+
+/** The DID the user has selected, for commands outside the panel. */
+export interface ISelection {
+  instance: string;
+  did: string;
+  type: IDidRow['type'];
+}
+
+/** Props of {@link DataLakeView}. */
+export interface IDataLakeViewProps {
+  /** The instance to show first, when configured (the settings' `defaultInstance`). */
+  preferredInstance?: string;
+  /** Milliseconds of quiet typing before a search is sent. */
+  searchDelay?: number;
+  /** The search box, for commands that focus it. */
+  inputRef?: React.Ref<HTMLInputElement>;
+  /** Told whenever the selection changes. */
+  onSelection?(selection: ISelection | null): void;
+}
+
+/** The whole Data Lake panel: instance, sign-in, search, browse and details. */
+export function DataLakeView(props: IDataLakeViewProps): JSX.Element {
+  const { trans } = useDataLake();
+  const instances = useInstances();
+  const [chosen, setChosen] = useState<string | null>(null);
+  const list = instances.data?.instances ?? [];
+  const instance =
+    list.find(i => i.name === chosen) ??
+    list.find(i => i.name === props.preferredInstance) ??
+    list.find(i => i.isDefault) ??
+    list[0];
+  if (instances.error) {
+    return (
+      <div className="jp-DataLake-body">
+        <ErrorMessage error={instances.error} />
+      </div>
+    );
+  }
+  if (instances.isLoading) {
+    return (
+      <div className="jp-DataLake-body">
+        <p>{trans.__('Connecting to the data lake service…')}</p>
+      </div>
+    );
+  }
+  if (!instance) {
+    return (
+      <div className="jp-DataLake-body">
+        <p role="status">
+          {instances.data?.message ?? trans.__('No data lake is configured in this server.')}
+        </p>
+      </div>
+    );
+  }
+  return (
+    <div className="jp-DataLake-body">
+      <InstanceBar instances={list} instance={instance.name} onInstance={setChosen} />
+      <Browser key={instance.name} instance={instance} {...props} />
+    </div>
+  );
+}
+
+/** Search and browse in one instance. */
+function Browser(props: IDataLakeViewProps & { instance: Instance }): JSX.Element {
+  const { trans, client } = useDataLake();
+  const queryClient = useQueryClient();
+  const name = props.instance.name;
+  const auth = useAuthStatus(name);
+  const signedIn = auth.data?.signedIn ?? false;
+  const scopes = useScopes(name, signedIn);
+  const [draft, setDraft] = useState<ISearchDraft>(EMPTY_SEARCH);
+  const settled = useDebounced(draft, props.searchDelay ?? 300);
+  const [location, setLocation] = useState<IDidRow[]>([]);
+  const [selected, setSelected] = useState<{ index: number; row: IDidRow } | null>(null);
+
+  const pattern = searchPattern(settled);
+  const filters = searchFilters(settled);
+  const query = useMemo(
+    () => ({ did: pattern ?? '', type: settled.type, filters }),
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [pattern, settled.type, JSON.stringify(filters)]
+  );
+  const here = location[location.length - 1];
+  const hereDid = here ? didString(here) : '';
+
+  const search = useWindowedList<Did>(
+    keys.search(name, query),
+    (offset, limit) => client.search(name, query, offset, limit),
+    signedIn && !here && pattern !== null
+  );
+  const children = useWindowedList<Did>(
+    keys.children(name, hereDid),
+    (offset, limit) => client.children(name, hereDid, offset, limit),
+    signedIn && here?.type === 'CONTAINER'
+  );
+  const files = useWindowedList<FileEntry>(
+    keys.files(name, hereDid),
+    (offset, limit) => client.files(name, hereDid, offset, limit),
+    signedIn && here?.type === 'DATASET'
+  );
+  const shown: IWindowedList<IDidRow> | null = here
+    ? here.type === 'DATASET'
+      ? asFileRows(files)
+      : children
+    : pattern !== null
+      ? search
+      : null;
+
+  const error = shown?.error;
+  useEffect(() => {
+    if (error?.needsSignIn) {
+      void queryClient.invalidateQueries({ queryKey: keys.auth(name) });
+    }
+  }, [error, queryClient, name]);
+
+  const { onSelection } = props;
+  useEffect(() => {
+    onSelection?.(
+      selected ? { instance: name, did: didString(selected.row), type: selected.row.type } : null
+    );
+  }, [selected, name, onSelection]);
+
+  const open = (row: IDidRow): void => {
+    setLocation([...location, row]);
+    setSelected(null);
+  };
+  const goTo = (depth: number): void => {
+    setLocation(location.slice(0, depth));
+    setSelected(null);
+  };
+  const listLabel = here ? trans.__('Contents of %1', hereDid) : trans.__('Search results');
+
+  if (!signedIn) {
+    return <></>;
+  }
+  return (
+    <>
+      <SearchBar
+        draft={draft}
+        onChange={changed => {
+          setDraft(changed);
+          setLocation([]);
+          setSelected(null);
+        }}
+        scopes={scopes.data ?? []}
+        inputRef={props.inputRef}
+      />
+      {scopes.error && <ErrorMessage error={scopes.error} />}
+      {location.length > 0 && (
+        <nav className="jp-DataLake-breadcrumbs" aria-label={trans.__('Location')}>
+          <button type="button" onClick={() => goTo(0)}>
+            {pattern ? trans.__('Search results') : trans.__('Data lake')}
+          </button>
+          {location.map((row, depth) => (
+            <React.Fragment key={depth}>
+              <span aria-hidden="true"> / </span>
+              <button
+                type="button"
+                aria-current={depth === location.length - 1 ? 'location' : undefined}
+                onClick={() => goTo(depth + 1)}
+              >
+                {depth === 0 ? didString(row) : row.name}
+              </button>
+            </React.Fragment>
+          ))}
+        </nav>
+      )}
+      {shown === null ? (
+        <Scopes scopes={scopes.data ?? []} onScope={scope => setDraft({ ...draft, scope })} />
+      ) : (
+        <>
+          <p className="jp-DataLake-count" role="status">
+            {countText(shown, trans.__.bind(trans), trans._n.bind(trans))}
+          </p>
+          {shown.error && <ErrorMessage error={shown.error} />}
+          <DidList
+            label={listLabel}
+            list={shown}
+            selected={selected?.index ?? null}
+            onSelect={(index, row) => setSelected({ index, row })}
+            onOpen={open}
+            showScope={!here}
+          />
+        </>
+      )}
+      {selected && (
+        <Details
+          key={didString(selected.row)}
+          instance={name}
+          did={didString(selected.row)}
+          scratchRse={props.instance.scratchRse}
+        />
+      )}
+    </>
+  );
+}
+
+/** "12 results", "200 results so far…" */
+function countText(
+  list: IWindowedList<IDidRow>,
+  __: (text: string, ...args: unknown[]) => string,
+  _n: (one: string, many: string, n: number, ...args: unknown[]) => string
+): string {
+  if (list.isLoading) {
+    return __('Searching…');
+  }
+  if (list.error) {
+    return '';
+  }
+  if (list.total !== null) {
+    return _n('%2 item', '%2 items', list.total, formatCount(list.total));
+  }
+  const known = Math.max(0, list.count - 1);
+  return __('%1 items so far, more as you scroll…', formatCount(known));
+}
+
+/** The scopes to start from, when nothing is searched yet. */
+function Scopes(props: { scopes: string[]; onScope(scope: string): void }): JSX.Element {
+  const { trans } = useDataLake();
+  return (
+    <div className="jp-DataLake-scopes">
+      <p>{trans.__('Type scope:name to search (* matches anything), or pick a scope:')}</p>
+      <ul aria-label={trans.__('Scopes')}>
+        {props.scopes.map(scope => (
+          <li key={scope}>
+            <button type="button" onClick={() => props.onScope(scope)}>
+              {scope}
+            </button>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+/** A file list shown as DID rows. */
+function asFileRows(list: IWindowedList<FileEntry>): IWindowedList<IDidRow> {
+  return {
+    ...list,
+    item: index => {
+      const file = list.item(index);
+      return file && { scope: file.scope, name: file.name, type: 'FILE', bytes: file.bytes };
+    }
+  };
+}

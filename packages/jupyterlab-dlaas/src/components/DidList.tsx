@@ -1,0 +1,167 @@
+import { fileIcon, folderIcon } from '@jupyterlab/ui-components';
+import { useVirtualizer } from '@tanstack/react-virtual';
+import React, { useEffect, useRef, useState } from 'react';
+import { useDataLake } from '../context';
+import { formatBytes, formatCount } from '../format';
+import type { IWindowedList } from '../hooks';
+import { datasetIcon } from '../icons';
+
+/** One row of a DID list: a DID of any type, or a file of a collection. */
+export interface IDidRow {
+  scope: string;
+  name: string;
+  /** `FILE` for the rows of a file list. */
+  type: 'CONTAINER' | 'DATASET' | 'FILE';
+  bytes: number | null;
+  /** Files below a collection, when known. */
+  length?: number | null;
+}
+
+/** Height of a row, in pixels (also in `style/base.css`). */
+const ROW_HEIGHT = 26;
+
+/** Props of {@link DidList}. */
+export interface IDidListProps {
+  /** The list's accessible name, e.g. "Search results". */
+  label: string;
+  list: IWindowedList<IDidRow>;
+  /** Index of the selected row. */
+  selected: number | null;
+  onSelect(index: number, row: IDidRow): void;
+  /** Opens a container or dataset (double click, Enter). */
+  onOpen(row: IDidRow): void;
+  /** Whether to show names relative to the scope (inside a collection the scope is known). */
+  showScope: boolean;
+}
+
+/**
+ * A keyboard-navigable, virtualized list of DIDs: only the rows in view exist in the page, and
+ * the windows they need are fetched as the user scrolls, so 100,000 rows scroll smoothly.
+ */
+export function DidList(props: IDidListProps): JSX.Element {
+  const { trans } = useDataLake();
+  const { list, selected } = props;
+  const scroller = useRef<HTMLDivElement>(null);
+  const virtualizer = useVirtualizer({
+    count: list.count,
+    getScrollElement: () => scroller.current,
+    estimateSize: () => ROW_HEIGHT,
+    overscan: 20,
+    initialRect: { width: 300, height: 20 * ROW_HEIGHT }
+  });
+  const rows = virtualizer.getVirtualItems();
+  const first = rows[0]?.index ?? 0;
+  const last = rows[rows.length - 1]?.index ?? 0;
+  const { show } = list;
+  useEffect(() => {
+    show(first, last);
+  }, [show, first, last]);
+
+  // A row reached by the keyboard may not have arrived yet: it is selected once its window has.
+  const [pending, setPending] = useState<number | null>(null);
+  const pendingRow = pending === null ? undefined : list.item(pending);
+  const { onSelect } = props;
+  useEffect(() => {
+    if (pending !== null && pendingRow) {
+      setPending(null);
+      onSelect(pending, pendingRow);
+    }
+  }, [pending, pendingRow, onSelect]);
+  const move = (index: number): void => {
+    const target = Math.max(0, Math.min(list.count - 1, index));
+    show(target, target);
+    virtualizer.scrollToIndex(target);
+    setPending(target);
+  };
+  const onKeyDown = (event: React.KeyboardEvent): void => {
+    const current = selected ?? -1;
+    const page = Math.max(1, Math.floor((scroller.current?.clientHeight ?? 260) / ROW_HEIGHT) - 1);
+    const moves: Record<string, number> = {
+      ArrowDown: current + 1,
+      ArrowUp: current - 1,
+      PageDown: current + page,
+      PageUp: current - page,
+      Home: 0,
+      End: list.count - 1
+    };
+    const target = moves[event.key];
+    if (target !== undefined) {
+      event.preventDefault();
+      move(target);
+    } else if (event.key === 'Enter' && selected !== null) {
+      const row = list.item(selected);
+      if (row && row.type !== 'FILE') {
+        event.preventDefault();
+        props.onOpen(row);
+      }
+    }
+  };
+
+  return (
+    <div
+      ref={scroller}
+      className="jp-DataLake-list"
+      role="listbox"
+      aria-label={props.label}
+      tabIndex={0}
+      aria-activedescendant={selected === null ? undefined : Private.rowId(props.label, selected)}
+      onKeyDown={onKeyDown}
+    >
+      <div className="jp-DataLake-listSpacer" style={{ height: virtualizer.getTotalSize() }}>
+        {rows.map(virtual => {
+          const row = list.item(virtual.index);
+          const style = { transform: `translateY(${virtual.start}px)`, height: ROW_HEIGHT };
+          if (!row) {
+            return (
+              <div
+                key={virtual.key}
+                className="jp-DataLake-row jp-mod-loading"
+                style={style}
+                role="option"
+                aria-selected={false}
+                aria-setsize={list.total ?? -1}
+                aria-posinset={virtual.index + 1}
+              >
+                {trans.__('Loading…')}
+              </div>
+            );
+          }
+          const isSelected = virtual.index === selected;
+          const name = props.showScope ? `${row.scope}:${row.name}` : row.name;
+          const icon =
+            row.type === 'CONTAINER' ? folderIcon : row.type === 'DATASET' ? datasetIcon : fileIcon;
+          return (
+            <div
+              key={virtual.key}
+              id={Private.rowId(props.label, virtual.index)}
+              className={`jp-DataLake-row${isSelected ? ' jp-mod-selected' : ''}`}
+              style={style}
+              role="option"
+              aria-selected={isSelected}
+              aria-setsize={list.total ?? -1}
+              aria-posinset={virtual.index + 1}
+              title={`${row.scope}:${row.name}`}
+              onClick={() => props.onSelect(virtual.index, row)}
+              onDoubleClick={() => row.type !== 'FILE' && props.onOpen(row)}
+            >
+              <icon.react className="jp-DataLake-rowIcon" tag="span" />
+              <span className="jp-DataLake-rowName">{name}</span>
+              <span className="jp-DataLake-rowSize">
+                {row.type !== 'FILE' && row.length !== null && row.length !== undefined
+                  ? trans._n('%2 file', '%2 files', row.length, formatCount(row.length)) + ' · '
+                  : ''}
+                {formatBytes(row.bytes)}
+              </span>
+            </div>
+          );
+        })}
+      </div>
+    </div>
+  );
+}
+
+namespace Private {
+  export function rowId(label: string, index: number): string {
+    return `jp-DataLake-row-${label.replace(/[^A-Za-z0-9]/g, '')}-${index}`;
+  }
+}

@@ -1,0 +1,90 @@
+import type { Instance } from '@dlaas/api';
+import { Button, HTMLSelect } from '@jupyterlab/ui-components';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import React from 'react';
+import { useDataLake } from '../context';
+import { useAuthStatus } from '../hooks';
+import { ErrorMessage } from './ErrorMessage';
+
+/** Props of {@link InstanceBar}. */
+export interface IInstanceBarProps {
+  instances: Instance[];
+  instance: string;
+  onInstance(name: string): void;
+}
+
+/** The instance picker and who the user is signed in as, with sign-in and sign-out. */
+export function InstanceBar(props: IInstanceBarProps): JSX.Element {
+  const { trans, client } = useDataLake();
+  const queryClient = useQueryClient();
+  const auth = useAuthStatus(props.instance);
+  const status = auth.data;
+  const refresh = (): Promise<void> =>
+    queryClient.invalidateQueries({ queryKey: ['dlaas', props.instance] });
+  const signIn = useMutation({
+    mutationFn: () => client.startDeviceSignIn(props.instance),
+    onSuccess: () => refresh()
+  });
+  const signOut = useMutation({
+    mutationFn: () => client.signOut(props.instance),
+    onSuccess: () => queryClient.resetQueries({ queryKey: ['dlaas', props.instance] })
+  });
+  const device = status?.deviceSignIn;
+  return (
+    <div className="jp-DataLake-instance">
+      {props.instances.length > 1 && (
+        <HTMLSelect
+          aria-label={trans.__('Data lake')}
+          value={props.instance}
+          onChange={event => props.onInstance(event.target.value)}
+          options={props.instances.map(i => ({ label: i.displayName, value: i.name }))}
+        />
+      )}
+      {props.instances.length === 1 && (
+        <span className="jp-DataLake-instanceName">{props.instances[0]?.displayName}</span>
+      )}
+      {auth.error && <ErrorMessage error={auth.error} />}
+      {status?.signedIn && (
+        <div className="jp-DataLake-auth">
+          <span>
+            {trans.__('Signed in as %1', status.account ?? trans.__('(unknown account)'))}
+          </span>
+          {status.method === 'device' && (
+            <Button minimal small onClick={() => signOut.mutate()}>
+              {trans.__('Sign out')}
+            </Button>
+          )}
+        </div>
+      )}
+      {status && !status.signedIn && (
+        <div className="jp-DataLake-auth jp-mod-signedOut">
+          {status.message && <p role="status">{status.message}</p>}
+          {device && (
+            <p className="jp-DataLake-device" role="status">
+              {trans.__('Enter the code %1 at', device.userCode)}{' '}
+              <a
+                href={device.verificationUriComplete ?? device.verificationUri}
+                target="_blank"
+                rel="noreferrer"
+              >
+                {device.verificationUri}
+              </a>
+              {'. '}
+              {trans.__('This panel updates once you have signed in.')}
+            </p>
+          )}
+          {status.method === 'device' && !device && (
+            <Button
+              className="jp-mod-styled jp-mod-accept"
+              disabled={signIn.isPending}
+              onClick={() => signIn.mutate()}
+            >
+              {trans.__('Sign in')}
+            </Button>
+          )}
+          {signIn.error && <ErrorMessage error={signIn.error} />}
+        </div>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,34 @@
+import type { TranslationBundle } from '@jupyterlab/translation';
+import { createContext, useContext } from 'react';
+import type { DataLakeClient } from './client';
+import type { AvailabilityEvents } from './events';
+
+/** What the panel asks of JupyterLab around it; the extension's plugins provide it. */
+export interface IDataLakeActions {
+  /** Shows `localPath` (a file or folder, absolute) in JupyterLab's file browser. */
+  openInFileBrowser(localPath: string): Promise<void>;
+  /** Copies `text` to the clipboard and says so. */
+  copyPath(text: string, what: string): void;
+  /** Attaches a DID to the active notebook; undefined where notebooks are not available. */
+  addToNotebook?(instance: string, did: string, type: string): Promise<void>;
+}
+
+/** Everything the panel's views share. */
+export interface IDataLakeContext {
+  client: DataLakeClient;
+  events: AvailabilityEvents;
+  trans: TranslationBundle;
+  actions: IDataLakeActions;
+}
+
+/** The panel's shared services, provided by the sidebar widget. */
+export const DataLakeContext = createContext<IDataLakeContext | null>(null);
+
+/** The panel's shared services; only inside a {@link DataLakeContext} provider. */
+export function useDataLake(): IDataLakeContext {
+  const context = useContext(DataLakeContext);
+  if (!context) {
+    throw new Error('useDataLake needs a DataLakeContext provider');
+  }
+  return context;
+}

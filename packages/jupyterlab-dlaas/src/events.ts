@@ -1,0 +1,166 @@
+import type { Availability } from '@dlaas/api';
+import type { IDisposable } from '@lumino/disposable';
+import { Signal, type ISignal } from '@lumino/signaling';
+
+/** What the panel needs of a browser `EventSource`. */
+export interface IEventSource {
+  addEventListener(type: 'availability', listener: (event: MessageEvent<string>) => void): void;
+  close(): void;
+}
+
+/** Opens an event stream at an absolute URL; `EventSource` in the browser, a stub in tests. */
+export type EventSourceFactory = (url: string) => IEventSource;
+
+/** How many DIDs one event stream may watch (the companion's limit). */
+const DIDS_PER_STREAM = 200;
+
+/**
+ * Live availability of the DIDs the panel shows, pushed by the companion's event stream. Views
+ * `watch` the DIDs they show; one stream per instance carries all of them (re-opened when the
+ * set changes), so the number of open views never multiplies the companion's work.
+ */
+export class AvailabilityEvents implements IDisposable {
+  /**
+   * @param url - the absolute URL of the event stream of `dids` on `instance`
+   * @param open - opens a stream (defaults to the browser's `EventSource`, with credentials)
+   */
+  constructor(
+    private readonly url: (instance: string, dids: string[]) => string,
+    private readonly open: EventSourceFactory = url =>
+      new EventSource(url, { withCredentials: true }) as IEventSource
+  ) {}
+
+  /** Every availability the companion pushes, first the current one of each watched DID. */
+  get changed(): ISignal<this, Availability> {
+    return this._changed;
+  }
+
+  /** The last availability seen of each watched DID, by `instance` then DID. */
+  latest(instance: string, did: string): Availability | undefined {
+    return this._latest.get(Private.key(instance, did));
+  }
+
+  /** The availabilities last seen, of every watched DID. */
+  all(): Availability[] {
+    return [...this._latest.values()];
+  }
+
+  /** Whether this has been disposed. */
+  get isDisposed(): boolean {
+    return this._disposed;
+  }
+
+  /** Watches `did` on `instance` until the answer is disposed. */
+  watch(instance: string, did: string): IDisposable {
+    const key = Private.key(instance, did);
+    const watchers = this._watchers.get(instance) ?? new Map<string, number>();
+    this._watchers.set(instance, watchers);
+    watchers.set(did, (watchers.get(did) ?? 0) + 1);
+    if (watchers.get(did) === 1) {
+      this.schedule(instance);
+    }
+    let disposed = false;
+    return {
+      get isDisposed() {
+        return disposed;
+      },
+      dispose: () => {
+        if (disposed) {
+          return;
+        }
+        disposed = true;
+        const count = (watchers.get(did) ?? 1) - 1;
+        if (count > 0) {
+          watchers.set(did, count);
+          return;
+        }
+        watchers.delete(did);
+        this._latest.delete(key);
+        this.schedule(instance);
+      }
+    };
+  }
+
+  /**
+   * Keeps watching `did` until its replication ends (AVAILABLE or STUCK), even when no view
+   * shows it any more, so that its end can be reported.
+   */
+  follow(instance: string, did: string): void {
+    const key = Private.key(instance, did);
+    if (!this._followed.has(key)) {
+      this._followed.set(key, this.watch(instance, did));
+    }
+  }
+
+  /** Closes every stream. Safe to call twice. */
+  dispose(): void {
+    if (this._disposed) {
+      return;
+    }
+    this._disposed = true;
+    this._timers.forEach(timer => clearTimeout(timer));
+    this._streams.forEach(streams => streams.forEach(stream => stream.close()));
+    this._streams.clear();
+    Signal.clearData(this);
+  }
+
+  /** Re-opens `instance`'s streams soon, once for a burst of watch changes. */
+  private schedule(instance: string): void {
+    if (this._disposed || this._timers.has(instance)) {
+      return;
+    }
+    this._timers.set(
+      instance,
+      setTimeout(() => {
+        this._timers.delete(instance);
+        this.reopen(instance);
+      }, 50)
+    );
+  }
+
+  private reopen(instance: string): void {
+    this._streams.get(instance)?.forEach(stream => stream.close());
+    const dids = [...(this._watchers.get(instance)?.keys() ?? [])].sort();
+    const streams: IEventSource[] = [];
+    for (let i = 0; i < dids.length; i += DIDS_PER_STREAM) {
+      const stream = this.open(this.url(instance, dids.slice(i, i + DIDS_PER_STREAM)));
+      stream.addEventListener('availability', event => this.receive(instance, event.data));
+      streams.push(stream);
+    }
+    this._streams.set(instance, streams);
+  }
+
+  private receive(instance: string, data: string): void {
+    let availability: Availability;
+    try {
+      availability = JSON.parse(data) as Availability;
+    } catch {
+      return;
+    }
+    const watched = this._watchers.get(instance)?.has(availability.did) ?? false;
+    if (!watched || availability.instance !== instance) {
+      return;
+    }
+    const key = Private.key(instance, availability.did);
+    this._latest.set(key, availability);
+    this._changed.emit(availability);
+    if (availability.state === 'AVAILABLE' || availability.state === 'STUCK') {
+      this._followed.get(key)?.dispose();
+      this._followed.delete(key);
+    }
+  }
+
+  private _disposed = false;
+  private readonly _changed = new Signal<this, Availability>(this);
+  private readonly _watchers = new Map<string, Map<string, number>>();
+  private readonly _streams = new Map<string, IEventSource[]>();
+  private readonly _timers = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly _latest = new Map<string, Availability>();
+  private readonly _followed = new Map<string, IDisposable>();
+}
+
+namespace Private {
+  export function key(instance: string, did: string): string {
+    return `${instance}\n${did}`;
+  }
+}

@@ -1,0 +1,237 @@
+import type { Availability, Window } from '@dlaas/api';
+import {
+  useMutation,
+  useQueries,
+  useQuery,
+  useQueryClient,
+  type UseQueryResult
+} from '@tanstack/react-query';
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import type { DataLakeError, SearchQuery } from './client';
+import { useDataLake } from './context';
+
+/** Rows fetched per window of a long list. */
+export const WINDOW_SIZE = 200;
+
+/** Query keys, one place for all of them. */
+export const keys = {
+  instances: () => ['dlaas', 'instances'] as const,
+  auth: (instance: string) => ['dlaas', instance, 'auth'] as const,
+  scopes: (instance: string) => ['dlaas', instance, 'scopes'] as const,
+  search: (instance: string, query: SearchQuery) => ['dlaas', instance, 'search', query] as const,
+  children: (instance: string, did: string) => ['dlaas', instance, 'children', did] as const,
+  files: (instance: string, did: string) => ['dlaas', instance, 'files', did] as const,
+  details: (instance: string, did: string) => ['dlaas', instance, 'details', did] as const,
+  availability: (instance: string, did: string) =>
+    ['dlaas', instance, 'availability', did] as const,
+  paths: (instance: string, did: string) => ['dlaas', instance, 'paths', did] as const
+};
+
+/** The configured instances. */
+export function useInstances() {
+  const { client } = useDataLake();
+  return useQuery({ queryKey: keys.instances(), queryFn: () => client.instances() });
+}
+
+/** The sign-in state of `instance`, polled while a device sign-in waits for the user. */
+export function useAuthStatus(instance: string | null) {
+  const { client } = useDataLake();
+  return useQuery({
+    queryKey: keys.auth(instance ?? ''),
+    queryFn: () => client.authStatus(instance ?? ''),
+    enabled: instance !== null,
+    refetchInterval: query => (query.state.data?.deviceSignIn ? 3000 : false)
+  });
+}
+
+/** The scopes the user can see on `instance`. */
+export function useScopes(instance: string | null, enabled: boolean) {
+  const { client } = useDataLake();
+  return useQuery({
+    queryKey: keys.scopes(instance ?? ''),
+    queryFn: () => client.scopes(instance ?? ''),
+    enabled: instance !== null && enabled,
+    staleTime: 5 * 60_000
+  });
+}
+
+/** One DID in detail. */
+export function useDetails(instance: string, did: string | null) {
+  const { client } = useDataLake();
+  return useQuery({
+    queryKey: keys.details(instance, did ?? ''),
+    queryFn: () => client.details(instance, did ?? ''),
+    enabled: did !== null
+  });
+}
+
+/** A long list read window by window, as the view scrolls. */
+export interface IWindowedList<T> {
+  /** Rows to draw: the known items, plus one "loading" row while more may follow. */
+  count: number;
+  /** How many items the list has, once known. */
+  total: number | null;
+  /** Whether the companion has read the whole list. */
+  complete: boolean;
+  /** The item at `index`, when its window has arrived. */
+  item(index: number): T | undefined;
+  /** Asks for the windows covering rows `start` to `end`. */
+  show(start: number, end: number): void;
+  /** The first failure, with the sentence to show. */
+  error: DataLakeError | null;
+  /** Whether the first window is still on its way. */
+  isLoading: boolean;
+}
+
+/**
+ * A long list (search results, children, files) fetched in windows of {@link WINDOW_SIZE} rows,
+ * only those the view shows: the first rows come at once, and a 100,000-file dataset never sits
+ * whole in the browser.
+ */
+export function useWindowedList<T>(
+  key: readonly unknown[],
+  fetchWindow: (offset: number, limit: number) => Promise<Window<T>>,
+  enabled = true
+): IWindowedList<T> {
+  const keyText = JSON.stringify(key);
+  const [wanted, setWanted] = useState<{ key: string; windows: number[] }>({
+    key: keyText,
+    windows: [0]
+  });
+  const windows = wanted.key === keyText ? wanted.windows : [0];
+  const results = useQueries({
+    queries: windows.map(index => ({
+      queryKey: [...key, 'window', index],
+      queryFn: () => fetchWindow(index * WINDOW_SIZE, WINDOW_SIZE),
+      enabled,
+      staleTime: 60_000
+    }))
+  });
+  const show = useCallback(
+    (start: number, end: number) => {
+      const first = Math.floor(Math.max(0, start) / WINDOW_SIZE);
+      const last = Math.floor(Math.max(0, end) / WINDOW_SIZE);
+      setWanted(previous => {
+        const current = previous.key === keyText ? previous.windows : [0];
+        const missing: number[] = [];
+        for (let index = first; index <= last; index++) {
+          if (!current.includes(index)) {
+            missing.push(index);
+          }
+        }
+        return missing.length === 0 && previous.key === keyText
+          ? previous
+          : { key: keyText, windows: [...current, ...missing] };
+      });
+    },
+    [keyText]
+  );
+  const loaded = new Map<number, Window<T>>();
+  let error: DataLakeError | null = null;
+  results.forEach((result, i) => {
+    const index = windows[i];
+    if (result.data && index !== undefined) {
+      loaded.set(index, result.data);
+    }
+    error ??= (result.error as DataLakeError | null) ?? null;
+  });
+  let total: number | null = null;
+  let complete = false;
+  let end = 0;
+  for (const window of loaded.values()) {
+    total = window.total ?? total;
+    end = Math.max(end, window.offset + window.items.length);
+    if (window.items.length < window.limit) {
+      complete = true;
+      total ??= window.offset + window.items.length;
+    }
+    complete ||= window.complete && window.total !== null && end >= window.total;
+  }
+  const count = total ?? (complete ? end : end + 1);
+  return {
+    count: error && end === 0 ? 0 : count,
+    total,
+    complete: complete || total !== null,
+    item: index => loaded.get(Math.floor(index / WINDOW_SIZE))?.items[index % WINDOW_SIZE],
+    show,
+    error,
+    isLoading: results[0]?.isLoading ?? false
+  };
+}
+
+/**
+ * A DID's availability on the scratch RSE, kept live by the companion's event stream while the
+ * view shows it.
+ */
+export function useAvailability(
+  instance: string,
+  did: string | null
+): UseQueryResult<Availability, DataLakeError> {
+  const { client, events } = useDataLake();
+  const queryClient = useQueryClient();
+  const query = useQuery<Availability, DataLakeError>({
+    queryKey: keys.availability(instance, did ?? ''),
+    queryFn: () => client.availability(instance, did ?? ''),
+    enabled: did !== null
+  });
+  useEffect(() => {
+    if (did === null) {
+      return;
+    }
+    const watch = events.watch(instance, did);
+    const onChange = (_: unknown, availability: Availability): void => {
+      if (availability.instance === instance && availability.did === did) {
+        queryClient.setQueryData(keys.availability(instance, did), availability);
+      }
+    };
+    events.changed.connect(onChange);
+    return () => {
+      events.changed.disconnect(onChange);
+      watch.dispose();
+    };
+  }, [events, queryClient, instance, did]);
+  return query;
+}
+
+/** Makes a DID available: one click, one rule (reused when it exists). */
+export function useMakeAvailable(instance: string) {
+  const { client, events } = useDataLake();
+  const queryClient = useQueryClient();
+  return useMutation<Availability, DataLakeError, string>({
+    mutationFn: async did => (await client.makeAvailable(instance, did)).availability,
+    onSuccess: availability => {
+      queryClient.setQueryData(keys.availability(instance, availability.did), availability);
+      if (availability.state === 'REPLICATING') {
+        events.follow(instance, availability.did);
+      }
+      void queryClient.invalidateQueries({ queryKey: keys.details(instance, availability.did) });
+    }
+  });
+}
+
+/** Every local path of an available DID. */
+export function useLocalPaths(instance: string, did: string, enabled: boolean) {
+  const { client } = useDataLake();
+  return useQuery({
+    queryKey: keys.paths(instance, did),
+    queryFn: () => client.allLocalPaths(instance, did),
+    enabled
+  });
+}
+
+/** `value`, once it has stopped changing for `delay` ms. */
+export function useDebounced<T>(value: T, delay: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), delay);
+    return () => clearTimeout(timer);
+  }, [value, delay]);
+  return settled;
+}
+
+/** A stable copy of `value` while its JSON stays the same. */
+export function useStable<T>(value: T): T {
+  const text = JSON.stringify(value);
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  return useMemo(() => value, [text]);
+}

@@ -1,0 +1,320 @@
+import type { Did, Window } from '@dlaas/api';
+import { act, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import React from 'react';
+import { describe, expect, it } from 'vitest';
+import { DataLakeView } from '../src/components/DataLakeView';
+import { formatCount } from '../src/format';
+import { availability, testContext, type ICall, type Routes } from './harness';
+
+const INSTANCE = {
+  name: 'lake',
+  displayName: 'The lake',
+  authMethod: 'userpass',
+  scratchRse: 'SCRATCH',
+  isDefault: true
+};
+
+const signedIn: Routes = {
+  'GET api/instances': { instances: [INSTANCE] },
+  'GET api/instances/lake/auth': {
+    instance: 'lake',
+    method: 'userpass',
+    signedIn: true,
+    account: 'alice'
+  },
+  'GET api/instances/lake/scopes': { scopes: ['lofar', 'user.alice'] }
+};
+
+function window<T>(items: T[], offset: number, limit: number, total: number | null): Window<T> {
+  return {
+    items,
+    offset,
+    limit,
+    total,
+    complete: total !== null && offset + items.length >= total
+  };
+}
+
+function dids(prefix: string, n: number, type: Did['type'] = 'DATASET'): Did[] {
+  return Array.from({ length: n }, (_, i) => ({
+    scope: 'lofar',
+    name: `${prefix}${i}`,
+    type,
+    bytes: 1024 * (i + 1),
+    length: 3
+  }));
+}
+
+/** A search route answering `rows`, `total` of them in all (null: not counted yet). */
+function searchAnswering(rows: Did[], total: number | null) {
+  return (call: ICall) => {
+    const body = call.body as { offset: number; limit: number };
+    return window(rows, body.offset, body.limit, total);
+  };
+}
+
+const details = (name: string, type: Did['type'] = 'DATASET') => ({
+  did: { scope: 'lofar', name, type, bytes: 2048, length: 2 },
+  metadata: { run_number: 700000, datatype: 'uv' },
+  replicas: [{ rse: 'CERN_DATADISK', files: 2, bytes: 2048, availableFiles: 2 }],
+  rules: []
+});
+
+describe('the Data Lake panel', () => {
+  it('when no data lake is configured, then the panel says how to configure one', async () => {
+    const lake = testContext({
+      'GET api/instances': {
+        instances: [],
+        message: 'No data lake is configured. Set DLAAS_CONFIG.'
+      }
+    });
+    lake.render(<DataLakeView />);
+    expect(await screen.findByRole('status')).toHaveProperty(
+      'textContent',
+      'No data lake is configured. Set DLAAS_CONFIG.'
+    );
+  });
+
+  it('when alice types a pattern, then one search is sent after she stops typing and its results show with their count', async () => {
+    const lake = testContext({
+      ...signedIn,
+      'POST api/instances/lake/search': call => {
+        const body = call.body as { offset: number; limit: number };
+        return window(dids('L', 3), body.offset, body.limit, null);
+      }
+    });
+    lake.render(<DataLakeView searchDelay={50} />);
+    await userEvent.type(
+      await screen.findByRole('searchbox', { name: 'Search the data lake' }),
+      'lofar:L*'
+    );
+    const list = await screen.findByRole('listbox', { name: 'Search results' });
+    await waitFor(() => expect(within(list).getAllByRole('option')).toHaveLength(3));
+    expect(within(list).getAllByRole('option')[0]?.textContent).toContain('lofar:L0');
+    expect(screen.getByText('3 items')).toBeTruthy();
+    const searches = lake.calls.filter(c => c.path === 'api/instances/lake/search');
+    expect(searches.map(c => (c.body as { did: string }).did)).toEqual(['lofar:L*']);
+  });
+
+  it('when a scope, a type and a metadata condition are picked, then the search carries them', async () => {
+    const lake = testContext({
+      ...signedIn,
+      'POST api/instances/lake/search': call => {
+        const body = call.body as { offset: number; limit: number };
+        return window([], body.offset, body.limit, 0);
+      }
+    });
+    lake.render(<DataLakeView searchDelay={10} />);
+    await screen.findByRole('option', { name: 'user.alice' }).catch(() => undefined);
+    await waitFor(() =>
+      expect(
+        screen.getByRole('combobox', { name: 'Scope' }).querySelectorAll('option')
+      ).toHaveLength(3)
+    );
+    await userEvent.selectOptions(screen.getByRole('combobox', { name: 'Scope' }), 'user.alice');
+    await userEvent.selectOptions(screen.getByRole('combobox', { name: 'Type' }), 'dataset');
+    await userEvent.click(screen.getByRole('button', { name: /Metadata filters/ }));
+    await userEvent.click(screen.getByRole('button', { name: 'Add condition' }));
+    await userEvent.type(screen.getByRole('textbox', { name: 'Key' }), 'run_number');
+    await userEvent.selectOptions(screen.getByRole('combobox', { name: 'Operator' }), '>=');
+    await userEvent.type(screen.getByRole('textbox', { name: 'Value' }), '7');
+    await waitFor(() => {
+      const last = lake.calls.filter(c => c.path === 'api/instances/lake/search').at(-1);
+      expect(last?.body).toMatchObject({
+        did: 'user.alice:*',
+        type: 'dataset',
+        filters: [[{ key: 'run_number', operator: '>=', value: 7 }]]
+      });
+    });
+    expect(await screen.findByText('0 items')).toBeTruthy();
+  });
+
+  it('when a dataset of 100,000 files is opened, then only the windows in view are fetched and the breadcrumbs lead back', async () => {
+    const total = 100_000;
+    const lake = testContext({
+      ...signedIn,
+      'POST api/instances/lake/search': searchAnswering(dids('big', 1), 1),
+      'GET api/instances/lake/files': call => {
+        const offset = Number(call.query.get('offset'));
+        const limit = Number(call.query.get('limit'));
+        const items = Array.from({ length: limit }, (_, i) => ({
+          scope: 'lofar',
+          name: `file_${offset + i}`,
+          bytes: 10,
+          adler32: null
+        }));
+        return window(items, offset, limit, total);
+      },
+      'GET api/instances/lake/did': details('big0'),
+      'GET api/instances/lake/availability': availability({ did: 'lofar:big0' })
+    });
+    lake.render(<DataLakeView searchDelay={10} />);
+    await userEvent.type(await screen.findByRole('searchbox'), 'lofar:big*');
+    const row = await screen.findByRole('option', { name: /^lofar:big0/ });
+    await userEvent.dblClick(row);
+    const list = await screen.findByRole('listbox', { name: 'Contents of lofar:big0' });
+    await waitFor(() =>
+      expect(within(list).getAllByRole('option')[0]?.textContent).toContain('file_0')
+    );
+    expect(screen.getByText(`${formatCount(100_000)} items`)).toBeTruthy();
+    const rendered = within(list).getAllByRole('option').length;
+    expect(rendered).toBeLessThan(100);
+    const fileCalls = (): ICall[] => lake.calls.filter(c => c.path === 'api/instances/lake/files');
+    expect(fileCalls().map(c => c.query.get('offset'))).toEqual(['0']);
+
+    // Keyboard: End jumps to the last row, whose window is then fetched.
+    list.focus();
+    await userEvent.keyboard('{ArrowDown}');
+    await userEvent.keyboard('{End}');
+    await waitFor(() => expect(fileCalls().map(c => c.query.get('offset'))).toContain('99800'));
+    expect(fileCalls().length).toBeLessThan(5);
+
+    const nav = screen.getByRole('navigation', { name: 'Location' });
+    await userEvent.click(within(nav).getByRole('button', { name: 'Search results' }));
+    expect(await screen.findByRole('listbox', { name: 'Search results' })).toBeTruthy();
+  });
+
+  it('when alice makes a dataset available, then the progress bar follows the pushed events to done and the paths can be used', async () => {
+    let created = 0;
+    const lake = testContext({
+      ...signedIn,
+      'POST api/instances/lake/search': searchAnswering(dids('L', 1), 1),
+      'GET api/instances/lake/did': details('L0'),
+      'GET api/instances/lake/availability': availability({ did: 'lofar:L0' }),
+      'POST api/instances/lake/make-available': () => {
+        created++;
+        return {
+          created: true,
+          availability: availability({
+            did: 'lofar:L0',
+            state: 'REPLICATING',
+            files: { ok: 0, replicating: 2, stuck: 0, total: 2 },
+            totalBytes: 2048
+          })
+        };
+      },
+      'GET api/instances/lake/paths': call =>
+        window(
+          [
+            { scope: 'lofar', name: 'a', path: '/home/u/datalake/lofar/1a/a', bytes: 1 },
+            { scope: 'lofar', name: 'b', path: '/home/u/datalake/lofar/2b/b', bytes: 1 }
+          ],
+          Number(call.query.get('offset')),
+          Number(call.query.get('limit')),
+          2
+        )
+    });
+    lake.render(<DataLakeView searchDelay={10} />);
+    await userEvent.type(await screen.findByRole('searchbox'), 'lofar:L*');
+    await userEvent.click(await screen.findByRole('option', { name: /^lofar:L0/ }));
+    const detailsRegion = await screen.findByRole('region', { name: 'Details' });
+    await userEvent.click(
+      await within(detailsRegion).findByRole('button', { name: 'Make available' })
+    );
+    const bar = await screen.findByRole('progressbar', { name: 'Replication progress' });
+    expect(bar.getAttribute('value')).toBe('0');
+    expect(created).toBe(1);
+
+    await waitFor(() =>
+      expect(lake.streams.open.some(s => s.url.includes('did=lofar%3AL0'))).toBe(true)
+    );
+    act(() =>
+      lake.streams.push(
+        availability({
+          did: 'lofar:L0',
+          state: 'REPLICATING',
+          files: { ok: 1, replicating: 1, stuck: 0, total: 2 },
+          totalBytes: 2048
+        })
+      )
+    );
+    await waitFor(() => expect(bar.getAttribute('value')).toBe('1'));
+    expect(screen.getByText(/1 of 2 files ready/)).toBeTruthy();
+    act(() =>
+      lake.streams.push(
+        availability({
+          did: 'lofar:L0',
+          state: 'AVAILABLE',
+          files: { ok: 2, replicating: 0, stuck: 0, total: 2 },
+          totalBytes: 2048
+        })
+      )
+    );
+    await userEvent.click(await screen.findByRole('button', { name: 'Open in file browser' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Copy path' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Add to notebook' }));
+    expect(lake.done).toEqual([
+      { action: 'openInFileBrowser', args: ['/home/u/datalake/lofar'] },
+      {
+        action: 'copyPath',
+        args: ['/home/u/datalake/lofar/1a/a\n/home/u/datalake/lofar/2b/b', '2 paths']
+      },
+      { action: 'addToNotebook', args: ['lake', 'lofar:L0', 'DATASET'] }
+    ]);
+  });
+
+  it('when a rule is stuck, then Rucio’s reason shows with a Retry', async () => {
+    const lake = testContext({
+      ...signedIn,
+      'POST api/instances/lake/search': searchAnswering(dids('L', 1), 1),
+      'GET api/instances/lake/did': details('L0'),
+      'GET api/instances/lake/availability': availability({
+        did: 'lofar:L0',
+        state: 'STUCK',
+        files: { ok: 1, replicating: 0, stuck: 1, total: 2 },
+        error: 'TRANSFER_FAILED: destination unreachable'
+      })
+    });
+    lake.render(<DataLakeView searchDelay={10} />);
+    await userEvent.type(await screen.findByRole('searchbox'), 'lofar:L*');
+    await userEvent.click(await screen.findByRole('option', { name: /^lofar:L0/ }));
+    expect((await screen.findByRole('alert')).textContent).toContain(
+      'TRANSFER_FAILED: destination unreachable'
+    );
+    expect(screen.getByRole('button', { name: 'Retry' })).toBeTruthy();
+  });
+
+  it('when an instance signs in with the device flow and its session expired, then the panel shows the sentence and Sign in, and then the code to enter', async () => {
+    let started = false;
+    const lake = testContext({
+      'GET api/instances': {
+        instances: [{ ...INSTANCE, authMethod: 'device' }]
+      },
+      'GET api/instances/lake/auth': () => ({
+        instance: 'lake',
+        method: 'device',
+        signedIn: false,
+        account: null,
+        message: 'Your session with The lake has expired: sign in again.',
+        ...(started
+          ? {
+              deviceSignIn: {
+                userCode: 'ABCD-EFGH',
+                verificationUri: 'https://iam.example/device',
+                verificationUriComplete: 'https://iam.example/device?user_code=ABCD-EFGH',
+                expiresAt: '2030-01-01T00:00:00Z'
+              }
+            }
+          : {})
+      }),
+      'POST api/instances/lake/auth/device': () => {
+        started = true;
+        return {
+          userCode: 'ABCD-EFGH',
+          verificationUri: 'https://iam.example/device',
+          verificationUriComplete: null,
+          expiresAt: '2030-01-01T00:00:00Z'
+        };
+      }
+    });
+    lake.render(<DataLakeView />);
+    expect(await screen.findByText(/sign in again/)).toBeTruthy();
+    await userEvent.click(screen.getByRole('button', { name: 'Sign in' }));
+    expect(await screen.findByText(/Enter the code ABCD-EFGH at/)).toBeTruthy();
+    expect(
+      screen.getByRole('link', { name: 'https://iam.example/device' }).getAttribute('href')
+    ).toBe('https://iam.example/device?user_code=ABCD-EFGH');
+    expect(screen.queryByRole('searchbox')).toBeNull();
+  });
+});
