@@ -25,7 +25,6 @@ import {
 import { Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-
 /** The extension's command ids. */
 namespace CommandIDs {
   export const open = 'dlaas:open';
@@ -217,7 +216,7 @@ namespace Private {
         if (relative === null) {
           Notification.warning(
             trans.__(
-              '%1 is outside the folder this Jupyter server shows, so the file browser cannot open it. Use Copy path instead.',
+              'The file browser shows only the folder this Jupyter server serves, and %1 lies outside it. Use Copy path instead.',
               localPath
             ),
             { autoClose: 8000 }

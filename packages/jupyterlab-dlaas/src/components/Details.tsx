@@ -84,29 +84,79 @@ function Summary(props: { details: DidDetails }): JSX.Element {
   );
 }
 
-/** The metadata Rucio keeps on the DID, the user's own keys first. */
+/** Rucio's own bookkeeping columns, shown apart from the science metadata. */
+const SYSTEM_KEYS = new Set([
+  'scope',
+  'name',
+  'account',
+  'did_type',
+  'is_open',
+  'monotonic',
+  'hidden',
+  'obsolete',
+  'complete',
+  'is_new',
+  'availability',
+  'suppressed',
+  'bytes',
+  'length',
+  'md5',
+  'adler32',
+  'guid',
+  'expired_at',
+  'purge_replicas',
+  'deleted_at',
+  'created_at',
+  'updated_at',
+  'accessed_at',
+  'closed_at',
+  'eol_at',
+  'transient',
+  'is_archive',
+  'constituent',
+  'access_cnt'
+]);
+
+/** The metadata Rucio keeps on the DID: the science keys, then Rucio's own, folded. */
 function Metadata(props: { metadata: Record<string, unknown> }): JSX.Element | null {
   const { trans } = useDataLake();
   const entries = Object.entries(props.metadata).filter(
     ([, value]) => value !== null && value !== undefined && value !== ''
   );
-  if (entries.length === 0) {
-    return null;
-  }
+  const science = entries.filter(([key]) => !SYSTEM_KEYS.has(key));
+  const system = entries.filter(([key]) => SYSTEM_KEYS.has(key));
   return (
-    <details className="jp-DataLake-section" open>
-      <summary>{trans.__('Metadata')}</summary>
-      <table className="jp-DataLake-table">
-        <tbody>
-          {entries.map(([key, value]) => (
-            <tr key={key}>
-              <th scope="row">{key}</th>
-              <td>{typeof value === 'object' ? JSON.stringify(value) : String(value)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </details>
+    <>
+      <details className="jp-DataLake-section" open>
+        <summary>{trans.__('Metadata')}</summary>
+        {science.length === 0 ? (
+          <p>{trans.__('No metadata beyond Rucio’s own.')}</p>
+        ) : (
+          <MetadataTable entries={science} />
+        )}
+      </details>
+      {system.length > 0 && (
+        <details className="jp-DataLake-section">
+          <summary>{trans.__('Rucio bookkeeping')}</summary>
+          <MetadataTable entries={system} />
+        </details>
+      )}
+    </>
+  );
+}
+
+function MetadataTable(props: { entries: [string, unknown][] }): JSX.Element {
+  return (
+    <table className="jp-DataLake-table">
+      <tbody>
+        {props.entries.map(([key, value]) => (
+          <tr key={key}>
+            <th scope="row">{key}</th>
+            <td>{typeof value === 'object' ? JSON.stringify(value) : String(value)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 
