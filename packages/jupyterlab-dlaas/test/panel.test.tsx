@@ -254,6 +254,39 @@ describe('the Data Lake panel', () => {
     ]);
   });
 
+  it('when a complete list is sorted by size or name, then every window is fetched and the rows reorder; Rucio’s order comes back', async () => {
+    const names = ['f10', 'f2', 'f1'];
+    const lake = testContext({
+      ...signedIn,
+      'POST api/instances/lake/search': call => {
+        const body = call.body as { offset: number; limit: number };
+        const rows = names.map((name, i) => ({
+          scope: 'lofar',
+          name,
+          type: 'FILE' as const,
+          bytes: [500, 5, 50][i] ?? 0,
+          length: 1
+        }));
+        return window(rows, body.offset, body.limit, 3);
+      }
+    });
+    lake.render(<DataLakeView searchDelay={10} />);
+    await userEvent.type(await screen.findByRole('searchbox'), 'lofar:f*');
+    const list = await screen.findByRole('listbox', { name: 'Search results' });
+    await waitFor(() => expect(within(list).getAllByRole('option')).toHaveLength(3));
+    const rowNames = (): string[] =>
+      within(list)
+        .getAllByRole('option')
+        .map(o => o.getAttribute('title') ?? '');
+    expect(rowNames()).toEqual(['lofar:f10', 'lofar:f2', 'lofar:f1']);
+    await userEvent.selectOptions(screen.getByRole('combobox', { name: 'Sort' }), 'size');
+    await waitFor(() => expect(rowNames()).toEqual(['lofar:f10', 'lofar:f1', 'lofar:f2']));
+    await userEvent.selectOptions(screen.getByRole('combobox', { name: 'Sort' }), 'name');
+    await waitFor(() => expect(rowNames()).toEqual(['lofar:f1', 'lofar:f2', 'lofar:f10']));
+    await userEvent.selectOptions(screen.getByRole('combobox', { name: 'Sort' }), 'rucio');
+    await waitFor(() => expect(rowNames()).toEqual(['lofar:f10', 'lofar:f2', 'lofar:f1']));
+  });
+
   it('when a rule is stuck, then Rucio’s reason shows with a Retry', async () => {
     const lake = testContext({
       ...signedIn,

@@ -1,4 +1,5 @@
 import type { Did, FileEntry, Instance } from '@dlaas/api';
+import { HTMLSelect } from '@jupyterlab/ui-components';
 import { useQueryClient } from '@tanstack/react-query';
 import React, { useEffect, useMemo, useState } from 'react';
 import { didString } from '../client';
@@ -17,6 +18,7 @@ import { Details } from './Details';
 import { DidList, type IDidRow } from './DidList';
 import { ErrorMessage } from './ErrorMessage';
 import { InstanceBar } from './InstanceBar';
+import { canSort, MAX_SORTED, useSortedList, type SortOrder } from './sorting';
 import {
   EMPTY_SEARCH,
   SearchBar,
@@ -124,13 +126,23 @@ function Browser(props: IDataLakeViewProps & { instance: Instance }): JSX.Elemen
     (offset, limit) => client.files(name, hereDid, offset, limit),
     signedIn && here?.type === 'DATASET'
   );
-  const shown: IWindowedList<IDidRow> | null = here
+  const [order, setOrder] = useState<SortOrder>('rucio');
+  const unsorted: IWindowedList<IDidRow> | null = here
     ? here.type === 'DATASET'
       ? asFileRows(files)
       : children
     : pattern !== null
       ? search
       : null;
+  const empty = useWindowedList<IDidRow>(
+    ['dlaas', 'none'],
+    async () => {
+      throw new Error('nothing to list');
+    },
+    false
+  );
+  const sorted = useSortedList(unsorted ?? empty, order);
+  const shown = unsorted ? sorted : null;
 
   const error = shown?.error;
   useEffect(() => {
@@ -195,9 +207,32 @@ function Browser(props: IDataLakeViewProps & { instance: Instance }): JSX.Elemen
         <Scopes scopes={scopes.data ?? []} onScope={scope => setDraft({ ...draft, scope })} />
       ) : (
         <>
-          <p className="jp-DataLake-count" role="status">
-            {countText(shown, trans.__.bind(trans), trans._n.bind(trans))}
-          </p>
+          <div className="jp-DataLake-listHeader">
+            <p className="jp-DataLake-count" role="status">
+              {shown.sorting
+                ? trans.__('Sorting…')
+                : countText(shown, trans.__.bind(trans), trans._n.bind(trans))}
+            </p>
+            <HTMLSelect
+              aria-label={trans.__('Sort')}
+              value={order}
+              disabled={!canSort(shown) && order === 'rucio'}
+              title={
+                canSort(shown)
+                  ? trans.__('Order of the list')
+                  : trans.__(
+                      'Lists longer than %1 rows keep Rucio’s order',
+                      MAX_SORTED.toLocaleString()
+                    )
+              }
+              onChange={event => setOrder(event.target.value as SortOrder)}
+              options={[
+                { label: trans.__('Rucio’s order'), value: 'rucio' },
+                { label: trans.__('By name'), value: 'name' },
+                { label: trans.__('By size'), value: 'size' }
+              ]}
+            />
+          </div>
           {shown.error && <ErrorMessage error={shown.error} />}
           <DidList
             label={listLabel}
