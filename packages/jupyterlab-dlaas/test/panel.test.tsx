@@ -287,7 +287,7 @@ describe('the Data Lake panel', () => {
     await waitFor(() => expect(rowNames()).toEqual(['lofar:f10', 'lofar:f2', 'lofar:f1']));
   });
 
-  it('when a rule is stuck, then Rucio’s reason shows with a Retry', async () => {
+  it('when a rule is stuck, then Rucio’s reason and rule id show, and Check again asks anew', async () => {
     const lake = testContext({
       ...signedIn,
       'POST api/instances/lake/search': searchAnswering(dids('L', 1), 1),
@@ -295,6 +295,7 @@ describe('the Data Lake panel', () => {
       'GET api/instances/lake/availability': availability({
         did: 'lofar:L0',
         state: 'STUCK',
+        ruleId: 'rule-7',
         files: { ok: 1, replicating: 0, stuck: 1, total: 2 },
         error: 'TRANSFER_FAILED: destination unreachable'
       })
@@ -305,7 +306,12 @@ describe('the Data Lake panel', () => {
     expect((await screen.findByRole('alert')).textContent).toContain(
       'TRANSFER_FAILED: destination unreachable'
     );
-    expect(screen.getByRole('button', { name: 'Retry' })).toBeTruthy();
+    expect(screen.getByText(/the rule id rule-7/)).toBeTruthy();
+    const asked = (): number =>
+      lake.calls.filter(c => c.path === 'api/instances/lake/availability').length;
+    const before = asked();
+    await userEvent.click(screen.getByRole('button', { name: 'Check again' }));
+    await waitFor(() => expect(asked()).toBe(before + 1));
   });
 
   it('when an instance signs in with the device flow and its session expired, then the panel shows the sentence and Sign in, and then the code to enter', async () => {

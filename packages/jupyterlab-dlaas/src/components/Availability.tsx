@@ -57,12 +57,18 @@ export function AvailabilityBlock(props: IAvailabilityBlockProps): JSX.Element {
               availability.data?.error ?? trans.__('Rucio gave no reason.')
             )}
           </p>
+          <p>
+            {trans.__(
+              'Rucio retries stuck transfers by itself. If this stays stuck, send the data lake’s admins the rule id %1 and the reason above.',
+              availability.data?.ruleId ?? '–'
+            )}
+          </p>
           <Button
-            className="jp-mod-styled jp-mod-warn"
-            disabled={makeAvailable.isPending}
-            onClick={() => makeAvailable.mutate(props.did)}
+            className="jp-mod-styled"
+            disabled={availability.isFetching}
+            onClick={() => void availability.refetch()}
           >
-            {trans.__('Retry')}
+            {trans.__('Check again')}
           </Button>
         </>
       )}
