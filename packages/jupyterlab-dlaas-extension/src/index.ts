@@ -24,6 +24,7 @@ import {
 } from '@dlaas/jupyterlab';
 import { Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
+import { notebookPlugins } from './notebook';
 
 /** The extension's command ids. */
 namespace CommandIDs {
@@ -253,4 +254,4 @@ namespace Private {
   }
 }
 
-export default [sidebarPlugin, statusPlugin];
+export default [sidebarPlugin, statusPlugin, ...notebookPlugins];

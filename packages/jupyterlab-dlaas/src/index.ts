@@ -13,6 +13,7 @@ export * from './events';
 export * from './format';
 export * from './hooks';
 export * from './icons';
+export * from './notebook';
 export * from './notifier';
 export * from './sidebar';
 export * from './tokens';
