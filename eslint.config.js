@@ -12,7 +12,9 @@ export default tseslint.config(
       '.venv*/**',
       'dist/**',
       'packages/python/dlaas/companion/**',
-      'packages/python/dlaas/labextension/**'
+      'packages/python/dlaas/labextension/**',
+      'ui-tests/test-results/**',
+      'ui-tests/playwright-report/**'
     ]
   },
   js.configs.recommended,

@@ -2,48 +2,24 @@ import type { AuthStatus, Availability, ErrorResponse, MakeAvailableResponse } f
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stripVTControlCharacters } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devlake } from '../devlake/helpers.js';
-import { ensureVenv, freePort, groupAlive, REPO, run, signalGroup } from '../support/processes.js';
+import { builtWheel, ensureLabVenv, installWheel, LAB_VENV } from '../../packages/lab/src/venv.js';
+import { freePort, groupAlive, run, signalGroup } from '../support/processes.js';
 
 /**
  * The wheel that `npm run build:python` writes, installed into a real JupyterLab and reached
  * through the real jupyter-server-proxy, with the companion talking to the running devlake.
  */
 
-/** A JupyterLab venv kept between runs (created on first use, like devlake's Rucio venv). */
-const LAB_VENV = join(REPO, '.venv-lab');
 const LAB_PYTHON = join(LAB_VENV, 'bin', 'python');
-/** What the venv holds; a change here reinstalls it. */
-const LAB_REQUIREMENTS = ['jupyterlab>=4.6,<5', 'jupyter-server-proxy>=4.4'];
 const DID = 'cta:prod5.gamma_onSource';
 const TOKEN = randomBytes(24).toString('hex');
-
-/** Creates the JupyterLab venv, or installs into it, only when its requirements changed. */
-async function ensureLabVenv(): Promise<void> {
-  await ensureVenv(LAB_VENV, LAB_REQUIREMENTS);
-}
-
-/** The wheel of the last `npm run build:python`. */
-function builtWheel(): string {
-  const dist = join(REPO, 'dist');
-  const wheels = existsSync(dist)
-    ? readdirSync(dist)
-        .filter(name => /^dlaas-.+\.whl$/.test(name))
-        .map(name => join(dist, name))
-        .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)
-    : [];
-  const wheel = wheels[0];
-  if (wheel === undefined) {
-    throw new Error('dist/ has no dlaas wheel: run "npm run build:python" first.');
-  }
-  return wheel;
-}
 
 let scratch: string;
 let base: string;
@@ -55,16 +31,7 @@ let labEnv: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
   await ensureLabVenv();
-  await run(LAB_PYTHON, [
-    '-m',
-    'pip',
-    'install',
-    '--quiet',
-    '--disable-pip-version-check',
-    '--force-reinstall',
-    '--no-deps',
-    builtWheel()
-  ]);
+  await installWheel(builtWheel());
 
   scratch = mkdtempSync(join(tmpdir(), 'dlaas-proxy-'));
   for (const dir of ['root', 'tmp', 'config', 'data', 'runtime']) {

@@ -1,0 +1,44 @@
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { LAB_TOKEN, type LabInfo } from './tests/lab';
+
+/**
+ * Starts the UI tests' own JupyterLab (its own workspace and Jupyter directories next to
+ * devlake's state, on a free port, with the R kernel) and passes its address to the tests.
+ * Returns the teardown that stops it; devlake keeps running, as after `npm test`.
+ */
+export default async function globalSetup(): Promise<() => Promise<void>> {
+  if (!existsSync(join(import.meta.dirname, '..', 'packages', 'lab', 'lib', 'index.js'))) {
+    throw new Error('packages/lab is not built: run "npm run build" first.');
+  }
+  const lab = await import('../packages/lab/lib/index.js');
+  await lab.ensureChromium(line => console.log(line));
+  const started = Date.now();
+  const running = await lab.startLab({
+    name: 'ui-tests',
+    port: 0,
+    token: LAB_TOKEN,
+    withR: true,
+    galata: true,
+    log: line => console.log(`[lab] ${line}`)
+  });
+  console.log(
+    `[lab] JupyterLab with dlaas for the UI tests: ${running.labUrl} (ready in ${Math.round((Date.now() - started) / 1000)} s)`
+  );
+  // No OpenID session yet: the companion (started on the first request) finds no tokens.
+  rmSync(join(running.jupyterDir, 'tokens'), { recursive: true, force: true });
+  const info: LabInfo = {
+    url: running.url,
+    devlake: running.devlake,
+    workspace: running.workspace,
+    venv: running.venv,
+    env: running.env,
+    companionConfig: running.companionConfig,
+    logFile: running.logFile,
+    hasLabextension: running.hasLabextension
+  };
+  // Galata appends /lab to it.
+  process.env['DLAAS_UI_URL'] = running.url.replace(/\/$/, '');
+  process.env['DLAAS_UI_LAB'] = JSON.stringify(info);
+  return () => running.stop();
+}

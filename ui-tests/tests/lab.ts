@@ -1,0 +1,42 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
+import type { RunningLab } from '../../packages/lab/lib/index.js';
+
+/** The Jupyter token of the UI tests' JupyterLab (it listens on loopback only). */
+export const LAB_TOKEN = 'dlaas-ui-tests';
+
+/** What global-setup.ts tells the tests about the JupyterLab it started. */
+export type LabInfo = Pick<
+  RunningLab,
+  | 'url'
+  | 'devlake'
+  | 'workspace'
+  | 'venv'
+  | 'env'
+  | 'companionConfig'
+  | 'logFile'
+  | 'hasLabextension'
+>;
+
+/** The JupyterLab of this run. */
+export function labInfo(): LabInfo {
+  const raw = process.env['DLAAS_UI_LAB'];
+  if (raw === undefined) {
+    throw new Error('DLAAS_UI_LAB is not set: run the UI tests with "npm run test:ui".');
+  }
+  return JSON.parse(raw) as LabInfo;
+}
+
+/** Runs `jupyter <args>` from the lab's venv with the lab's environment; returns its output. */
+export function jupyter(args: string[]): string {
+  const lab = labInfo();
+  const result = spawnSync(join(lab.venv, 'bin', 'jupyter'), args, {
+    env: { ...process.env, ...lab.env },
+    encoding: 'utf8'
+  });
+  if (result.status !== 0) {
+    throw new Error(`jupyter ${args.join(' ')} exited with ${result.status}: ${result.stderr}`);
+  }
+  return stripVTControlCharacters(result.stdout + result.stderr);
+}
