@@ -96,7 +96,12 @@ export type Instance = Static<typeof Instance>;
 export const InstancesResponse = Type.Object({
   instances: Type.Array(Instance),
   /** When no instance is configured: a sentence saying how to configure one. */
-  message: Type.Optional(Type.String())
+  message: Type.Optional(Type.String()),
+  /**
+   * The home directory of the user's server, where JupyterLab abbreviates its root folder as `~`:
+   * the panel needs it to show local paths in the file browser.
+   */
+  home: Type.Optional(Type.String())
 });
 /** `GET /api/instances`. */
 export type InstancesResponse = Static<typeof InstancesResponse>;

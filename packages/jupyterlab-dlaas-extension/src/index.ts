@@ -61,7 +61,7 @@ const sidebarPlugin: JupyterFrontEndPlugin<IDataLake> = {
       client,
       events,
       trans,
-      actions: Private.actions(app, trans)
+      actions: Private.actions(app, trans, client)
     });
     sidebar.title.caption = trans.__('Data Lake');
     app.shell.add(sidebar, 'left', { rank: 600 });
@@ -210,10 +210,20 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
 
 namespace Private {
   /** What the panel asks of JupyterLab. */
-  export function actions(app: JupyterFrontEnd, trans: TranslationBundle): IDataLakeActions {
+  export function actions(
+    app: JupyterFrontEnd,
+    trans: TranslationBundle,
+    client: DataLakeClient
+  ): IDataLakeActions {
+    let home: Promise<string | undefined> | undefined;
     return {
       openInFileBrowser: async localPath => {
-        const relative = relativeToServerRoot(localPath);
+        // JupyterLab writes a root below the home directory as `~/...`; the companion knows home.
+        home ??= client.instances().then(
+          answer => answer.home,
+          () => undefined
+        );
+        const relative = relativeToServerRoot(localPath, await home);
         if (relative === null) {
           Notification.warning(
             trans.__(
@@ -242,9 +252,15 @@ namespace Private {
   }
 
   /** A local path relative to the Jupyter server's root folder, or null when outside it. */
-  export function relativeToServerRoot(localPath: string): string | null {
-    const root = PageConfig.getOption('serverRoot').replace(/\/+$/, '');
-    if (!root || root.startsWith('~')) {
+  export function relativeToServerRoot(localPath: string, home: string | undefined): string | null {
+    let root = PageConfig.getOption('serverRoot').replace(/\/+$/, '');
+    if (root === '~' || root.startsWith('~/')) {
+      if (!home) {
+        return null;
+      }
+      root = home.replace(/\/+$/, '') + root.slice(1);
+    }
+    if (!root) {
       return null;
     }
     if (localPath === root) {

@@ -1,3 +1,4 @@
+import { homedir } from 'node:os';
 import {
   MakeAvailableRequest,
   SearchRequest,
@@ -47,7 +48,7 @@ export function apiRouter(lake: Lake): Router {
   const router = Router();
 
   router.get('/instances', (_req, res) => {
-    const body: InstancesResponse = { instances: lake.instances() };
+    const body: InstancesResponse = { instances: lake.instances(), home: homedir() };
     if (body.instances.length === 0) {
       body.message =
         "No data lake is configured. Set DLAAS_CONFIG to the companion's configuration file (see the dlaas README) and restart JupyterLab.";
