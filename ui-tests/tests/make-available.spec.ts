@@ -66,11 +66,16 @@ async function runCell(page: IJupyterLabPageFixture, code: string): Promise<stri
   return ((await page.notebook.getCellTextOutput(index)) ?? []).join('').trim();
 }
 
-/** Restarts the notebook's kernel through the Kernel menu, confirming the dialog. */
+/**
+ * Restarts the notebook's kernel through the Kernel menu, confirming the dialog. The status bar
+ * may keep saying "Starting" for a restarted ipykernel here, so the test runs its next cell,
+ * which waits for the kernel itself.
+ */
 async function restartKernel(page: IJupyterLabPageFixture): Promise<void> {
   await page.menu.clickMenuItem('Kernel>Restart Kernel…');
-  await page.getByRole('dialog').getByRole('button', { name: 'Restart' }).click();
-  await expect(page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).toBeVisible();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByRole('button', { name: 'Confirm Kernel Restart' }).click();
+  await expect(dialog).toBeHidden();
 }
 
 /** "part_0.dat 1000" → the size Rucio has for the file of that base name, and the printed one. */
@@ -87,14 +92,16 @@ const NOTEBOOKS = [
     kernel: 'python3',
     file: 'python-data.ipynb',
     printFirstFile: 'import os\nprint(os.path.basename(files[0]), os.path.getsize(files[0]))',
-    printCount: 'print(len(files))'
+    printCount: 'print(len(files))',
+    restartWorksHere: false
   },
   {
     title: 'an R notebook',
     kernel: 'ir',
     file: 'r-data.ipynb',
     printFirstFile: 'cat(basename(files[1]), file.size(files[1]), "\\n")',
-    printCount: 'cat(length(files), "\\n")'
+    printCount: 'cat(length(files), "\\n")',
+    restartWorksHere: true
   }
 ];
 
@@ -127,9 +134,7 @@ test.describe('making data available and using it', () => {
   });
 
   for (const notebook of NOTEBOOKS) {
-    // Clicking "Add to notebook" opens no dialog yet (dlaas:add-to-notebook shows neither a
-    // dialog nor a notification with the wheel of today); remove fixme once it does.
-    test.fixme(`when an available dataset is added to ${notebook.title}, then the variable holds its local paths, also after a kernel restart`, async ({
+    test(`when an available dataset is added to ${notebook.title}, then the variable holds its local paths${notebook.restartWorksHere ? ', also after a kernel restart' : ''}`, async ({
       page
     }) => {
       const panel = await makeAvailable(page);
@@ -139,6 +144,15 @@ test.describe('making data available and using it', () => {
       expect(size.rucio, `Rucio has a file named like "${printed}"`).toBeDefined();
       expect(size.printed).toBe(size.rucio);
 
+      if (!notebook.restartWorksHere) {
+        // A restarted ipykernel never answers JupyterLab here, with or without dlaas (a plain
+        // notebook that restarts and runs `print(2+2)` times out too): see the issue's notes.
+        test.info().annotations.push({
+          type: 'not checked',
+          description: 'variable after a kernel restart: ipykernel restarts hang in this setup'
+        });
+        return;
+      }
       await restartKernel(page);
       expect(await runCell(page, notebook.printCount)).toBe('3');
     });
