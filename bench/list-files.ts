@@ -6,13 +6,13 @@
  *   npm run devlake -- seed --files 100000      (once)
  *   npm run bench:list -- [--files 100000] [--runs 3] [--window 5000]
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RucioRest } from '../packages/devlake/src/rest.js';
-import type { DevlakeStatus } from '../packages/devlake/src/lake.js';
+import { root, runningLake } from './lake.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,17 +24,8 @@ const { values } = parseArgs({
 const files = Number(values.files);
 const runs = Number(values.runs);
 const windowSize = Number(values.window);
-const root = join(import.meta.dirname, '..');
 
-const status = JSON.parse(
-  spawnSync(process.execPath, [join(root, 'packages/devlake/lib/cli.js'), 'status', '--json'], {
-    encoding: 'utf8'
-  }).stdout
-) as DevlakeStatus;
-const alice = status.accounts.find(a => a.account === 'alice');
-if (!status.running || !alice) {
-  throw new Error('devlake is not running: run "npm run devlake -- up" first.');
-}
+const { status, alice } = runningLake();
 const rucio = new RucioRest(status.rucio.url, alice);
 const did = { scope: 'bench', name: `files_${files}` };
 

@@ -37,7 +37,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { RucioRest } from '../packages/devlake/src/rest.js';
-import type { DevlakeStatus } from '../packages/devlake/src/lake.js';
+import { root, runningLake } from './lake.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../packages/lab/src/browser.js';
 import { builtWheel, LAB_VENV, startLab, type RunningLab } from '../packages/lab/src/index.js';
 
 const { values } = parseArgs({
@@ -54,7 +55,6 @@ const files = Number(values.files);
 const wheelSteps = Number(values['wheel-steps']);
 const wheelDelta = Number(values['wheel-delta']);
 const wheelInterval = Number(values['wheel-interval']);
-const root = join(import.meta.dirname, '..');
 const started = performance.now();
 
 const EXTENSION = '@dlaas/jupyterlab-extension';
@@ -64,15 +64,6 @@ const INITIAL_TARGET_KB = 250;
 const WINDOW_SIZE = 200;
 const dataset = `bench:files_${files}`;
 const contentsList = `#dlaas-sidebar [role="listbox"][aria-label="Contents of ${dataset}"]`;
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync'
-];
 
 /** Progress goes to stderr; the results to stdout. */
 function progress(line: string): void {
@@ -350,15 +341,7 @@ const kb = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KB`;
 // ---------------------------------------------------------------------------------------------
 // devlake, the dataset and the labs
 
-const status = JSON.parse(
-  spawnSync(process.execPath, [join(root, 'packages/devlake/lib/cli.js'), 'status', '--json'], {
-    encoding: 'utf8'
-  }).stdout
-) as DevlakeStatus;
-const alice = status.accounts.find(a => a.account === 'alice');
-if (!status.running || !alice) {
-  throw new Error('devlake is not running: run "npm run devlake -- up" first.');
-}
+const { status, alice } = runningLake();
 
 /** The dataset's file count in Rucio; seeds it (several minutes) when it is missing. */
 async function ensureDataset(): Promise<number> {
@@ -794,7 +777,7 @@ try {
   if (!(labs.get('with') as RunningLab).hasLabextension) {
     throw new Error(`the wheel ${wheel} has no JupyterLab extension: run "npm run build:python".`);
   }
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS] });
 
   // 3 and 4: loads, variants interleaved (rotated each run), the first "with" load captured.
   const loads: Load[] = [];
