@@ -1,5 +1,8 @@
 import { expect, type Locator, type Page } from '@playwright/test';
 
+/** How long Rucio's daemons may take to copy a small dataset to the scratch RSE. */
+export const REPLICATION_TIMEOUT = 240_000;
+
 /**
  * The Data Lake panel as a person sees it, by the roles and names of the extension's UI contract:
  * sidebar widget `dlaas-sidebar` whose tab is captioned "Data Lake".

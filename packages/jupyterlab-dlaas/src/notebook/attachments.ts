@@ -429,6 +429,12 @@ export class NotebookAttachments implements IDisposable {
           'waiting',
           this._trans.__('The kernel is restarting; the variable is set again when it is ready.')
         );
+        // JupyterLab clears its kernel's message queue right after it reports "restarting", then
+        // queues what is sent until the restarted kernel answers. Sent after that clearing, the
+        // last code set goes first, before cells run with the restart ("Restart Kernel and Run
+        // All Cells"); the full injection once the kernel is idle brings the values up to date.
+        const kernel = this.notebook.sessionContext.session?.kernel ?? null;
+        queueMicrotask(() => this._replay(kernel));
       }
     } else if (status === 'idle' && this._restarting) {
       this._restarting = false;
@@ -450,6 +456,8 @@ export class NotebookAttachments implements IDisposable {
     this._restarting = false;
     this._epoch++;
     this._injectedInto = null;
+    // The new kernel may speak another language.
+    this._lastCode.clear();
     const kernel = args.newValue;
     if (!kernel) {
       this._setAll('waiting', this._trans.__('Start a kernel to get this variable.'));
@@ -460,6 +468,19 @@ export class NotebookAttachments implements IDisposable {
       () => this._autoInject(),
       () => this._autoInject()
     );
+  }
+
+  /** Sends `kernel` the code that last set each attachment's variable; answers are not awaited. */
+  private _replay(kernel: IAttachmentsKernel | null): void {
+    if (this._disposed || !kernel) {
+      return;
+    }
+    for (const attachment of this.attachments) {
+      const last = this._lastCode.get(attachment.variable);
+      if (last && Private.sameData(last.attachment, attachment)) {
+        void kernel.requestExecute(Private.silently(last.code)).done.catch(() => undefined);
+      }
+    }
   }
 
   /** Injects unless the current kernel already got the variables since it last (re)started. */
@@ -537,16 +558,10 @@ export class NotebookAttachments implements IDisposable {
       return;
     }
     const { value, availability } = resolved;
+    const code = injectionCode(language, attachment.variable, value);
     let reply: Awaited<ReturnType<IAttachmentsKernel['requestExecute']>['done']>;
     try {
-      reply = await kernel.requestExecute({
-        code: injectionCode(language, attachment.variable, value),
-        silent: true,
-        store_history: false,
-        allow_stdin: false,
-        // A failure here must not cancel the cells the user has queued.
-        stop_on_error: false
-      }).done;
+      reply = await kernel.requestExecute(Private.silently(code)).done;
     } catch (error) {
       if (current()) {
         this._set(attachment, {
@@ -584,6 +599,7 @@ export class NotebookAttachments implements IDisposable {
       });
       return;
     }
+    this._lastCode.set(attachment.variable, { attachment, code });
     if (value.kind === 'unavailable') {
       this._set(attachment, { state: 'not-available', availability, message: value.message });
     } else {
@@ -735,6 +751,8 @@ export class NotebookAttachments implements IDisposable {
   private readonly _events: IAvailabilityFeed | null;
   private readonly _states = new Map<string, IAttachmentStatus>();
   private readonly _watches = new Map<string, IDisposable>();
+  /** The code that last set each variable, by variable: sent again first on a restart. */
+  private readonly _lastCode = new Map<string, { attachment: IAttachment; code: string }>();
   private readonly _changed = new Signal<this, IAttachmentStatus[]>(this);
   private _language: KernelLanguage | null = null;
   private _running: Promise<void> | null = null;
@@ -850,6 +868,18 @@ export class NotebookAttachmentsManager<
 }
 
 namespace Private {
+  /** An execute request that leaves no trace in the notebook or its history. */
+  export function silently(code: string): KernelMessage.IExecuteRequestMsg['content'] {
+    return {
+      code,
+      silent: true,
+      store_history: false,
+      allow_stdin: false,
+      // A failure here must not cancel the cells the user has queued.
+      stop_on_error: false
+    };
+  }
+
   export function isObject(value: unknown): value is Record<string, unknown> {
     return typeof value === 'object' && value !== null && !Array.isArray(value);
   }

@@ -211,29 +211,52 @@ describe('NotebookAttachments', () => {
     expect(JSON.parse(out)).toEqual([FILE_PATH, DATASET_PATHS]);
   });
 
-  it('when the kernel restarts, then the variables are set again once it is idle', async () => {
+  it('when the kernel restarts, then the last code is sent again at once and the variables are looked up again once it is idle', async () => {
+    const states: Record<string, AvailabilityState> = {
+      [FILE]: 'AVAILABLE',
+      [DATASET]: 'AVAILABLE'
+    };
     const { kernel, notebook, attachments, emitted } = setUp({
       metadata: {
-        [METADATA_KEY]: { attachments: [{ instance: 'lake', did: FILE, variable: 'events' }] }
-      }
+        [METADATA_KEY]: {
+          attachments: [
+            { instance: 'lake', did: FILE, variable: 'events' },
+            { instance: 'lake', did: DATASET, variable: 'run' }
+          ]
+        }
+      },
+      states
     });
     notebook.sessionContext.becomeReady();
     await injected(attachments);
-    expect(kernel.requests).toHaveLength(1);
+    const first = kernel.codes;
+    expect(first).toHaveLength(2);
 
+    // The dataset is gone from the scratch disk meanwhile.
+    states[DATASET] = 'NOT_AVAILABLE';
     notebook.sessionContext.statusChanged.emit('restarting');
     expect(stateOf(attachments, 'events')).toBe('waiting');
     expect(emitted.at(-1)?.[0]?.message).toBe(
       'The kernel is restarting; the variable is set again when it is ready.'
     );
+    // Sent while JupyterLab still queues messages for the restarting kernel: ahead of the cells
+    // "Restart Kernel and Run All Cells" runs.
+    expect(kernel.requests).toHaveLength(2);
+    await Promise.resolve();
+    expect(kernel.codes.slice(2)).toEqual(first);
+    expect(kernel.requests.slice(2).every(r => r.silent && !r.store_history)).toBe(true);
     notebook.sessionContext.statusChanged.emit('starting');
     await settle();
-    expect(kernel.requests).toHaveLength(1);
+    expect(kernel.requests).toHaveLength(4);
+
     notebook.sessionContext.statusChanged.emit('idle');
     await injected(attachments);
-    expect(kernel.requests).toHaveLength(2);
-    expect(kernel.codes.at(-1)).toBe(`events = "${FILE_PATH}"\n`);
+    expect(kernel.requests).toHaveLength(6);
+    expect(kernel.codes.slice(4).sort()).toEqual(
+      [`events = "${FILE_PATH}"\n`, expect.stringContaining('not available yet')].sort()
+    );
     expect(stateOf(attachments, 'events')).toBe('injected');
+    expect(stateOf(attachments, 'run')).toBe('not-available');
 
     // A busy/idle cycle that is not a restart sets nothing again.
     const count = kernel.requests.length;
