@@ -13,14 +13,11 @@ import { ITranslator, type TranslationBundle } from '@jupyterlab/translation';
 import {
   AttachmentError,
   AttachmentsPanel,
-  DataLakeClient,
   IDataLake,
   NotebookAttachmentsManager,
-  jupyterTransport,
   languageDisplayName,
   suggestVariableName,
   variableNameProblem,
-  type IAvailabilityFeed,
   type KernelLanguage,
   type NotebookAttachments
 } from '@dlaas/jupyterlab';
@@ -42,18 +39,19 @@ const attachmentsPlugin: JupyterFrontEndPlugin<void> = {
   description:
     'Attaches Data Lake data to notebooks as kernel variables (Python, R, Julia), with the Notebook data panel.',
   autoStart: true,
-  requires: [INotebookTracker, ITranslator],
-  optional: [IDataLake, ILayoutRestorer, ICommandPalette],
+  // The data comes from the Data Lake panel, which also tells when it becomes available.
+  requires: [IDataLake, INotebookTracker, ITranslator],
+  optional: [ILayoutRestorer, ICommandPalette],
   activate: (
     app: JupyterFrontEnd,
+    lake: IDataLake,
     tracker: INotebookTracker,
     translator: ITranslator,
-    lake: IDataLake | null,
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null
   ): void => {
     const trans = translator.load('dlaas');
-    const { client, events } = Private.dataLake(app, lake);
+    const { client, events } = lake;
     const manager = new NotebookAttachmentsManager<NotebookPanel>({
       tracker,
       client,
@@ -150,23 +148,6 @@ const attachmentsPlugin: JupyterFrontEndPlugin<void> = {
 export const notebookPlugins: JupyterFrontEndPlugin<unknown>[] = [attachmentsPlugin];
 
 namespace Private {
-  /**
-   * The Data Lake's client and live availabilities: the sidebar plugin's when it is there, else
-   * a client of this plugin's own (and no live availabilities).
-   */
-  export function dataLake(
-    app: JupyterFrontEnd,
-    lake: IDataLake | null
-  ): { client: DataLakeClient; events: IAvailabilityFeed | null } {
-    if (lake) {
-      return { client: lake.client, events: lake.events };
-    }
-    return {
-      client: new DataLakeClient(jupyterTransport(app.serviceManager.serverSettings)),
-      events: null
-    };
-  }
-
   /** Asks for a variable name, attaches `did` to the active notebook and sets the variable. */
   export async function addToNotebook(
     tracker: INotebookTracker,

@@ -4,6 +4,7 @@ import {
   useQueries,
   useQuery,
   useQueryClient,
+  type Query,
   type UseQueryResult
 } from '@tanstack/react-query';
 import { useCallback, useEffect, useMemo, useState } from 'react';
@@ -12,6 +13,10 @@ import { useDataLake } from './context';
 
 /** Rows fetched per window of a long list. */
 export const WINDOW_SIZE = 200;
+
+/** How often, and how many times, a window without the list's length asks again for it. */
+const COUNT_RETRY_MS = 400;
+const COUNT_RETRIES = 5;
 
 /** Query keys, one place for all of them. */
 export const keys = {
@@ -104,7 +109,19 @@ export function useWindowedList<T>(
       queryKey: [...key, 'window', index],
       queryFn: () => fetchWindow(index * WINDOW_SIZE, WINDOW_SIZE),
       enabled,
-      staleTime: 60_000
+      staleTime: 60_000,
+      // The companion counts a dataset's files only once its first window is served: ask again
+      // (it answers from its cache) so that the length, the scroll bar and End are right before
+      // the user scrolls. Lists the companion cannot count (searches) stop asking after a while.
+      refetchInterval: (query: Query<Window<T>, Error, Window<T>, readonly unknown[]>) => {
+        const data = query.state.data;
+        return data &&
+          data.total === null &&
+          !data.complete &&
+          query.state.dataUpdateCount <= COUNT_RETRIES
+          ? COUNT_RETRY_MS
+          : false;
+      }
     }))
   });
   const show = useCallback(

@@ -5,6 +5,7 @@ import React from 'react';
 import { describe, expect, it } from 'vitest';
 import { DataLakeView } from '../src/components/DataLakeView';
 import { formatCount } from '../src/format';
+import { WINDOW_SIZE } from '../src/hooks';
 import { availability, testContext, type ICall, type Routes } from './harness';
 
 const INSTANCE = {
@@ -33,6 +34,27 @@ function window<T>(items: T[], offset: number, limit: number, total: number | nu
     limit,
     total,
     complete: total !== null && offset + items.length >= total
+  };
+}
+
+/**
+ * The companion's `files` of a dataset of `total` files named `file_N`; with `countLater`, like
+ * the companion, the first answer does not know the count yet.
+ */
+function manyFiles(total: number, countLater = false): (call: ICall) => Window<unknown> {
+  let counted = !countLater;
+  return call => {
+    const offset = Number(call.query.get('offset'));
+    const limit = Number(call.query.get('limit'));
+    const items = Array.from({ length: limit }, (_, i) => ({
+      scope: 'lofar',
+      name: `file_${offset + i}`,
+      bytes: 10,
+      adler32: null
+    }));
+    const answer = window(items, offset, limit, counted ? total : null);
+    counted = true;
+    return answer;
   };
 }
 
@@ -135,17 +157,7 @@ describe('the Data Lake panel', () => {
     const lake = testContext({
       ...signedIn,
       'POST api/instances/lake/search': searchAnswering(dids('big', 1), 1),
-      'GET api/instances/lake/files': call => {
-        const offset = Number(call.query.get('offset'));
-        const limit = Number(call.query.get('limit'));
-        const items = Array.from({ length: limit }, (_, i) => ({
-          scope: 'lofar',
-          name: `file_${offset + i}`,
-          bytes: 10,
-          adler32: null
-        }));
-        return window(items, offset, limit, total);
-      },
+      'GET api/instances/lake/files': manyFiles(total),
       'GET api/instances/lake/did': details('big0'),
       'GET api/instances/lake/availability': availability({ did: 'lofar:big0' })
     });
@@ -173,6 +185,39 @@ describe('the Data Lake panel', () => {
     const nav = screen.getByRole('navigation', { name: 'Location' });
     await userEvent.click(within(nav).getByRole('button', { name: 'Search results' }));
     expect(await screen.findByRole('listbox', { name: 'Search results' })).toBeTruthy();
+  });
+
+  it('when the companion has not counted the files yet with the first window, then the panel asks again and End reaches the last file', async () => {
+    const total = 1_000;
+    const lake = testContext({
+      ...signedIn,
+      'POST api/instances/lake/search': searchAnswering(dids('big', 1), 1),
+      'GET api/instances/lake/files': manyFiles(total, true),
+      'GET api/instances/lake/did': details('big0'),
+      'GET api/instances/lake/availability': availability({ did: 'lofar:big0' })
+    });
+    lake.render(<DataLakeView searchDelay={10} />);
+    await userEvent.type(await screen.findByRole('searchbox'), 'lofar:big*');
+    await userEvent.dblClick(await screen.findByRole('option', { name: /^lofar:big0/ }));
+    const list = await screen.findByRole('listbox', { name: 'Contents of lofar:big0' });
+    expect(
+      await screen.findByText(`${formatCount(total)} items`, {}, { timeout: 3000 })
+    ).toBeTruthy();
+
+    list.focus();
+    await userEvent.keyboard('{ArrowDown}');
+    await userEvent.keyboard('{End}');
+    // The last row is the active one, and its window is fetched.
+    await waitFor(() =>
+      expect(list.getAttribute('aria-activedescendant')).toMatch(new RegExp(`-${total - 1}$`))
+    );
+    await waitFor(() =>
+      expect(
+        lake.calls
+          .filter(c => c.path === 'api/instances/lake/files')
+          .map(c => c.query.get('offset'))
+      ).toContain(String(total - WINDOW_SIZE))
+    );
   });
 
   it('when alice makes a dataset available, then the progress bar follows the pushed events to done and the paths can be used', async () => {

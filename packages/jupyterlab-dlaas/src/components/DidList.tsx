@@ -20,6 +20,12 @@ export interface IDidRow {
 /** Height of a row, in pixels (also in `style/base.css`). */
 const ROW_HEIGHT = 26;
 
+/**
+ * Rows beyond those drawn, on both sides, whose windows are fetched ahead: scrolling reaches
+ * the next window's rows after it has arrived, not while it is on its way.
+ */
+const PREFETCH_ROWS = 100;
+
 /** Props of {@link DidList}. */
 export interface IDidListProps {
   /** The list's accessible name, e.g. "Search results". */
@@ -52,10 +58,10 @@ export function DidList(props: IDidListProps): JSX.Element {
   const rows = virtualizer.getVirtualItems();
   const first = rows[0]?.index ?? 0;
   const last = rows[rows.length - 1]?.index ?? 0;
-  const { show } = list;
+  const { show, count } = list;
   useEffect(() => {
-    show(first, last);
-  }, [show, first, last]);
+    show(Math.max(0, first - PREFETCH_ROWS), Math.min(count - 1, last + PREFETCH_ROWS));
+  }, [show, first, last, count]);
 
   // A row reached by the keyboard may not have arrived yet: it is selected once its window has.
   const [pending, setPending] = useState<number | null>(null);

@@ -181,15 +181,7 @@ export function SearchBar(props: ISearchBarProps): JSX.Element {
               </Button>
             </fieldset>
           ))}
-          <Button
-            minimal
-            small
-            onClick={() =>
-              setGroups(
-                draft.groups.length === 0 ? [[emptyCondition]] : [...draft.groups, [emptyCondition]]
-              )
-            }
-          >
+          <Button minimal small onClick={() => setGroups([...draft.groups, [emptyCondition]])}>
             {draft.groups.length === 0 ? trans.__('Add condition') : trans.__('Add OR group')}
           </Button>
         </div>
