@@ -181,6 +181,54 @@ describe('companion: instances, sign-in and browsing, as alice against devlake',
     );
   });
 
+  it('when the 10,000-file dataset is asked for sorted, then the windows hold Rucio’s files in that order, with the total', async () => {
+    const base = '/api/instances/devlake/files?did=lofar:L700000_subbands';
+    const raw = await rucioAs('alice').lines<FileEntry>(
+      'GET',
+      `${didPath('lofar', 'L700000_subbands')}/files`
+    );
+    const byName = new Intl.Collator('en', { numeric: true }).compare;
+    const all = async (sort: string): Promise<FileEntry[]> => {
+      const items: FileEntry[] = [];
+      for (let offset = 0; offset < 10_000; offset += 5000) {
+        const window = (await api.get(`${base}&sort=${sort}&offset=${offset}&limit=5000`))
+          .body as Window<FileEntry>;
+        expect(window).toMatchObject({ total: 10_000, complete: true });
+        items.push(...window.items);
+      }
+      return items;
+    };
+    const named = await all('name');
+    expect(named.map(f => f.name)).toEqual(
+      raw.map(f => f.name).sort((a, b) => byName(`lofar:${a}`, `lofar:${b}`))
+    );
+    const sized = await all('size');
+    expect(sized.map(f => f.bytes ?? -1)).toEqual(
+      raw.map(f => f.bytes ?? -1).sort((a, b) => b - a)
+    );
+    expect(new Set(sized.map(f => f.name))).toEqual(new Set(raw.map(f => f.name)));
+
+    const wrong = await api.get(`${base}&sort=date`);
+    expect(wrong.status).toBe(400);
+    expect(errorOf(wrong.body).message).toBe(
+      '"sort" must be "name" or "size" (or left out for Rucio\'s order).'
+    );
+  });
+
+  it('when search results are asked for by size, then the largest come first', async () => {
+    const window = (
+      await api.post('/api/instances/devlake/search', {
+        did: 'lofar:*',
+        type: 'dataset',
+        sort: 'size'
+      })
+    ).body as Window<Did>;
+    expect(window.complete).toBe(true);
+    const sizes = window.items.map(d => d.bytes ?? -1);
+    expect(sizes.length).toBeGreaterThan(1);
+    expect(sizes).toEqual([...sizes].sort((a, b) => b - a));
+  });
+
   it('when a dataset’s details are asked for, then size, count, metadata, replicas per RSE and rules come back', async () => {
     const details = (await api.get('/api/instances/devlake/did?did=lofar:L600000_SAP000_uv'))
       .body as DidDetails;

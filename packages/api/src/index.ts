@@ -64,6 +64,18 @@ export interface Window<T> {
   complete: boolean;
 }
 
+/**
+ * The order of a windowed list other than Rucio's: by name (natural order, `f2` before `f10`) or
+ * by size (largest first). The companion reads the whole list to sort it, up to
+ * {@link MAX_SORTED_ROWS} rows.
+ */
+export const ListOrder = Type.Union([Type.Literal('name'), Type.Literal('size')]);
+/** The order of a windowed list other than Rucio's. */
+export type ListOrder = Static<typeof ListOrder>;
+
+/** The longest list the companion sorts; longer ones keep Rucio's order. */
+export const MAX_SORTED_ROWS = 500_000;
+
 /** Query of every windowed list. */
 export const WindowQuery = Type.Object({
   offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000_000 })),
@@ -178,7 +190,9 @@ export const SearchRequest = Type.Object(
       Type.Array(Type.Array(MetadataCondition, { minItems: 1, maxItems: 20 }), { maxItems: 10 })
     ),
     offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000_000 })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 }))
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })),
+    /** Rucio's order when absent. */
+    sort: Type.Optional(ListOrder)
   },
   { additionalProperties: false }
 );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { searchQuery } from '../src/domain/browse.js';
+import { SORTS, searchQuery, sortParam } from '../src/domain/browse.js';
 import { contentType, parseRange } from '../src/domain/content.js';
 import { PathResolver } from '../src/domain/paths.js';
 import { mapRucioError } from '../src/rucio/errors.js';
@@ -39,6 +39,36 @@ describe('searchQuery', () => {
       "[{'name': 'x*', 'particle': 'o\\'brien'}, {'name': 'x*', 'hidden': True}]"
     );
     expect(query['name']).toBeUndefined();
+  });
+});
+
+describe('list orders', () => {
+  const rows = [
+    { scope: 'lofar', name: 'f10', bytes: 5 },
+    { scope: 'lofar', name: 'f2', bytes: null },
+    { scope: 'lofar', name: 'f1', bytes: 500 },
+    { scope: 'cta', name: 'z', bytes: 5 }
+  ];
+  const names = (order: 'name' | 'size'): string[] =>
+    [...rows].sort(SORTS[order].compare).map(r => `${r.scope}:${r.name}`);
+
+  it('when sorted by name, then scope comes first and numbers in names count as numbers', () => {
+    expect(names('name')).toEqual(['cta:z', 'lofar:f1', 'lofar:f2', 'lofar:f10']);
+  });
+
+  it('when sorted by size, then the largest come first, ties by name, unknown sizes last', () => {
+    expect(names('size')).toEqual(['lofar:f1', 'lofar:f10', 'cta:z', 'lofar:f2']);
+  });
+
+  it('when the sort parameter is absent, rucio, name or size, then it is accepted; else a sentence', () => {
+    expect([undefined, '', 'rucio', 'name', 'size'].map(sortParam)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      'name',
+      'size'
+    ]);
+    expect(() => sortParam('date')).toThrow('"sort" must be "name" or "size"');
   });
 });
 

@@ -5,10 +5,18 @@ import { StreamWindows } from '../src/domain/windows.js';
 function counting(
   count: number,
   failAt?: number
-): { stream: () => AsyncGenerator<number>; read: () => number; closed: () => boolean } {
+): {
+  stream: () => AsyncGenerator<number>;
+  /** The stream, counting how often it is opened. */
+  open: () => AsyncGenerator<number>;
+  opened: () => number;
+  read: () => number;
+  closed: () => boolean;
+} {
   let read = 0;
   let closed = false;
-  return {
+  let opened = 0;
+  const result = {
     stream: async function* () {
       try {
         for (let i = 0; i < count; i++) {
@@ -22,9 +30,15 @@ function counting(
         closed = true;
       }
     },
+    open: () => {
+      opened++;
+      return result.stream();
+    },
+    opened: () => opened,
     read: () => read,
     closed: () => closed
   };
+  return result;
 }
 
 describe('StreamWindows', () => {
@@ -39,34 +53,26 @@ describe('StreamWindows', () => {
   });
 
   it('when later windows are asked for, then the stream is opened once and read on', async () => {
-    let opened = 0;
     const source = counting(1000);
     const windows = new StreamWindows<number>();
-    const open = (): AsyncGenerator<number> => {
-      opened++;
-      return source.stream();
-    };
+    const open = source.open;
     await windows.window('k', open, 0, 10);
     const last = await windows.window('k', open, 990, 50);
-    expect(opened).toBe(1);
+    expect(source.opened()).toBe(1);
     expect(last.items).toEqual(Array.from({ length: 10 }, (_, i) => 990 + i));
     expect(last).toMatchObject({ complete: true, total: 1000 });
   });
 
   it('when concurrent windows ask for the same list, then they share one read', async () => {
-    let opened = 0;
     const source = counting(5000);
     const windows = new StreamWindows<number>();
-    const open = (): AsyncGenerator<number> => {
-      opened++;
-      return source.stream();
-    };
+    const open = source.open;
     const results = await Promise.all([
       windows.window('k', open, 0, 100),
       windows.window('k', open, 2000, 100),
       windows.window('k', open, 4950, 100)
     ]);
-    expect(opened).toBe(1);
+    expect(source.opened()).toBe(1);
     expect(results.map(r => r.items[0])).toEqual([0, 2000, 4950]);
   });
 
@@ -86,5 +92,53 @@ describe('StreamWindows', () => {
     }
     await new Promise(resolvePromise => setTimeout(resolvePromise, 0));
     expect(sources.map(s => s.closed())).toEqual([true, false, false]);
+  });
+
+  it('when a sorted window is asked for, then the whole list is read, sorted once, and served with its length', async () => {
+    const source = counting(1000);
+    const windows = new StreamWindows<number>();
+    const open = source.open;
+    let compared = 0;
+    const descending = {
+      name: 'desc',
+      compare: (a: number, b: number) => {
+        compared++;
+        return b - a;
+      }
+    };
+    const tooLong = (): Error => new Error('too long');
+    const first = await windows.sortedWindow('k', open, 0, 3, descending, 5000, tooLong);
+    expect(first).toEqual({
+      items: [999, 998, 997],
+      offset: 0,
+      limit: 3,
+      total: 1000,
+      complete: true
+    });
+    expect(source.read()).toBe(1000);
+    const comparisons = compared;
+    const last = await windows.sortedWindow('k', open, 998, 10, descending, 5000, tooLong);
+    expect(last.items).toEqual([1, 0]);
+    expect(compared).toBe(comparisons);
+    // Rucio's order comes from the same read.
+    expect((await windows.window('k', open, 10, 2)).items).toEqual([10, 11]);
+    expect(source.opened()).toBe(1);
+  });
+
+  it('when a list is longer than the sorting limit, then the sorted window fails with the given error and reads no further', async () => {
+    const source = counting(1_000_000);
+    const windows = new StreamWindows<number>();
+    await expect(
+      windows.sortedWindow(
+        'k',
+        source.stream,
+        0,
+        10,
+        { name: 'asc', compare: (a, b) => a - b },
+        2000,
+        () => new Error('too long to sort')
+      )
+    ).rejects.toThrow('too long to sort');
+    expect(source.read()).toBeLessThan(3000);
   });
 });

@@ -6,6 +6,7 @@ import type {
   DidDetails,
   ErrorResponse,
   FileEntry,
+  ListOrder,
   InstancesResponse,
   LocalPath,
   MakeAvailableResponse,
@@ -113,9 +114,15 @@ export class DataLakeClient {
     instance: string,
     query: SearchQuery,
     offset: number,
-    limit: number
+    limit: number,
+    sort?: ListOrder
   ): Promise<Window<Did>> {
-    return this.send('POST', this.at(instance, 'search'), { ...query, offset, limit });
+    return this.send('POST', this.at(instance, 'search'), {
+      ...query,
+      offset,
+      limit,
+      ...(sort ? { sort } : {})
+    });
   }
 
   /** One DID in detail: metadata, replicas, rules. */
@@ -124,13 +131,27 @@ export class DataLakeClient {
   }
 
   /** One window of a collection's direct children. */
-  children(instance: string, did: string, offset: number, limit: number): Promise<Window<Did>> {
-    return this.get(this.at(instance, 'children', { did, offset, limit }));
+  children(
+    instance: string,
+    did: string,
+    offset: number,
+    limit: number,
+    sort?: ListOrder
+  ): Promise<Window<Did>> {
+    return this.get(
+      this.at(instance, 'children', { did, offset, limit, ...(sort ? { sort } : {}) })
+    );
   }
 
   /** One window of all the files below a DID. */
-  files(instance: string, did: string, offset: number, limit: number): Promise<Window<FileEntry>> {
-    return this.get(this.at(instance, 'files', { did, offset, limit }));
+  files(
+    instance: string,
+    did: string,
+    offset: number,
+    limit: number,
+    sort?: ListOrder
+  ): Promise<Window<FileEntry>> {
+    return this.get(this.at(instance, 'files', { did, offset, limit, ...(sort ? { sort } : {}) }));
   }
 
   /** Where a DID stands toward the scratch RSE. */

@@ -58,6 +58,25 @@ function manyFiles(total: number, countLater = false): (call: ICall) => Window<u
   };
 }
 
+/**
+ * The panel with one dataset, `lofar:big0`, whose files `files` answers, opened: answers the
+ * test context and the dataset's list.
+ */
+async function openBigDataset(files: Routes[string]) {
+  const lake = testContext({
+    ...signedIn,
+    'POST api/instances/lake/search': searchAnswering(dids('big', 1), 1),
+    'GET api/instances/lake/files': files,
+    'GET api/instances/lake/did': details('big0'),
+    'GET api/instances/lake/availability': availability({ did: 'lofar:big0' })
+  });
+  lake.render(<DataLakeView searchDelay={10} />);
+  await userEvent.type(await screen.findByRole('searchbox'), 'lofar:big*');
+  await userEvent.dblClick(await screen.findByRole('option', { name: /^lofar:big0/ }));
+  const list = await screen.findByRole('listbox', { name: 'Contents of lofar:big0' });
+  return { lake, list };
+}
+
 function dids(prefix: string, n: number, type: Did['type'] = 'DATASET'): Did[] {
   return Array.from({ length: n }, (_, i) => ({
     scope: 'lofar',
@@ -154,18 +173,7 @@ describe('the Data Lake panel', () => {
 
   it('when a dataset of 100,000 files is opened, then only the windows in view are fetched and the breadcrumbs lead back', async () => {
     const total = 100_000;
-    const lake = testContext({
-      ...signedIn,
-      'POST api/instances/lake/search': searchAnswering(dids('big', 1), 1),
-      'GET api/instances/lake/files': manyFiles(total),
-      'GET api/instances/lake/did': details('big0'),
-      'GET api/instances/lake/availability': availability({ did: 'lofar:big0' })
-    });
-    lake.render(<DataLakeView searchDelay={10} />);
-    await userEvent.type(await screen.findByRole('searchbox'), 'lofar:big*');
-    const row = await screen.findByRole('option', { name: /^lofar:big0/ });
-    await userEvent.dblClick(row);
-    const list = await screen.findByRole('listbox', { name: 'Contents of lofar:big0' });
+    const { lake, list } = await openBigDataset(manyFiles(total));
     await waitFor(() =>
       expect(within(list).getAllByRole('option')[0]?.textContent).toContain('file_0')
     );
@@ -189,17 +197,7 @@ describe('the Data Lake panel', () => {
 
   it('when the companion has not counted the files yet with the first window, then the panel asks again and End reaches the last file', async () => {
     const total = 1_000;
-    const lake = testContext({
-      ...signedIn,
-      'POST api/instances/lake/search': searchAnswering(dids('big', 1), 1),
-      'GET api/instances/lake/files': manyFiles(total, true),
-      'GET api/instances/lake/did': details('big0'),
-      'GET api/instances/lake/availability': availability({ did: 'lofar:big0' })
-    });
-    lake.render(<DataLakeView searchDelay={10} />);
-    await userEvent.type(await screen.findByRole('searchbox'), 'lofar:big*');
-    await userEvent.dblClick(await screen.findByRole('option', { name: /^lofar:big0/ }));
-    const list = await screen.findByRole('listbox', { name: 'Contents of lofar:big0' });
+    const { lake, list } = await openBigDataset(manyFiles(total, true));
     expect(
       await screen.findByText(`${formatCount(total)} items`, {}, { timeout: 3000 })
     ).toBeTruthy();
@@ -217,6 +215,61 @@ describe('the Data Lake panel', () => {
           .filter(c => c.path === 'api/instances/lake/files')
           .map(c => c.query.get('offset'))
       ).toContain(String(total - WINDOW_SIZE))
+    );
+  });
+
+  it('when a dataset is sorted by size, then the companion sorts it, the count says what is sorted meanwhile, and a list too long to sort says so', async () => {
+    const total = 1_000;
+    const unsorted = manyFiles(total);
+    let release: () => void = () => undefined;
+    const { lake, list } = await openBigDataset(async call => {
+      const sort = call.query.get('sort');
+      if (sort === null) {
+        return unsorted(call);
+      }
+      if (sort === 'name') {
+        return {
+          status: 422,
+          body: {
+            error: {
+              code: 'too_large',
+              message: 'This list has more than 500,000 items, too many to sort.'
+            }
+          }
+        };
+      }
+      await new Promise<void>(resolve => (release = resolve));
+      const offset = Number(call.query.get('offset'));
+      const limit = Number(call.query.get('limit'));
+      const items = Array.from({ length: limit }, (_, i) => ({
+        scope: 'lofar',
+        name: `largest_${offset + i}`,
+        bytes: total - offset - i,
+        adler32: null
+      }));
+      return window(items, offset, limit, total);
+    });
+    await waitFor(() =>
+      expect(within(list).getAllByRole('option')[0]?.textContent).toContain('file_0')
+    );
+
+    await userEvent.selectOptions(screen.getByRole('combobox', { name: 'Sort' }), 'size');
+    expect(await screen.findByText(`Sorting ${formatCount(total)} items…`)).toBeTruthy();
+    const sortedCall = lake.calls.find(c => c.query.get('sort') === 'size');
+    expect(sortedCall?.query.get('offset')).toBe('0');
+    act(() => release());
+    await waitFor(() =>
+      expect(within(list).getAllByRole('option')[0]?.textContent).toContain('largest_0')
+    );
+    expect(screen.getByText(`${formatCount(total)} items`)).toBeTruthy();
+
+    await userEvent.selectOptions(screen.getByRole('combobox', { name: 'Sort' }), 'name');
+    expect(
+      await screen.findByText('This list has more than 500,000 items, too many to sort.')
+    ).toBeTruthy();
+    await userEvent.selectOptions(screen.getByRole('combobox', { name: 'Sort' }), 'rucio');
+    await waitFor(() =>
+      expect(within(list).getAllByRole('option')[0]?.textContent).toContain('file_0')
     );
   });
 
@@ -299,17 +352,21 @@ describe('the Data Lake panel', () => {
     ]);
   });
 
-  it('when a complete list is sorted by size or name, then every window is fetched and the rows reorder; Rucio’s order comes back', async () => {
-    const names = ['f10', 'f2', 'f1'];
+  it('when search results are sorted by size or name, then the companion is asked for that order and the rows follow it; Rucio’s order comes back', async () => {
+    const orders: Record<string, string[]> = {
+      rucio: ['f10', 'f2', 'f1'],
+      size: ['f10', 'f1', 'f2'],
+      name: ['f1', 'f2', 'f10']
+    };
     const lake = testContext({
       ...signedIn,
       'POST api/instances/lake/search': call => {
-        const body = call.body as { offset: number; limit: number };
-        const rows = names.map((name, i) => ({
+        const body = call.body as { offset: number; limit: number; sort?: string };
+        const rows = (orders[body.sort ?? 'rucio'] ?? []).map(name => ({
           scope: 'lofar',
           name,
           type: 'FILE' as const,
-          bytes: [500, 5, 50][i] ?? 0,
+          bytes: 5,
           length: 1
         }));
         return window(rows, body.offset, body.limit, 3);
@@ -324,12 +381,14 @@ describe('the Data Lake panel', () => {
         .getAllByRole('option')
         .map(o => o.getAttribute('title') ?? '');
     expect(rowNames()).toEqual(['lofar:f10', 'lofar:f2', 'lofar:f1']);
-    await userEvent.selectOptions(screen.getByRole('combobox', { name: 'Sort' }), 'size');
-    await waitFor(() => expect(rowNames()).toEqual(['lofar:f10', 'lofar:f1', 'lofar:f2']));
-    await userEvent.selectOptions(screen.getByRole('combobox', { name: 'Sort' }), 'name');
-    await waitFor(() => expect(rowNames()).toEqual(['lofar:f1', 'lofar:f2', 'lofar:f10']));
-    await userEvent.selectOptions(screen.getByRole('combobox', { name: 'Sort' }), 'rucio');
-    await waitFor(() => expect(rowNames()).toEqual(['lofar:f10', 'lofar:f2', 'lofar:f1']));
+    for (const order of ['size', 'name', 'rucio']) {
+      await userEvent.selectOptions(screen.getByRole('combobox', { name: 'Sort' }), order);
+      await waitFor(() => expect(rowNames()).toEqual(orders[order]?.map(n => `lofar:${n}`)));
+    }
+    const sorts = lake.calls
+      .filter(c => c.path === 'api/instances/lake/search')
+      .map(c => (c.body as { sort?: string }).sort ?? 'rucio');
+    expect(new Set(sorts)).toEqual(new Set(['rucio', 'size', 'name']));
   });
 
   it('when a rule is stuck, then Rucio’s reason and rule id show, and Check again asks anew', async () => {

@@ -11,7 +11,7 @@ import { Value } from '@sinclair/typebox/value';
 import { Router, type Request, type Response } from 'express';
 import { parseDid } from '../did.js';
 import { badRequest } from '../errors.js';
-import { windowParams } from '../domain/browse.js';
+import { sortParam, windowParams } from '../domain/browse.js';
 import { fileContent } from '../domain/content.js';
 import { pipeline } from 'node:stream/promises';
 import type { Lake } from '../domain/lake.js';
@@ -85,13 +85,19 @@ export function apiRouter(lake: Lake): Router {
   router.get('/instances/:instance/children', async (req, res) => {
     const { offset, limit } = windowParams(req.query['offset'], req.query['limit']);
     res.json(
-      await lake.instance(req.params.instance).browser.children(didQuery(req), offset, limit)
+      await lake
+        .instance(req.params.instance)
+        .browser.children(didQuery(req), offset, limit, sortParam(queryString(req, 'sort')))
     );
   });
 
   router.get('/instances/:instance/files', async (req, res) => {
     const { offset, limit } = windowParams(req.query['offset'], req.query['limit']);
-    res.json(await lake.instance(req.params.instance).browser.files(didQuery(req), offset, limit));
+    res.json(
+      await lake
+        .instance(req.params.instance)
+        .browser.files(didQuery(req), offset, limit, sortParam(queryString(req, 'sort')))
+    );
   });
 
   router.get('/instances/:instance/availability', async (req, res) => {

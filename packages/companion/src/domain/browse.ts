@@ -3,17 +3,19 @@ import type {
   DidDetails,
   DidType,
   FileEntry,
+  ListOrder,
   MetadataCondition,
   ReplicaSummary,
   RuleSummary,
   SearchRequest,
   Window
 } from '@dlaas/api';
+import { MAX_SORTED_ROWS } from '@dlaas/api';
 import { didString, parseDid, type DidRef } from '../did.js';
-import { badRequest } from '../errors.js';
+import { AppError, badRequest } from '../errors.js';
 import { didPath, segment, type Query, type RucioClient } from '../rucio/client.js';
 import { rucioDate, rucioNumber } from '../rucio/json.js';
-import { mapStream, StreamWindows } from './windows.js';
+import { mapStream, StreamWindows, type ListSort } from './windows.js';
 
 /** Rucio's line for a DID in search results (`long=true`) and children listings. */
 interface RucioDidLine {
@@ -139,12 +141,16 @@ export class Browser {
       : [];
   }
 
-  /** A window of the DIDs matching a search, read incrementally from Rucio's stream. */
+  /**
+   * A window of the DIDs matching a search, read incrementally from Rucio's stream (whole, when
+   * sorted).
+   */
   search(request: SearchRequest): Promise<Window<Did>> {
     const { scope, name } = parseDid(request.did, { wildcards: true });
     const query = searchQuery(name, request);
     const key = JSON.stringify(['search', scope, query]);
-    return this.didWindows.window(
+    return listWindow(
+      this.didWindows,
       key,
       () =>
         mapStream(
@@ -158,13 +164,15 @@ export class Browser {
               : toDid(line)
         ),
       request.offset ?? 0,
-      request.limit ?? DEFAULT_LIMIT
+      request.limit ?? DEFAULT_LIMIT,
+      request.sort
     );
   }
 
-  /** A window of a collection's direct children. */
-  children(did: DidRef, offset = 0, limit = DEFAULT_LIMIT): Promise<Window<Did>> {
-    return this.didWindows.window(
+  /** A window of a collection's direct children, in Rucio's order or `sort`. */
+  children(did: DidRef, offset = 0, limit = DEFAULT_LIMIT, sort?: ListOrder): Promise<Window<Did>> {
+    return listWindow(
+      this.didWindows,
       JSON.stringify(['children', did.scope, did.name]),
       () =>
         mapStream(
@@ -174,18 +182,30 @@ export class Browser {
           toDid
         ),
       offset,
-      limit
+      limit,
+      sort
     );
   }
 
   /**
    * A window of all files below a DID. Rucio counts a DID's files by listing them all (in Python),
    * which on a small server slows the stream the first window waits for; so the count is started
-   * only once the first window is served, and later windows carry it once it is known.
+   * only once the first window is served, and later windows carry it once it is known. Sorted,
+   * the whole list is read first, and its length is known.
    */
-  async files(did: DidRef, offset = 0, limit = DEFAULT_LIMIT): Promise<Window<FileEntry>> {
+  async files(
+    did: DidRef,
+    offset = 0,
+    limit = DEFAULT_LIMIT,
+    sort?: ListOrder
+  ): Promise<Window<FileEntry>> {
     const key = JSON.stringify(['files', did.scope, did.name]);
-    const window = await this.fileWindows.window(
+    if (sort && (this.fileCounts.get(key)?.value ?? 0) > MAX_SORTED_ROWS) {
+      // Counted already: no need to read half a million rows to find out.
+      throw tooLongToSort();
+    }
+    const window = await listWindow(
+      this.fileWindows,
       key,
       () =>
         mapStream(
@@ -200,7 +220,8 @@ export class Browser {
           })
         ),
       offset,
-      limit
+      limit,
+      sort
     );
     if (window.complete) {
       return window;
@@ -315,6 +336,64 @@ export async function collect<T>(lines: AsyncIterable<T>): Promise<T[]> {
 }
 
 /** Checks window parameters from a query string. */
+/** Rows by name, naturally (`f2` before `f10`), as people read numbered file names. */
+const byName = new Intl.Collator('en', { numeric: true }).compare;
+
+/** The orders the companion sorts lists in. */
+export const SORTS: Record<
+  ListOrder,
+  ListSort<{ scope: string; name: string; bytes: number | null }>
+> = {
+  name: { name: 'name', compare: (a, b) => byName(`${a.scope}:${a.name}`, `${b.scope}:${b.name}`) },
+  size: {
+    name: 'size',
+    compare: (a, b) => (b.bytes ?? -1) - (a.bytes ?? -1) || byName(a.name, b.name)
+  }
+};
+
+/** A window of the list `key` of `windows`, in Rucio's order or, whole, in `sort`. */
+function listWindow<T extends { scope: string; name: string; bytes: number | null }>(
+  windows: StreamWindows<T>,
+  key: string,
+  open: () => AsyncIterator<T>,
+  offset: number,
+  limit: number,
+  sort: ListOrder | undefined
+): Promise<Window<T>> {
+  if (sort === undefined) {
+    return windows.window(key, open, offset, limit);
+  }
+  return windows.sortedWindow(
+    key,
+    open,
+    offset,
+    limit,
+    SORTS[sort],
+    MAX_SORTED_ROWS,
+    tooLongToSort
+  );
+}
+
+/** 422: the list is longer than the companion sorts. */
+function tooLongToSort(): AppError {
+  return new AppError(
+    422,
+    'too_large',
+    `This list has more than ${MAX_SORTED_ROWS.toLocaleString('en')} items, too many to sort: show it in Rucio's order, or narrow the search.`
+  );
+}
+
+/** The `sort` query parameter of a list: absent, `name` or `size`. */
+export function sortParam(value: unknown): ListOrder | undefined {
+  if (value === undefined || value === '' || value === 'rucio') {
+    return undefined;
+  }
+  if (value === 'name' || value === 'size') {
+    return value;
+  }
+  throw badRequest('"sort" must be "name" or "size" (or left out for Rucio\'s order).');
+}
+
 export function windowParams(offset: unknown, limit: unknown): { offset: number; limit: number } {
   const o = offset === undefined ? 0 : Number(offset);
   const l = limit === undefined ? DEFAULT_LIMIT : Number(limit);

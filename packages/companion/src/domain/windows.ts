@@ -8,6 +8,14 @@ interface Entry<T> {
   lastUsed: number;
   /** The read in progress, so that concurrent windows share it. */
   reading: Promise<void> | undefined;
+  /** The whole list in other orders, by order name, once asked for. */
+  readonly sorted: Map<string, T[]>;
+}
+
+/** An order of a list: its name (for the cache) and how two rows compare. */
+export interface ListSort<T> {
+  readonly name: string;
+  readonly compare: (a: T, b: T) => number;
 }
 
 /** Options of {@link StreamWindows}. */
@@ -45,26 +53,7 @@ export class StreamWindows<T> {
     limit: number,
     knownTotal: number | null = null
   ): Promise<Window<T>> {
-    this.sweep();
-    let entry = this.lists.get(key);
-    if (!entry || (entry.error !== undefined && entry.items.length < offset + limit)) {
-      entry = {
-        iterator: open(),
-        items: [],
-        done: false,
-        error: undefined,
-        lastUsed: Date.now(),
-        reading: undefined
-      };
-      this.lists.set(key, entry);
-      this.evict();
-    }
-    entry.lastUsed = Date.now();
-    await this.fill(entry, offset + limit);
-    if (entry.error !== undefined && entry.items.length < offset + limit) {
-      this.lists.delete(key);
-      throw entry.error;
-    }
+    const entry = await this.read(key, open, offset + limit);
     return {
       items: entry.items.slice(offset, offset + limit),
       offset,
@@ -72,6 +61,64 @@ export class StreamWindows<T> {
       total: entry.done ? entry.items.length : knownTotal,
       complete: entry.done
     };
+  }
+
+  /**
+   * The window [offset, offset+limit) of the list `key` in the order `sort`: the whole list is
+   * read first (so the first window of a long list takes as long as Rucio's whole stream), then
+   * sorted once and kept. `tooLong` is thrown when the list has more than `max` rows.
+   */
+  async sortedWindow(
+    key: string,
+    open: () => AsyncIterator<T>,
+    offset: number,
+    limit: number,
+    sort: ListSort<T>,
+    max: number,
+    tooLong: () => Error
+  ): Promise<Window<T>> {
+    const entry = await this.read(key, open, max + 1);
+    if (!entry.done) {
+      throw tooLong();
+    }
+    let sorted = entry.sorted.get(sort.name);
+    if (!sorted) {
+      sorted = [...entry.items].sort(sort.compare);
+      entry.sorted.set(sort.name, sorted);
+    }
+    return {
+      items: sorted.slice(offset, offset + limit),
+      offset,
+      limit,
+      total: sorted.length,
+      complete: true
+    };
+  }
+
+  /** The entry of `key`, opened when it is not held, read until it holds `wanted` rows or ends. */
+  private async read(key: string, open: () => AsyncIterator<T>, wanted: number): Promise<Entry<T>> {
+    this.sweep();
+    let entry = this.lists.get(key);
+    if (!entry || (entry.error !== undefined && entry.items.length < wanted)) {
+      entry = {
+        iterator: open(),
+        items: [],
+        done: false,
+        error: undefined,
+        lastUsed: Date.now(),
+        reading: undefined,
+        sorted: new Map()
+      };
+      this.lists.set(key, entry);
+      this.evict();
+    }
+    entry.lastUsed = Date.now();
+    await this.fill(entry, wanted);
+    if (entry.error !== undefined && entry.items.length < wanted) {
+      this.lists.delete(key);
+      throw entry.error;
+    }
+    return entry;
   }
 
   private async fill(entry: Entry<T>, wanted: number): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Did, FileEntry, Instance } from '@dlaas/api';
+import type { Did, FileEntry, Instance, ListOrder } from '@dlaas/api';
 import { HTMLSelect } from '@jupyterlab/ui-components';
 import { useQueryClient } from '@tanstack/react-query';
 import React, { useEffect, useMemo, useState } from 'react';
@@ -18,7 +18,6 @@ import { Details } from './Details';
 import { DidList, type IDidRow } from './DidList';
 import { ErrorMessage } from './ErrorMessage';
 import { InstanceBar } from './InstanceBar';
-import { canSort, MAX_SORTED, useSortedList, type SortOrder } from './sorting';
 import {
   EMPTY_SEARCH,
   SearchBar,
@@ -111,38 +110,33 @@ function Browser(props: IDataLakeViewProps & { instance: Instance }): JSX.Elemen
   const here = location[location.length - 1];
   const hereDid = here ? didString(here) : '';
 
+  // Sorted lists are sorted by the companion, which reads the whole list first.
+  const [order, setOrder] = useState<SortOrder>('rucio');
+  const sort = order === 'rucio' ? undefined : order;
   const search = useWindowedList<Did>(
-    keys.search(name, query),
-    (offset, limit) => client.search(name, query, offset, limit),
+    [...keys.search(name, query), order],
+    (offset, limit) => client.search(name, query, offset, limit, sort),
     signedIn && !here && pattern !== null
   );
   const children = useWindowedList<Did>(
-    keys.children(name, hereDid),
-    (offset, limit) => client.children(name, hereDid, offset, limit),
+    [...keys.children(name, hereDid), order],
+    (offset, limit) => client.children(name, hereDid, offset, limit, sort),
     signedIn && here?.type === 'CONTAINER'
   );
   const files = useWindowedList<FileEntry>(
-    keys.files(name, hereDid),
-    (offset, limit) => client.files(name, hereDid, offset, limit),
+    [...keys.files(name, hereDid), order],
+    (offset, limit) => client.files(name, hereDid, offset, limit, sort),
     signedIn && here?.type === 'DATASET'
   );
-  const [order, setOrder] = useState<SortOrder>('rucio');
-  const unsorted: IWindowedList<IDidRow> | null = here
+  const shown: IWindowedList<IDidRow> | null = here
     ? here.type === 'DATASET'
       ? asFileRows(files)
       : children
     : pattern !== null
       ? search
       : null;
-  const empty = useWindowedList<IDidRow>(
-    ['dlaas', 'none'],
-    async () => {
-      throw new Error('nothing to list');
-    },
-    false
-  );
-  const sorted = useSortedList(unsorted ?? empty, order);
-  const shown = unsorted ? sorted : null;
+  // How long the list was in the order before, to say how much is being sorted.
+  const [sortingTotal, setSortingTotal] = useState<number | null>(null);
 
   const error = shown?.error;
   useEffect(() => {
@@ -209,23 +203,28 @@ function Browser(props: IDataLakeViewProps & { instance: Instance }): JSX.Elemen
         <>
           <div className="jp-DataLake-listHeader">
             <p className="jp-DataLake-count" role="status">
-              {shown.sorting
-                ? trans.__('Sorting…')
+              {sort && shown.isLoading
+                ? sortingTotal !== null
+                  ? trans._n(
+                      'Sorting %2 item…',
+                      'Sorting %2 items…',
+                      sortingTotal,
+                      formatCount(sortingTotal)
+                    )
+                  : trans.__('Sorting…')
                 : countText(shown, trans.__.bind(trans), trans._n.bind(trans))}
             </p>
             <HTMLSelect
               aria-label={trans.__('Sort')}
               value={order}
-              disabled={!canSort(shown) && order === 'rucio'}
-              title={
-                canSort(shown)
-                  ? trans.__('Order of the list')
-                  : trans.__(
-                      'Lists longer than %1 rows keep Rucio’s order',
-                      MAX_SORTED.toLocaleString()
-                    )
-              }
-              onChange={event => setOrder(event.target.value as SortOrder)}
+              title={trans.__(
+                'Order of the list; to sort, the whole list is read from Rucio first'
+              )}
+              onChange={event => {
+                setSortingTotal(shown.total);
+                setSelected(null);
+                setOrder(event.target.value as SortOrder);
+              }}
               options={[
                 { label: trans.__('Rucio’s order'), value: 'rucio' },
                 { label: trans.__('By name'), value: 'name' },
@@ -257,6 +256,9 @@ function Browser(props: IDataLakeViewProps & { instance: Instance }): JSX.Elemen
 }
 
 /** "12 results", "200 results so far…" */
+/** How a list is ordered: as Rucio streams it, or by name or size. */
+type SortOrder = 'rucio' | ListOrder;
+
 function countText(
   list: IWindowedList<IDidRow>,
   __: (text: string, ...args: unknown[]) => string,

@@ -167,7 +167,8 @@ describe('suggestVariableName', () => {
         }
       })
     );
-  });
+    // About 1 s alone; several times that on a loaded 2-core machine.
+  }, 30_000);
 });
 
 describe('injectionCode', () => {
