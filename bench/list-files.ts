@@ -1,7 +1,8 @@
 /**
  * Benchmark: listing a large dataset through the companion versus reading Rucio's raw `/files`
  * stream, in the same run. Prints time to first window, total time and the companion's peak RSS,
- * with ratios against the raw stream.
+ * with ratios against the raw stream; and the first window of the dataset sorted by size (the
+ * companion reads it whole first) and then by name (from what it holds), with peak RSS.
  *
  *   npm run devlake -- seed --files 100000      (once)
  *   npm run bench:list -- [--files 100000] [--runs 3] [--window 5000]
@@ -124,13 +125,40 @@ async function throughCompanion(
   return { first, total, count, rssMb };
 }
 
+/** The first window sorted by size on a fresh companion, then by name; ms each, peak RSS. */
+async function sortedThroughCompanion(
+  port: number
+): Promise<{ bySize: number; byName: number; rssMb: number }> {
+  const child = await startCompanion(port);
+  const base = `http://127.0.0.1:${port}/api/instances/devlake/files?did=${encodeURIComponent(`${did.scope}:${did.name}`)}&offset=0&limit=200`;
+  await fetch(`http://127.0.0.1:${port}/api/instances/devlake/auth`);
+  await (
+    await fetch(`http://127.0.0.1:${port}/api/instances/devlake/files?did=lofar:L600000_SAP000_uv`)
+  ).json();
+  const timed = async (sort: string): Promise<number> => {
+    const started = performance.now();
+    const window = (await (await fetch(`${base}&sort=${sort}`)).json()) as { total: number };
+    if (window.total !== files) {
+      throw new Error(`sorted by ${sort}: total ${window.total}, expected ${files}`);
+    }
+    return performance.now() - started;
+  };
+  const bySize = await timed('size');
+  const byName = await timed('name');
+  const rssMb = peakRss(child.pid as number);
+  child.kill('SIGTERM');
+  return { bySize, byName, rssMb };
+}
+
 const median = (xs: number[]): number =>
   [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const raw: Awaited<ReturnType<typeof rawStream>>[] = [];
 const companion: Awaited<ReturnType<typeof throughCompanion>>[] = [];
+const sorted: Awaited<ReturnType<typeof sortedThroughCompanion>>[] = [];
 for (let i = 0; i < runs; i++) {
   raw.push(await rawStream());
   companion.push(await throughCompanion(18490 + i));
+  sorted.push(await sortedThroughCompanion(18495 + i));
 }
 if (raw.some(r => r.count !== files) || companion.some(c => c.count !== files)) {
   throw new Error(
@@ -146,6 +174,11 @@ const result = {
     firstWindowMs: median(companion.map(c => c.first)),
     totalMs: median(companion.map(c => c.total)),
     peakRssMb: Math.max(...companion.map(c => c.rssMb))
+  },
+  sorted: {
+    firstWindowBySizeMs: median(sorted.map(c => c.bySize)),
+    thenByNameMs: median(sorted.map(c => c.byName)),
+    peakRssMb: Math.max(...sorted.map(c => c.rssMb))
   }
 };
 console.log(JSON.stringify(result, null, 2));
@@ -153,4 +186,8 @@ console.log(
   `first window ${result.companion.firstWindowMs.toFixed(0)} ms (target < 200); ` +
     `total ${result.companion.totalMs.toFixed(0)} ms = ${(result.companion.totalMs / rawTotal).toFixed(2)}x the raw stream's ${rawTotal.toFixed(0)} ms (target <= 1.2x); ` +
     `peak RSS ${result.companion.peakRssMb.toFixed(0)} MB (target < 150)`
+);
+console.log(
+  `sorted by size, first window ${result.sorted.firstWindowBySizeMs.toFixed(0)} ms = ${(result.sorted.firstWindowBySizeMs / rawTotal).toFixed(2)}x the raw stream; ` +
+    `then by name ${result.sorted.thenByNameMs.toFixed(0)} ms; peak RSS ${result.sorted.peakRssMb.toFixed(0)} MB`
 );
