@@ -21,9 +21,14 @@ fi
 mkdir -p "$(dirname "$bundle")"
 # The companion's CommonJS dependencies (express) call require() for Node's built-in modules,
 # which an ES module lacks: the banner gives them one.
+meta=$(mktemp)
+trap 'rm -f "$meta"' EXIT
 node_modules/.bin/esbuild "$entry" --bundle --platform=node --format=esm --target=node20 \
-  --outfile="$bundle" --log-level=warning \
+  --outfile="$bundle" --log-level=warning --metafile="$meta" \
   --banner:js="import { createRequire as __dlaasCreateRequire } from 'node:module'; const require = __dlaasCreateRequire(import.meta.url);"
+
+# The licences of the npm packages in the bundle travel with it.
+node_modules/.bin/tsx scripts/third-party-notices.ts "$meta" "$(dirname "$bundle")/THIRD_PARTY_NOTICES.txt" >/dev/null
 
 # Started with no place to listen, the companion loads every module and then stops with its own
 # "dlaas-companion: ..." sentence; a bundle that cannot load dies with a stack trace instead.

@@ -15,6 +15,7 @@ class CustomBuildHook(BuildHookInterface):
         dlaas = Path(self.root) / "dlaas"
         for part, needed in [
             ("companion", dlaas / "companion" / "companion.mjs"),
+            ("licence notices of the companion", dlaas / "companion" / "THIRD_PARTY_NOTICES.txt"),
             ("JupyterLab extension", dlaas / "labextension" / "package.json"),
         ]:
             if not needed.is_file():
