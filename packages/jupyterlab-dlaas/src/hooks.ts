@@ -246,6 +246,16 @@ export function useDebounced<T>(value: T, delay: number): T {
   return settled;
 }
 
+/** False until `delay` milliseconds after the component mounted, then true. */
+export function useElapsed(delay: number): boolean {
+  const [elapsed, setElapsed] = useState(delay <= 0);
+  useEffect(() => {
+    const timer = setTimeout(() => setElapsed(true), delay);
+    return () => clearTimeout(timer);
+  }, [delay]);
+  return elapsed;
+}
+
 /** A stable copy of `value` while its JSON stays the same. */
 export function useStable<T>(value: T): T {
   const text = JSON.stringify(value);

@@ -190,6 +190,13 @@ describe('the Data Lake panel', () => {
     await waitFor(() => expect(fileCalls().map(c => c.query.get('offset'))).toContain('99800'));
     expect(fileCalls().length).toBeLessThan(5);
 
+    // Details are asked for the row the keyboard stopped on, not for the dataset whose first
+    // click of the double-click selected it, nor for the rows passed over.
+    const detailCalls = (): (string | null)[] =>
+      lake.calls.filter(c => c.path === 'api/instances/lake/did').map(c => c.query.get('did'));
+    await screen.findByRole('heading', { name: 'lofar:file_99999' });
+    await waitFor(() => expect(detailCalls()).toEqual(['lofar:file_99999']));
+
     const nav = screen.getByRole('navigation', { name: 'Location' });
     await userEvent.click(within(nav).getByRole('button', { name: 'Search results' }));
     expect(await screen.findByRole('listbox', { name: 'Search results' })).toBeTruthy();
