@@ -38,11 +38,10 @@ function window<T>(items: T[], offset: number, limit: number, total: number | nu
 }
 
 /**
- * The companion's `files` of a dataset of `total` files named `file_N`; with `countLater`, like
- * the companion, the first answer does not know the count yet.
+ * The companion's `files` of a dataset of `total` files named `file_N`, whose answers carry the
+ * count once `counted` says so (the companion counts while it serves the first windows).
  */
-function manyFiles(total: number, countLater = false): (call: ICall) => Window<unknown> {
-  let counted = !countLater;
+function manyFiles(total: number, counted = (): boolean => true): (call: ICall) => Window<unknown> {
   return call => {
     const offset = Number(call.query.get('offset'));
     const limit = Number(call.query.get('limit'));
@@ -52,9 +51,7 @@ function manyFiles(total: number, countLater = false): (call: ICall) => Window<u
       bytes: 10,
       adler32: null
     }));
-    const answer = window(items, offset, limit, counted ? total : null);
-    counted = true;
-    return answer;
+    return window(items, offset, limit, counted() ? total : null);
   };
 }
 
@@ -202,27 +199,32 @@ describe('the Data Lake panel', () => {
     expect(await screen.findByRole('listbox', { name: 'Search results' })).toBeTruthy();
   });
 
-  it('when the companion has not counted the files yet with the first window, then the panel asks again and End reaches the last file', async () => {
+  it('when End is pressed before the companion has counted the files, then it goes to the last row known and, once they are counted, to the last file', async () => {
     const total = 1_000;
-    const { lake, list } = await openBigDataset(manyFiles(total, true));
-    expect(
-      await screen.findByText(`${formatCount(total)} items`, {}, { timeout: 3000 })
-    ).toBeTruthy();
-
+    let counted = false;
+    const { lake, list } = await openBigDataset(manyFiles(total, () => counted));
+    await waitFor(() =>
+      expect(within(list).getAllByRole('option')[0]?.textContent).toContain('file_0')
+    );
     list.focus();
     await userEvent.keyboard('{ArrowDown}');
     await userEvent.keyboard('{End}');
-    // The last row is the active one, and its window is fetched.
+    await waitFor(() =>
+      expect(list.getAttribute('aria-activedescendant')).toMatch(new RegExp(`-${WINDOW_SIZE}$`))
+    );
+    expect(screen.getByText(/items so far, more as you scroll/)).toBeTruthy();
+
+    // The panel asks again for a window without the length, and gets it once counted.
+    counted = true;
+    expect(
+      await screen.findByText(`${formatCount(total)} items`, {}, { timeout: 3000 })
+    ).toBeTruthy();
     await waitFor(() =>
       expect(list.getAttribute('aria-activedescendant')).toMatch(new RegExp(`-${total - 1}$`))
     );
-    await waitFor(() =>
-      expect(
-        lake.calls
-          .filter(c => c.path === 'api/instances/lake/files')
-          .map(c => c.query.get('offset'))
-      ).toContain(String(total - WINDOW_SIZE))
-    );
+    expect(
+      lake.calls.filter(c => c.path === 'api/instances/lake/files').map(c => c.query.get('offset'))
+    ).toContain(String(total - WINDOW_SIZE));
   });
 
   it('when a dataset is sorted by size, then the companion sorts it, the count says what is sorted meanwhile, and a list too long to sort says so', async () => {

@@ -79,6 +79,20 @@ export function DidList(props: IDidListProps): JSX.Element {
     virtualizer.scrollToIndex(target);
     setPending(target);
   };
+
+  // End before the list's length is known (a dataset's files are counted while its first rows
+  // show) goes to the last row known so far, and on to the real last row once it is known.
+  const [toEnd, setToEnd] = useState(false);
+  const { total } = list;
+  useEffect(() => {
+    if (toEnd && total !== null) {
+      setToEnd(false);
+      const target = Math.max(0, total - 1);
+      show(target, target);
+      virtualizer.scrollToIndex(target);
+      setPending(target);
+    }
+  }, [toEnd, total, show, virtualizer]);
   const onKeyDown = (event: React.KeyboardEvent): void => {
     const current = selected ?? -1;
     const page = Math.max(1, Math.floor((scroller.current?.clientHeight ?? 260) / ROW_HEIGHT) - 1);
@@ -93,6 +107,7 @@ export function DidList(props: IDidListProps): JSX.Element {
     const target = moves[event.key];
     if (target !== undefined) {
       event.preventDefault();
+      setToEnd(event.key === 'End' && list.total === null && !list.complete);
       move(target);
     } else if (event.key === 'Enter' && selected !== null) {
       const row = list.item(selected);
@@ -147,7 +162,10 @@ export function DidList(props: IDidListProps): JSX.Element {
               aria-setsize={list.total ?? -1}
               aria-posinset={virtual.index + 1}
               title={`${row.scope}:${row.name}`}
-              onClick={() => props.onSelect(virtual.index, row)}
+              onClick={() => {
+                setToEnd(false);
+                props.onSelect(virtual.index, row);
+              }}
               onDoubleClick={() => row.type !== 'FILE' && props.onOpen(row)}
             >
               <icon.react className="jp-DataLake-rowIcon" tag="span" />
