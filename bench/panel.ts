@@ -701,6 +701,18 @@ async function pressEnd(
     }
     firstLanding ??= landed;
     previous = landed;
+    // Landed short because the length was not known yet: the panel goes on by itself once it is.
+    const later = await inPage<'target' | number>(
+      page,
+      'settled',
+      contentsList,
+      lastRow,
+      previous,
+      5_000
+    ).catch(() => null);
+    if (later === 'target') {
+      break;
+    }
     if (presses >= 5) {
       throw new Error(`End did not reach row ${total} in 5 presses (at row ${landed})`);
     }
@@ -1083,7 +1095,8 @@ function report(r: Results): void {
       `in ${coldEnd.presses} press(es), ${coldEnd.fileRequests} file window requests` +
       (coldEnd.firstLanding === null
         ? ''
-        : `; the first End landed on row ${coldEnd.firstLanding}: the first window did not carry the list's length yet`)
+        : `; the first End landed on row ${coldEnd.firstLanding} (the first window did not carry the list's length yet)` +
+          (coldEnd.presses === 1 ? ' and went on to the last row by itself' : ''))
   );
   const landings = r.ends.map(e => e.firstLanding).filter(l => l !== null);
   if (landings.length > 0) {
