@@ -335,6 +335,37 @@ describe('companion: make available', () => {
     expect(final.state).toBe('STUCK');
     expect(final.error).toMatch(/told to fail/);
   });
+
+  it('when a STUCK DID is retried, then Rucio resubmits its transfers and the events show it replicating again', async () => {
+    const did = 'cta:calib.unreachable';
+    const stuck = await watchEvents(`/api/instances/devlake/events?did=${did}`, a =>
+      ['STUCK', 'AVAILABLE'].includes(a.state)
+    );
+    expect(stuck[stuck.length - 1]?.state).toBe('STUCK');
+    const retried = await api.post('/api/instances/devlake/retry', { did });
+    expect(retried.status).toBe(200);
+    expect((retried.body as Availability).ruleId).toBe(stuck[stuck.length - 1]?.ruleId);
+    const events = await watchEvents(
+      `/api/instances/devlake/events?did=${did}`,
+      a => a.state === 'REPLICATING',
+      90_000
+    );
+    expect(events[events.length - 1]?.state).toBe('REPLICATING');
+  });
+
+  it('when a DID that was never made available is retried, then the companion answers 409 with a sentence', async () => {
+    const retried = await api.post('/api/instances/devlake/retry', {
+      did: 'lofar:L600000_SAP001_uv'
+    });
+    expect(retried.status).toBe(409);
+    expect(retried.body).toEqual({
+      error: {
+        code: 'conflict',
+        message:
+          '"lofar:L600000_SAP001_uv" has not been made available yet, so there is nothing to retry. Make it available first.'
+      }
+    });
+  });
 });
 
 describe('companion: file content for previews and downloads', () => {

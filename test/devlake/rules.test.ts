@@ -66,13 +66,32 @@ describe('replication toward the scratch RSE, by Rucio’s own daemons', () => {
       await fetch(failures, { method: 'PUT', body: JSON.stringify({ patterns: before }) });
     });
 
+    let stuckRule = '';
+
     it('then a rule for a matching dataset ends STUCK with the reason in the rule', async () => {
       const name = `rtest.${run}.stuck`;
       await newDataset(name, 2);
-      const { rule } = await waitForRule(alice, await ruleToScratch(name), ['OK', 'STUCK']);
+      stuckRule = await ruleToScratch(name);
+      const { rule } = await waitForRule(alice, stuckRule, ['OK', 'STUCK']);
       expect(rule.state).toBe('STUCK');
       expect(rule.locks_stuck_cnt).toBeGreaterThan(0);
       expect(rule.error).toMatch(/told to fail transfers matching/);
+    });
+
+    it('then, under devlake’s policy, only its owner may boost the stuck rule, and nothing else of it', async () => {
+      expect(stuckRule).not.toBe('');
+      const boost = { body: { options: { boost_rule: true } } };
+      await expect(rucioAs('bob').json('PUT', `/rules/${stuckRule}`, boost)).rejects.toMatchObject({
+        status: 401,
+        exceptionClass: 'AccessDenied'
+      });
+      await expect(
+        alice.json('PUT', `/rules/${stuckRule}`, { body: { options: { lifetime: 60 } } })
+      ).rejects.toMatchObject({ status: 401, exceptionClass: 'AccessDenied' });
+      await alice.json('PUT', `/rules/${stuckRule}`, boost);
+      // The judge-repairer resubmits the stuck files at once (they fail again: still told to).
+      const { seen } = await waitForRule(alice, stuckRule, ['REPLICATING'], 90_000);
+      expect(seen).toEqual(['STUCK', 'REPLICATING']);
     });
   });
 

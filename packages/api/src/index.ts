@@ -293,6 +293,11 @@ export const MakeAvailableResponse = Type.Object({
 /** `POST .../make-available` answer. */
 export type MakeAvailableResponse = Static<typeof MakeAvailableResponse>;
 
+/** `POST .../retry` body: the DID whose stuck rule Rucio should retry now. */
+export const RetryRequest = MakeAvailableRequest;
+/** `POST .../retry` body. */
+export type RetryRequest = MakeAvailableRequest;
+
 /** Machine-readable error codes; the message is the sentence for the user. */
 export const ErrorCode = Type.Union([
   Type.Literal('bad_request'),

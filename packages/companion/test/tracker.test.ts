@@ -104,3 +104,119 @@ describe('the rule tracker', () => {
     expect(polls).toBeLessThan(15);
   });
 });
+
+/**
+ * A stand-in for Rucio with one STUCK rule of `cta:broken`. Boosting it (`PUT /rules/r2`) answers
+ * `boost` (200, or Rucio's AccessDenied); after a boost the rule reads STUCK twice more, then
+ * REPLICATING (the repairer picked it up), then STUCK again.
+ */
+function stuckRucio(boost: 'allowed' | 'denied'): { method: string; path: string; body: string }[] {
+  const requests: { method: string; path: string; body: string }[] = [];
+  let boosted = false;
+  let readsSinceBoost = 0;
+  const rule = (state: string): object => ({
+    id: 'r2',
+    account: 'alice',
+    rse_expression: 'SCRATCH',
+    copies: 1,
+    state,
+    locks_ok_cnt: 1,
+    locks_replicating_cnt: state === 'REPLICATING' ? 1 : 0,
+    locks_stuck_cnt: state === 'STUCK' ? 1 : 0,
+    expires_at: null,
+    error: state === 'STUCK' ? 'TRANSFER_FAILED: no route' : null,
+    scope: 'cta',
+    name: 'broken'
+  });
+  const stateNow = (): string =>
+    !boosted || readsSinceBoost <= 2 ? 'STUCK' : readsSinceBoost === 3 ? 'REPLICATING' : 'STUCK';
+  vi.stubGlobal('fetch', async (url: URL, init: RequestInit = {}) => {
+    const path = url.pathname;
+    const method = init.method ?? 'GET';
+    requests.push({ method, path, body: typeof init.body === 'string' ? init.body : '' });
+    if (path === '/dids/cta/broken/rules') {
+      return new Response(`${JSON.stringify(rule(stateNow()))}\n`);
+    }
+    if (path === '/dids/cta/broken') {
+      return new Response(
+        JSON.stringify({ scope: 'cta', name: 'broken', type: 'DATASET', length: 2, bytes: 20 })
+      );
+    }
+    if (path === '/dids/cta/new/rules') {
+      return new Response('');
+    }
+    if (path === '/dids/cta/new') {
+      return new Response(
+        JSON.stringify({ scope: 'cta', name: 'new', type: 'DATASET', length: 1, bytes: 1 })
+      );
+    }
+    if (path === '/rules/r2' && method === 'PUT') {
+      if (boost === 'denied') {
+        const body = {
+          ExceptionClass: 'AccessDenied',
+          ExceptionMessage: 'Account alice can not update this replication rule.'
+        };
+        return new Response(JSON.stringify(body), { status: 401 });
+      }
+      boosted = true;
+      return new Response('', { status: 200 });
+    }
+    if (path === '/rules/r2') {
+      if (boosted) {
+        readsSinceBoost++;
+      }
+      return new Response(JSON.stringify(rule(stateNow())));
+    }
+    return new Response('', { status: 404 });
+  });
+  return requests;
+}
+
+describe('retrying a stuck rule', () => {
+  it('when the owner retries a STUCK rule, then Rucio is asked to boost it and the tracker follows it through REPLICATING back to STUCK', async () => {
+    const requests = stuckRucio('allowed');
+    const availabilities = new Availabilities(new RucioClient(instance, credentials), {
+      intervalMs: 10,
+      maxIntervalMs: 10
+    });
+    const states: string[] = [];
+    availabilities.on('availability', a => states.push(a.state));
+    const answer = await availabilities.retry({ scope: 'cta', name: 'broken' });
+    expect(answer.state).toBe('STUCK');
+    const boosts = requests.filter(r => r.method === 'PUT');
+    expect(boosts).toEqual([
+      { method: 'PUT', path: '/rules/r2', body: JSON.stringify({ options: { boost_rule: true } }) }
+    ]);
+    for (let i = 0; i < 100 && availabilities.watchedRules > 0; i++) {
+      await new Promise(resolvePromise => setTimeout(resolvePromise, 10));
+    }
+    // A STUCK rule is not watched by itself; after the retry it is, until it is stuck again.
+    expect(states).toEqual(['REPLICATING', 'STUCK']);
+    expect(availabilities.watchedRules).toBe(0);
+    availabilities.dispose();
+  });
+
+  it('when the data lake lets only admins boost rules, then the retry is a 403 whose sentence names the rule id and what to do', async () => {
+    stuckRucio('denied');
+    const availabilities = new Availabilities(new RucioClient(instance, credentials));
+    const refusal = availabilities.retry({ scope: 'cta', name: 'broken' });
+    await expect(refusal).rejects.toMatchObject({ status: 403, code: 'forbidden' });
+    await expect(refusal).rejects.toThrow(
+      /lake lets only its admins retry a rule, so "cta:broken" cannot be retried from here\..*rule id r2/
+    );
+    expect(availabilities.watchedRules).toBe(0);
+    availabilities.dispose();
+  });
+
+  it('when a DID was never made available, then a retry is a 409 that says to make it available first', async () => {
+    const requests = stuckRucio('allowed');
+    const availabilities = new Availabilities(new RucioClient(instance, credentials));
+    await expect(availabilities.retry({ scope: 'cta', name: 'new' })).rejects.toMatchObject({
+      status: 409,
+      message:
+        '"cta:new" has not been made available yet, so there is nothing to retry. Make it available first.'
+    });
+    expect(requests.filter(r => r.method === 'PUT')).toEqual([]);
+    availabilities.dispose();
+  });
+});

@@ -140,7 +140,7 @@ export async function up(options: UpOptions, log: Logger): Promise<Layout> {
   started(`Transfer service on ${transfersUrl(layout)}`);
   await startRucioDaemons(layout, programs.venvBin);
   started(
-    "Rucio's daemons (conveyor submitter, poller, finisher; judge evaluator, cleaner; abacus)"
+    "Rucio's daemons (conveyor submitter, poller, finisher; judge evaluator, cleaner, repairer; abacus)"
   );
   writeCompanionConfig(layout);
   if (options.seed !== false && !existsSync(seededMarker(layout))) {

@@ -1,11 +1,12 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { ensureX509, X509_GUNICORN_CONFIG, X509_WSGI } from './x509.js';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DevlakeError } from './errors.js';
 import { databaseUrl } from './postgres.js';
 import { run, startService, tail, logFile, type ServiceSpec } from './processes.js';
 import { DEFAULT_CLIENTS as IDP_CLIENTS } from './idp/accounts.js';
+import { POLICY_PACKAGE, policyPath, writePolicyPackage } from './policy.js';
 import { demoAccount, idpIssuer, rucioUrl, transfersUrl, type Layout } from './settings.js';
 
 /** Where devlake keeps Rucio's configuration. */
@@ -107,14 +108,20 @@ function writeConfig(layout: Layout, venvBin: string): string {
   writeFileSync(join(dir, 'idpsecrets.json'), JSON.stringify(idpSecrets, null, 2) + '\n', {
     mode: 0o600
   });
+  writePolicyPackage(layout);
   const config = rucioConfigPath(layout);
   writeFileSync(config, rucioConfig(layout, alembicIni));
   return config;
 }
 
-/** The environment every Rucio process of devlake runs with. */
+/** The environment every Rucio process of devlake runs with (devlake's policy package among it). */
 export function rucioEnv(layout: Layout): Record<string, string> {
-  return { RUCIO_CONFIG: rucioConfigPath(layout), PYTHONUNBUFFERED: '1' };
+  return {
+    RUCIO_CONFIG: rucioConfigPath(layout),
+    RUCIO_POLICY_PACKAGE: POLICY_PACKAGE,
+    PYTHONPATH: policyPath(layout),
+    PYTHONUNBUFFERED: '1'
+  };
 }
 
 /**
@@ -212,7 +219,7 @@ export async function startRucioX509Auth(layout: Layout, venvBin: string): Promi
       dir,
       'devlake_x509:application'
     ],
-    env: { ...rucioEnv(layout), PYTHONPATH: dir },
+    env: { ...rucioEnv(layout), PYTHONPATH: [dir, policyPath(layout)].join(delimiter) },
     port: layout.ports.x509Auth
   });
 }
@@ -245,6 +252,8 @@ export function rucioDaemons(layout: Layout, venvBin: string): ServiceSpec[] {
     daemon('rucio-conveyor-finisher', "Rucio's transfer finisher", ['--sleep-time', '2']),
     daemon('rucio-judge-evaluator', "Rucio's rule evaluator", ['--sleep-time', '2']),
     daemon('rucio-judge-cleaner', "Rucio's expired-rule cleaner", ['--sleep-time', '10']),
+    // Retries stuck rules: on its own after 30 minutes, at once when their owner boosts them.
+    daemon('rucio-judge-repairer', "Rucio's stuck-rule repairer", ['--sleep-time', '5']),
     daemon('rucio-abacus-account', "Rucio's quota counter", ['--sleep-time', '5'])
   ];
 }

@@ -164,6 +164,11 @@ export class DataLakeClient {
     return this.send('POST', this.at(instance, 'make-available'), { did });
   }
 
+  /** Asks Rucio to retry the stuck transfers of a DID's rule now. */
+  retry(instance: string, did: string): Promise<Availability> {
+    return this.send('POST', this.at(instance, 'retry'), { did });
+  }
+
   /** One window of the local paths of a DID's files. */
   localPaths(
     instance: string,

@@ -226,6 +226,18 @@ export function useMakeAvailable(instance: string) {
   });
 }
 
+/** Retries a stuck DID: Rucio resubmits its stuck transfers now; the view follows them. */
+export function useRetry(instance: string) {
+  const { client } = useDataLake();
+  const queryClient = useQueryClient();
+  return useMutation<Availability, DataLakeError, string>({
+    mutationFn: did => client.retry(instance, did),
+    onSuccess: availability => {
+      queryClient.setQueryData(keys.availability(instance, availability.did), availability);
+    }
+  });
+}
+
 /** Every local path of an available DID. */
 export function useLocalPaths(instance: string, did: string, enabled: boolean) {
   const { client } = useDataLake();

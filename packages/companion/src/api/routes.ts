@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import {
   MakeAvailableRequest,
+  RetryRequest,
   SearchRequest,
   type Availability,
   type InstancesResponse,
@@ -119,6 +120,14 @@ export function apiRouter(lake: Lake): Router {
       .instance(req.params.instance)
       .availabilities.makeAvailable(parseDid(did));
     res.status(result.created ? 201 : 200).json(result);
+  });
+
+  router.post('/instances/:instance/retry', async (req, res) => {
+    const { did } = checked(RetryRequest, req.body);
+    const availability: Availability = await lake
+      .instance(req.params.instance)
+      .availabilities.retry(parseDid(did));
+    res.json(availability);
   });
 
   router.get('/instances/:instance/content', async (req, res) => {

@@ -20,6 +20,9 @@ interface ReplicaLine {
 
 const TERMINAL = new Set(['OK', 'STUCK']);
 
+/** How long the tracker watches a stuck rule after a retry for the repairer to pick it up. */
+const RETRY_WATCH_MS = 5 * 60_000;
+
 /** Availability from Rucio's rule. */
 export function availabilityOf(
   instance: string,
@@ -84,7 +87,8 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
     string,
     Promise<{ files: number | null; bytes: number | null }>
   >();
-  private readonly watched = new Map<string, { did: DidRef; last: string }>();
+  /** Rules being polled; `retryUntil`: keep polling a STUCK rule until then (a retry is on its way). */
+  private readonly watched = new Map<string, { did: DidRef; last: string; retryUntil?: number }>();
   private readonly pathWindows = new StreamWindows<LocalPath>();
   private readonly paths: PathResolver;
   private timer: NodeJS.Timeout | undefined;
@@ -213,6 +217,43 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
     return { availability: await this.availability(did), created };
   }
 
+  /**
+   * Asks Rucio to retry the stuck transfers of the DID's rule now: boosts the rule, so that the
+   * judge-repairer resubmits its stuck files at once instead of hours later, and watches the rule
+   * while it does. A rule that is not stuck is left alone. Rucio's generic policy lets only admins
+   * boost rules; where the account may not, the 403 says what the user can do instead.
+   */
+  async retry(did: DidRef): Promise<Availability> {
+    const current = await this.availability(did);
+    if (current.state === 'NOT_AVAILABLE' || current.ruleId === null) {
+      throw new AppError(
+        409,
+        'conflict',
+        `"${current.did}" has not been made available yet, so there is nothing to retry. Make it available first.`
+      );
+    }
+    if (current.state !== 'STUCK') {
+      return current;
+    }
+    try {
+      await this.rucio.json('PUT', `/rules/${encodeURIComponent(current.ruleId)}`, {
+        body: { options: { boost_rule: true } },
+        context: { did: current.did }
+      });
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'forbidden') {
+        throw new AppError(
+          403,
+          'forbidden',
+          `${this.rucio.instance.name} lets only its admins retry a rule, so "${current.did}" cannot be retried from here. Rucio retries stuck transfers by itself (after 30 minutes, then every few hours); if it stays stuck, send the data lake's admins the rule id ${current.ruleId} and the reason shown.`
+        );
+      }
+      throw error;
+    }
+    this.watch(did, current.ruleId, current, Date.now() + RETRY_WATCH_MS);
+    return current;
+  }
+
   /** A window of the local paths of the DID's files that are on the scratch RSE. */
   localPaths(did: DidRef, offset: number, limit: number): Promise<Window<LocalPath>> {
     return this.pathWindows.window(
@@ -248,9 +289,13 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
     this.pathWindows.forget(JSON.stringify([didString(did)]));
   }
 
-  private watch(did: DidRef, ruleId: string, current: Availability): void {
+  private watch(did: DidRef, ruleId: string, current: Availability, retryUntil?: number): void {
     const known = this.watched.get(ruleId);
-    this.watched.set(ruleId, { did, last: known?.last ?? JSON.stringify(current) });
+    this.watched.set(ruleId, {
+      did,
+      last: known?.last ?? JSON.stringify(current),
+      retryUntil: retryUntil ?? known?.retryUntil
+    });
     if (!known) {
       this.interval = this.minInterval;
       this.schedule(0);
@@ -294,7 +339,12 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
             this.forgetPaths(entry.did);
             this.emit('availability', availability);
           }
-          if (TERMINAL.has(rule.state)) {
+          if (rule.state !== 'STUCK') {
+            // The retry has begun (or was not needed): the next STUCK or OK ends the watch.
+            entry.retryUntil = undefined;
+          }
+          const retrying = entry.retryUntil !== undefined && Date.now() < entry.retryUntil;
+          if (TERMINAL.has(rule.state) && !retrying) {
             this.watched.delete(ruleId);
           }
         } catch (error) {
@@ -310,7 +360,10 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
     } finally {
       this.polling = false;
     }
-    this.interval = changed ? this.minInterval : Math.min(this.interval * 2, this.maxInterval);
+    // Someone just pressed Retry: keep the first interval until the repairer has picked it up.
+    const awaitingRetry = [...this.watched.values()].some(e => e.retryUntil !== undefined);
+    this.interval =
+      changed || awaitingRetry ? this.minInterval : Math.min(this.interval * 2, this.maxInterval);
     if (this.watched.size > 0) {
       this.schedule(this.interval);
     }

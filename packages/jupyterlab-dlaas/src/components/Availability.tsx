@@ -1,9 +1,9 @@
 import type { Availability } from '@dlaas/api';
 import { Button } from '@jupyterlab/ui-components';
-import React from 'react';
+import React, { useEffect } from 'react';
 import { useDataLake } from '../context';
 import { formatBytes, formatCount } from '../format';
-import { useAvailability, useLocalPaths, useMakeAvailable } from '../hooks';
+import { useAvailability, useLocalPaths, useMakeAvailable, useRetry } from '../hooks';
 import { ErrorMessage } from './ErrorMessage';
 
 /** Props of {@link AvailabilityBlock}. */
@@ -23,11 +23,21 @@ export function AvailabilityBlock(props: IAvailabilityBlockProps): JSX.Element {
   const { trans } = useDataLake();
   const availability = useAvailability(props.instance, props.did);
   const makeAvailable = useMakeAvailable(props.instance);
+  const retry = useRetry(props.instance);
   const state = availability.data?.state;
+  // A retry is over once the rule leaves STUCK: should it get stuck again, Retry is offered again.
+  const { reset: resetRetry } = retry;
+  useEffect(() => {
+    if (state !== 'STUCK') {
+      resetRetry();
+    }
+  }, [state, resetRetry]);
+  useEffect(() => resetRetry, [props.did, resetRetry]);
   return (
     <section className="jp-DataLake-availability" aria-label={trans.__('Availability')}>
       {availability.error && <ErrorMessage error={availability.error} />}
       {makeAvailable.error && <ErrorMessage error={makeAvailable.error} />}
+      {retry.error && <ErrorMessage error={retry.error} />}
       {availability.isLoading && <p>{trans.__('Checking where the data is…')}</p>}
       {state === 'NOT_AVAILABLE' && (
         <>
@@ -59,16 +69,19 @@ export function AvailabilityBlock(props: IAvailabilityBlockProps): JSX.Element {
           </p>
           <p>
             {trans.__(
-              'Rucio retries stuck transfers by itself. If this stays stuck, send the data lake’s admins the rule id %1 and the reason above.',
+              'Rucio retries stuck transfers by itself after a while; Retry asks it to try again now. If it stays stuck, send the data lake’s admins the rule id %1 and the reason above.',
               availability.data?.ruleId ?? '–'
             )}
           </p>
+          {retry.isSuccess && (
+            <p role="status">{trans.__('Rucio will try these transfers again in a moment…')}</p>
+          )}
           <Button
             className="jp-mod-styled"
-            disabled={availability.isFetching}
-            onClick={() => void availability.refetch()}
+            disabled={retry.isPending || retry.isSuccess}
+            onClick={() => retry.mutate(props.did)}
           >
-            {trans.__('Check again')}
+            {trans.__('Retry')}
           </Button>
         </>
       )}
