@@ -1,4 +1,4 @@
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_TOKEN, type LabInfo } from './tests/lab';
 
@@ -25,8 +25,16 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   console.log(
     `[lab] JupyterLab with dlaas for the UI tests: ${running.labUrl} (ready in ${Math.round((Date.now() - started) / 1000)} s)`
   );
-  // No OpenID session yet: the companion (started on the first request) finds no tokens.
-  rmSync(join(running.jupyterDir, 'tokens'), { recursive: true, force: true });
+  // The OpenID session has expired and its refresh token is refused, as after a revocation or
+  // a long weekend: the companion (started on the first request) cannot renew it.
+  const tokens = join(running.jupyterDir, 'tokens');
+  rmSync(tokens, { recursive: true, force: true });
+  mkdirSync(tokens, { recursive: true, mode: 0o700 });
+  writeFileSync(
+    join(tokens, 'devlake-oidc.json'),
+    JSON.stringify({ accessToken: 'expired', refreshToken: 'revoked', expiresAt: 0 }),
+    { mode: 0o600 }
+  );
   const info: LabInfo = {
     url: running.url,
     devlake: running.devlake,

@@ -13,14 +13,19 @@ test.describe('signing in', () => {
     await expect(panel.searchBox).toBeVisible();
   });
 
-  // global-setup.ts removes this lab's OpenID tokens, so its session is gone as an expired,
-  // unrenewable one would be.
-  test('when the OpenID instance has no valid session, then the panel asks to sign in again instead of searching', async ({
+  // global-setup.ts gives this lab's OpenID instance an expired session whose refresh token the
+  // provider refuses.
+  test('when the OpenID session has expired and cannot be renewed, then the panel says to sign in again, with a Sign in button, instead of searching', async ({
     page
   }) => {
     const panel = new DataLakePanel(page);
     await panel.open();
     await panel.instancePicker.selectOption('devlake-oidc');
+    await expect(
+      panel.root.getByText(
+        'Your sign-in to devlake-oidc can no longer be renewed. Sign in to devlake-oidc again.'
+      )
+    ).toBeVisible();
     await expect(panel.root.getByRole('button', { name: 'Sign in' })).toBeVisible();
     await expect(panel.root.getByText(/^Signed in as/)).toBeHidden();
     await expect(panel.searchBox).toBeHidden();

@@ -116,9 +116,16 @@ describe('device sign-in against a real OpenID provider', { timeout: 30_000 }, (
     const stored = JSON.parse(readFileSync(file, 'utf8')) as { refreshToken: string };
     writeFileSync(file, JSON.stringify({ ...stored, refreshToken: 'revoked', expiresAt: 0 }));
     const reloaded = new DeviceCredentials(config, config.auth as never);
-    await expect(reloaded.token()).rejects.toMatchObject({
+    const again = {
       code: 'not_signed_in',
       message: expect.stringMatching(/can no longer be renewed\. Sign in to lake again\./)
+    };
+    await expect(reloaded.token()).rejects.toMatchObject(again);
+    // The panel asks again (for its sign-in state): still "again", not "you are not signed in".
+    await expect(reloaded.token()).rejects.toMatchObject(again);
+    reloaded.signOut();
+    await expect(reloaded.token()).rejects.toMatchObject({
+      message: 'You are not signed in to lake. Sign in to lake.'
     });
   });
 });

@@ -68,26 +68,22 @@ const sidebarPlugin: JupyterFrontEndPlugin<IDataLake> = {
     restorer?.add(sidebar, 'dlaas');
 
     // The notifications for replications that end while JupyterLab is open.
-    new TransferWatcher(
-      events,
-      ({ availability, outcome }) => {
-        if (outcome === 'available') {
-          Notification.success(trans.__('%1 is available.', availability.did), {
-            autoClose: 5000
-          });
-        } else {
-          Notification.error(
-            trans.__(
-              '%1 could not be made available: %2',
-              availability.did,
-              availability.error ?? trans.__('Rucio gave no reason.')
-            ),
-            { autoClose: false }
-          );
-        }
-      },
-      () => undefined
-    );
+    new TransferWatcher(events, ({ availability, outcome }) => {
+      if (outcome === 'available') {
+        Notification.success(trans.__('%1 is available.', availability.did), {
+          autoClose: 5000
+        });
+      } else {
+        Notification.error(
+          trans.__(
+            '%1 could not be made available: %2',
+            availability.did,
+            availability.error ?? trans.__('Rucio gave no reason.')
+          ),
+          { autoClose: false }
+        );
+      }
+    });
 
     const { commands } = app;
     commands.addCommand(CommandIDs.open, {
@@ -179,30 +175,38 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
     const trans = (translator ?? nullTranslator).load('dlaas');
     const item = new Widget();
     item.addClass('jp-DataLake-status');
-    let active = 0;
     const activeChanged = new Signal<Widget, void>(item);
     const render = (): void => {
-      item.node.textContent = trans._n('Data Lake: %1 transfer', 'Data Lake: %1 transfers', active);
+      item.node.textContent = trans._n(
+        'Data Lake: %1 transfer',
+        'Data Lake: %1 transfers',
+        lake.events.active
+      );
       item.node.title = trans.__(
         'Replications to the scratch disk under way; click to open the panel'
       );
     };
     render();
-    item.node.addEventListener('click', () => app.shell.activateById(lake.sidebar.id));
-    new TransferWatcher(
-      lake.events,
-      () => undefined,
-      count => {
-        active = count;
-        render();
-        activeChanged.emit();
+    // A button for the keyboard and screen readers too: Enter or Space opens the panel.
+    item.node.setAttribute('role', 'button');
+    item.node.tabIndex = 0;
+    const openPanel = (): void => app.shell.activateById(lake.sidebar.id);
+    item.node.addEventListener('click', openPanel);
+    item.node.addEventListener('keydown', event => {
+      if (event.key === 'Enter' || event.key === ' ') {
+        event.preventDefault();
+        openPanel();
       }
-    );
+    });
+    lake.events.activeChanged.connect(() => {
+      render();
+      activeChanged.emit();
+    });
     statusBar.registerStatusItem('@dlaas/jupyterlab-extension:status', {
       item,
       align: 'left',
       rank: 5,
-      isActive: () => active > 0,
+      isActive: () => lake.events.active > 0,
       activeStateChanged: activeChanged
     });
   }
@@ -234,8 +238,19 @@ namespace Private {
           );
           return;
         }
-        await app.commands.execute('filebrowser:activate', { path: relative });
-        await app.commands.execute('filebrowser:go-to-path', { path: relative });
+        try {
+          await app.commands.execute('filebrowser:activate', { path: relative });
+          await app.commands.execute('filebrowser:go-to-path', { path: relative });
+        } catch (error) {
+          Notification.error(
+            trans.__(
+              'The file browser could not open %1 (%2). Use Copy path instead, or try again once the copy has finished.',
+              relative,
+              (error as Error).message ?? String(error)
+            ),
+            { autoClose: 8000 }
+          );
+        }
       },
       copyPath: (text, what) => {
         Clipboard.copyToSystem(text);
@@ -246,7 +261,17 @@ namespace Private {
           Notification.warning(trans.__('Notebooks are not available in this JupyterLab.'));
           return;
         }
-        await app.commands.execute(CommandIDs.addToNotebook, { instance, did, type });
+        try {
+          await app.commands.execute(CommandIDs.addToNotebook, { instance, did, type });
+        } catch (error) {
+          Notification.error(
+            trans.__(
+              'Could not add %1 to the notebook (%2). Try again from the Data Lake panel.',
+              did,
+              (error as Error).message ?? String(error)
+            )
+          );
+        }
       }
     };
   }

@@ -4,9 +4,19 @@ import { Signal, type ISignal } from '@lumino/signaling';
 
 /** What the panel needs of a browser `EventSource`. */
 export interface IEventSource {
+  /** `EventSource.CLOSED` (2) once the browser has given up on the stream. */
+  readonly readyState: number;
   addEventListener(type: 'availability', listener: (event: MessageEvent<string>) => void): void;
+  addEventListener(type: 'error', listener: () => void): void;
   close(): void;
 }
+
+/** `EventSource.CLOSED`. */
+const CLOSED = 2;
+
+/** First and longest wait before a stream the browser gave up on is opened again, in ms. */
+const RETRY_FIRST_MS = 2000;
+const RETRY_MAX_MS = 60_000;
 
 /** Opens an event stream at an absolute URL; `EventSource` in the browser, a stub in tests. */
 export type EventSourceFactory = (url: string) => IEventSource;
@@ -17,7 +27,9 @@ const DIDS_PER_STREAM = 200;
 /**
  * Live availability of the DIDs the panel shows, pushed by the companion's event stream. Views
  * `watch` the DIDs they show; one stream per instance carries all of them (re-opened when the
- * set changes), so the number of open views never multiplies the companion's work.
+ * set changes), so the number of open views never multiplies the companion's work. The browser
+ * reconnects a dropped stream by itself; a stream it gives up on (the companion answered with an
+ * error, e.g. while JupyterLab restarts) is opened again here, after 2 s and then up to a minute.
  */
 export class AvailabilityEvents implements IDisposable {
   /**
@@ -43,6 +55,16 @@ export class AvailabilityEvents implements IDisposable {
   /** The availabilities last seen, of every watched DID. */
   all(): Availability[] {
     return [...this._latest.values()];
+  }
+
+  /** How many watched DIDs are replicating now. */
+  get active(): number {
+    return this._active;
+  }
+
+  /** Emits {@link active} whenever it changes. */
+  get activeChanged(): ISignal<this, number> {
+    return this._activeChanged;
   }
 
   /** Whether this has been disposed. */
@@ -76,6 +98,7 @@ export class AvailabilityEvents implements IDisposable {
         }
         watchers.delete(did);
         this._latest.delete(key);
+        this.countActive();
         this.schedule(instance);
       }
     };
@@ -104,8 +127,8 @@ export class AvailabilityEvents implements IDisposable {
     Signal.clearData(this);
   }
 
-  /** Re-opens `instance`'s streams soon, once for a burst of watch changes. */
-  private schedule(instance: string): void {
+  /** Re-opens `instance`'s streams after `delay` ms, once for a burst of watch changes. */
+  private schedule(instance: string, delay = 50): void {
     if (this._disposed || this._timers.has(instance)) {
       return;
     }
@@ -114,8 +137,15 @@ export class AvailabilityEvents implements IDisposable {
       setTimeout(() => {
         this._timers.delete(instance);
         this.reopen(instance);
-      }, 50)
+      }, delay)
     );
+  }
+
+  /** A stream of `instance` was given up on: open them again later, waiting longer each time. */
+  private retryLater(instance: string): void {
+    const delay = this._retryDelay.get(instance) ?? RETRY_FIRST_MS;
+    this._retryDelay.set(instance, Math.min(delay * 2, RETRY_MAX_MS));
+    this.schedule(instance, delay);
   }
 
   private reopen(instance: string): void {
@@ -125,6 +155,11 @@ export class AvailabilityEvents implements IDisposable {
     for (let i = 0; i < dids.length; i += DIDS_PER_STREAM) {
       const stream = this.open(this.url(instance, dids.slice(i, i + DIDS_PER_STREAM)));
       stream.addEventListener('availability', event => this.receive(instance, event.data));
+      stream.addEventListener('error', () => {
+        if (stream.readyState === CLOSED && this._streams.get(instance)?.includes(stream)) {
+          this.retryLater(instance);
+        }
+      });
       streams.push(stream);
     }
     this._streams.set(instance, streams);
@@ -141,8 +176,10 @@ export class AvailabilityEvents implements IDisposable {
     if (!watched || availability.instance !== instance) {
       return;
     }
+    this._retryDelay.delete(instance);
     const key = Private.key(instance, availability.did);
     this._latest.set(key, availability);
+    this.countActive();
     this._changed.emit(availability);
     if (availability.state === 'AVAILABLE' || availability.state === 'STUCK') {
       this._followed.get(key)?.dispose();
@@ -150,7 +187,18 @@ export class AvailabilityEvents implements IDisposable {
     }
   }
 
+  private countActive(): void {
+    const active = this.all().filter(a => a.state === 'REPLICATING').length;
+    if (active !== this._active) {
+      this._active = active;
+      this._activeChanged.emit(active);
+    }
+  }
+
   private _disposed = false;
+  private _active = 0;
+  private readonly _activeChanged = new Signal<this, number>(this);
+  private readonly _retryDelay = new Map<string, number>();
   private readonly _changed = new Signal<this, Availability>(this);
   private readonly _watchers = new Map<string, Map<string, number>>();
   private readonly _streams = new Map<string, IEventSource[]>();

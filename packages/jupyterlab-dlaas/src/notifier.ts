@@ -10,19 +10,17 @@ export interface ITransferOutcome {
 
 /**
  * Watches the event stream for replications that end while the panel looks: a DID seen
- * REPLICATING that turns AVAILABLE or STUCK is reported once, and the active count feeds the
- * status bar.
+ * REPLICATING that turns AVAILABLE or STUCK is reported once. (The number under way is
+ * {@link AvailabilityEvents.active}.)
  */
 export class TransferWatcher implements IDisposable {
   /**
    * @param events - the panel's availability events
    * @param report - told of each finished or failed replication
-   * @param onActive - told the number of replications in progress whenever it changes
    */
   constructor(
     private readonly events: AvailabilityEvents,
-    private readonly report: (outcome: ITransferOutcome) => void,
-    private readonly onActive: (count: number) => void
+    private readonly report: (outcome: ITransferOutcome) => void
   ) {
     events.changed.connect(this.onChange, this);
   }
@@ -43,21 +41,20 @@ export class TransferWatcher implements IDisposable {
 
   private onChange(_: AvailabilityEvents, availability: Availability): void {
     const key = `${availability.instance}\n${availability.did}`;
-    const before = this._states.get(key);
-    this._states.set(key, availability.state);
-    if (before === 'REPLICATING' && availability.state === 'AVAILABLE') {
-      this.report({ availability, outcome: 'available' });
-    } else if (before === 'REPLICATING' && availability.state === 'STUCK') {
-      this.report({ availability, outcome: 'stuck' });
+    const before = this._replicating.has(key);
+    if (availability.state === 'REPLICATING') {
+      this._replicating.add(key);
+      return;
     }
-    const active = [...this._states.values()].filter(state => state === 'REPLICATING').length;
-    if (active !== this._active) {
-      this._active = active;
-      this.onActive(active);
+    this._replicating.delete(key);
+    if (before && availability.state === 'AVAILABLE') {
+      this.report({ availability, outcome: 'available' });
+    } else if (before && availability.state === 'STUCK') {
+      this.report({ availability, outcome: 'stuck' });
     }
   }
 
   private _disposed = false;
-  private _active = 0;
-  private readonly _states = new Map<string, string>();
+  /** DIDs last seen REPLICATING (forgotten when they end). */
+  private readonly _replicating = new Set<string>();
 }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { AvailabilityEvents } from '../src/events';
+import { TransferWatcher } from '../src/notifier';
 import { availability, FakeStreams } from './harness';
 
 function setUp() {
@@ -50,5 +51,65 @@ describe('live availability events', () => {
     expect(seen).toEqual(['s:d=REPLICATING', 's:d=AVAILABLE']);
     await sleep(80);
     expect(streams.open).toHaveLength(0);
+  });
+
+  it('when the browser gives up on a stream, then it is opened again after a pause, with the same DIDs', async () => {
+    const { streams, events, seen } = setUp();
+    events.watch('lake', 's:d');
+    await sleep(80);
+    expect(streams.open).toHaveLength(1);
+    streams.open[0]?.fail();
+    expect(streams.open).toHaveLength(0);
+    await sleep(1500);
+    expect(streams.open).toHaveLength(0);
+    await sleep(800);
+    expect(streams.open.map(s => s.url)).toEqual(['/events/lake?did=s:d']);
+    streams.push(availability({ did: 's:d', state: 'REPLICATING' }));
+    expect(seen).toEqual(['s:d=REPLICATING']);
+    events.dispose();
+  });
+
+  it('when watched DIDs replicate, end or stop being watched, then the active count follows', async () => {
+    const { streams, events } = setUp();
+    const counts: number[] = [];
+    events.activeChanged.connect((_, n) => counts.push(n));
+    const a = events.watch('lake', 's:a');
+    events.watch('lake', 's:b');
+    await sleep(80);
+    streams.push(availability({ did: 's:a', state: 'REPLICATING' }));
+    streams.push(availability({ did: 's:b', state: 'REPLICATING' }));
+    streams.push(availability({ did: 's:b', state: 'AVAILABLE' }));
+    expect(events.active).toBe(1);
+    // The view of s:a closes while it still replicates: it is no longer counted.
+    a.dispose();
+    expect(events.active).toBe(0);
+    expect(counts).toEqual([1, 2, 1, 0]);
+    events.dispose();
+  });
+});
+
+describe('reports of finished replications', () => {
+  it('when a DID seen replicating ends, then it is reported once, and a DID first seen finished is not', async () => {
+    const { streams, events } = setUp();
+    const reports: string[] = [];
+    const watcher = new TransferWatcher(events, ({ availability, outcome }) =>
+      reports.push(`${availability.did}:${outcome}`)
+    );
+    ['s:ok', 's:stuck', 's:old'].forEach(did => events.watch('lake', did));
+    await sleep(80);
+    streams.push(availability({ did: 's:old', state: 'AVAILABLE' }));
+    for (const did of ['s:ok', 's:stuck']) {
+      streams.push(availability({ did, state: 'REPLICATING' }));
+    }
+    streams.push(availability({ did: 's:ok', state: 'AVAILABLE' }));
+    streams.push(availability({ did: 's:stuck', state: 'STUCK' }));
+    streams.push(availability({ did: 's:ok', state: 'AVAILABLE' }));
+    expect(reports).toEqual(['s:ok:available', 's:stuck:stuck']);
+    watcher.dispose();
+    watcher.dispose();
+    streams.push(availability({ did: 's:old', state: 'REPLICATING' }));
+    streams.push(availability({ did: 's:old', state: 'AVAILABLE' }));
+    expect(reports).toHaveLength(2);
+    events.dispose();
   });
 });

@@ -14,9 +14,10 @@ export interface ICall {
   path: string;
   query: URLSearchParams;
   body: unknown;
+  headers: Headers;
 }
 
-/** What a route answers: a JSON body (200), or `{status, body}`. */
+/** What a route answers: a JSON body (200), `{status, body}`, or a whole `Response` (bytes). */
 export type Answer = object;
 
 /** Routes keyed `METHOD path` (path without query); a function sees the call. */
@@ -34,7 +35,8 @@ export function stubTransport(routes: Routes): { transport: Transport; calls: IC
       method: init.method ?? 'GET',
       path: route,
       query: new URLSearchParams(search),
-      body: typeof init.body === 'string' ? JSON.parse(init.body) : undefined
+      body: typeof init.body === 'string' ? JSON.parse(init.body) : undefined,
+      headers: new Headers(init.headers)
     };
     calls.push(call);
     const key = `${call.method} ${route}`;
@@ -43,6 +45,9 @@ export function stubTransport(routes: Routes): { transport: Transport; calls: IC
     }
     const route_ = routes[key];
     const answer = typeof route_ === 'function' ? await route_(call) : route_;
+    if (answer instanceof Response) {
+      return answer;
+    }
     if (isStatusAnswer(answer)) {
       return json(answer.status, answer.body);
     }
@@ -70,29 +75,48 @@ function json(status: number, body: unknown): Response {
 
 /** Event streams opened by the panel, which the test feeds. */
 export class FakeStreams {
-  readonly opened: { url: string; closed: boolean; push(a: Availability): void }[] = [];
+  readonly opened: {
+    url: string;
+    closed: boolean;
+    push(a: Availability): void;
+    /** The browser gives up on the stream (the companion answered with an error). */
+    fail(): void;
+  }[] = [];
 
   readonly factory = (url: string): IEventSource => {
-    const listeners: ((event: MessageEvent<string>) => void)[] = [];
+    const onAvailability: ((event: MessageEvent<string>) => void)[] = [];
+    const onError: (() => void)[] = [];
+    let readyState = 1;
     const stream = {
       url,
       closed: false,
       push: (availability: Availability) =>
-        listeners.forEach(l =>
+        onAvailability.forEach(l =>
           l(new MessageEvent('availability', { data: JSON.stringify(availability) }))
-        )
+        ),
+      fail: () => {
+        readyState = 2;
+        stream.closed = true;
+        onError.forEach(l => l());
+      }
     };
     this.opened.push(stream);
     return {
-      addEventListener: (_type, listener) => listeners.push(listener),
+      get readyState() {
+        return readyState;
+      },
+      addEventListener: (type: 'availability' | 'error', listener: never) => {
+        (type === 'error' ? onError : onAvailability).push(listener);
+      },
       close: () => {
+        readyState = 2;
         stream.closed = true;
       }
     };
   };
 
   /** Streams still open. */
-  get open(): { url: string; push(a: Availability): void }[] {
+  get open(): { url: string; push(a: Availability): void; fail(): void }[] {
     return this.opened.filter(s => !s.closed);
   }
 

@@ -92,6 +92,14 @@ function searchAnswering(rows: Did[], total: number | null) {
   };
 }
 
+const STUCK_L0 = {
+  did: 'lofar:L0',
+  state: 'STUCK',
+  ruleId: 'rule-7',
+  files: { ok: 1, replicating: 0, stuck: 1, total: 2 },
+  error: 'TRANSFER_FAILED: destination unreachable'
+} as const;
+
 const details = (name: string, type: Did['type'] = 'DATASET') => ({
   did: { scope: 'lofar', name, type, bytes: 2048, length: 2 },
   metadata: { run_number: 700000, datatype: 'uv' },
@@ -144,7 +152,6 @@ describe('the Data Lake panel', () => {
       }
     });
     lake.render(<DataLakeView searchDelay={10} />);
-    await screen.findByRole('option', { name: 'user.alice' }).catch(() => undefined);
     await waitFor(() =>
       expect(
         screen.getByRole('combobox', { name: 'Scope' }).querySelectorAll('option')
@@ -400,18 +407,13 @@ describe('the Data Lake panel', () => {
     expect(new Set(sorts)).toEqual(new Set(['rucio', 'size', 'name']));
   });
 
-  it('when a rule is stuck, then Rucio’s reason and rule id show, and Check again asks anew', async () => {
+  it('when a rule is stuck and Retry is pressed, then the companion is asked to retry that DID and the panel says Rucio will try again', async () => {
     const lake = testContext({
       ...signedIn,
       'POST api/instances/lake/search': searchAnswering(dids('L', 1), 1),
       'GET api/instances/lake/did': details('L0'),
-      'GET api/instances/lake/availability': availability({
-        did: 'lofar:L0',
-        state: 'STUCK',
-        ruleId: 'rule-7',
-        files: { ok: 1, replicating: 0, stuck: 1, total: 2 },
-        error: 'TRANSFER_FAILED: destination unreachable'
-      })
+      'GET api/instances/lake/availability': availability(STUCK_L0),
+      'POST api/instances/lake/retry': availability(STUCK_L0)
     });
     lake.render(<DataLakeView searchDelay={10} />);
     await userEvent.type(await screen.findByRole('searchbox'), 'lofar:L*');
@@ -420,11 +422,37 @@ describe('the Data Lake panel', () => {
       'TRANSFER_FAILED: destination unreachable'
     );
     expect(screen.getByText(/the rule id rule-7/)).toBeTruthy();
-    const asked = (): number =>
-      lake.calls.filter(c => c.path === 'api/instances/lake/availability').length;
-    const before = asked();
-    await userEvent.click(screen.getByRole('button', { name: 'Check again' }));
-    await waitFor(() => expect(asked()).toBe(before + 1));
+    const retry = screen.getByRole('button', { name: 'Retry' });
+    await userEvent.click(retry);
+    expect(
+      await screen.findByText('Rucio will try these transfers again in a moment…')
+    ).toBeTruthy();
+    const asked = lake.calls.filter(c => c.path === 'api/instances/lake/retry');
+    expect(asked.map(c => [c.method, c.body])).toEqual([['POST', { did: 'lofar:L0' }]]);
+    expect((retry as HTMLButtonElement).disabled).toBe(true);
+  });
+
+  it('when a retry is refused by the data lake, then the companion’s sentence shows and Retry stays', async () => {
+    const refusal =
+      'lake lets only its admins retry a rule, so "lofar:L0" cannot be retried from here.';
+    const lake = testContext({
+      ...signedIn,
+      'POST api/instances/lake/search': searchAnswering(dids('L', 1), 1),
+      'GET api/instances/lake/did': details('L0'),
+      'GET api/instances/lake/availability': availability(STUCK_L0),
+      'POST api/instances/lake/retry': {
+        status: 403,
+        body: { error: { code: 'forbidden', message: refusal } }
+      }
+    });
+    lake.render(<DataLakeView searchDelay={10} />);
+    await userEvent.type(await screen.findByRole('searchbox'), 'lofar:L*');
+    await userEvent.click(await screen.findByRole('option', { name: /^lofar:L0/ }));
+    await userEvent.click(await screen.findByRole('button', { name: 'Retry' }));
+    expect(await screen.findByText(refusal)).toBeTruthy();
+    expect((screen.getByRole('button', { name: 'Retry' }) as HTMLButtonElement).disabled).toBe(
+      false
+    );
   });
 
   it('when an instance signs in with the device flow and its session expired, then the panel shows the sentence and Sign in, and then the code to enter', async () => {
@@ -468,5 +496,80 @@ describe('the Data Lake panel', () => {
       screen.getByRole('link', { name: 'https://iam.example/device' }).getAttribute('href')
     ).toBe('https://iam.example/device?user_code=ABCD-EFGH');
     expect(screen.queryByRole('searchbox')).toBeNull();
+  });
+
+  describe('previews', () => {
+    /** A file's bytes through the content route, honouring `Range` as the companion does. */
+    function content(type: string, size: number, text: string) {
+      const bytes = new TextEncoder().encode(text.repeat(Math.ceil(size / text.length)));
+      return (call: ICall) => {
+        const range = /bytes=0-(\d+)/.exec(call.headers.get('Range') ?? '');
+        const end = range ? Math.min(Number(range[1]), size - 1) : size - 1;
+        const partial = end < size - 1;
+        return new Response(bytes.slice(0, end + 1), {
+          status: partial ? 206 : 200,
+          headers: {
+            'Content-Type': type,
+            'Content-Length': String(end + 1),
+            ...(partial ? { 'Content-Range': `bytes 0-${end}/${size}` } : {})
+          }
+        });
+      };
+    }
+
+    async function openPreview(name: string, type: string, size: number, text = 'A') {
+      const lake = testContext({
+        ...signedIn,
+        'POST api/instances/lake/search': searchAnswering(
+          [{ scope: 'lofar', name, type: 'FILE', bytes: size, length: null }],
+          1
+        ),
+        'GET api/instances/lake/did': {
+          ...details(name, 'FILE'),
+          did: { scope: 'lofar', name, type: 'FILE', bytes: size, length: 1 }
+        },
+        'GET api/instances/lake/availability': availability({ did: `lofar:${name}` }),
+        'GET api/instances/lake/content': content(type, size, text)
+      });
+      const created: Blob[] = [];
+      URL.createObjectURL = (blob: Blob) => {
+        created.push(blob);
+        return `blob:preview-${created.length}`;
+      };
+      URL.revokeObjectURL = () => undefined;
+      lake.render(<DataLakeView searchDelay={10} />);
+      await userEvent.type(await screen.findByRole('searchbox'), `lofar:${name}`);
+      await userEvent.click(await screen.findByRole('option', { name: new RegExp(name) }));
+      await userEvent.click(await screen.findByRole('button', { name: 'Preview' }));
+      const region = await screen.findByRole('region', { name: 'Preview' });
+      return { lake, created, region };
+    }
+
+    it('when an image larger than 64 KiB is previewed, then it is read whole and shown', async () => {
+      const { created, region } = await openPreview('sky.png', 'image/png', 300_000);
+      const image = await within(region).findByRole('img', { name: 'lofar:sky.png' });
+      expect(image.getAttribute('src')).toBe('blob:preview-1');
+      expect(created.map(blob => blob.size)).toEqual([300_000]);
+    });
+
+    it('when an image is larger than a preview shows, then the panel says so instead of drawing part of it', async () => {
+      const { created, region } = await openPreview('huge.png', 'image/png', 40_000_000);
+      expect(
+        (await within(region).findByText(/This image is .*too large to preview here/)).textContent
+      ).toContain('Make it available and open it from the file browser.');
+      expect(created).toEqual([]);
+    });
+
+    it('when a long CSV file is previewed, then its first 64 KiB show as a table, the cut last line left out', async () => {
+      const { region } = await openPreview('table.csv', 'text/csv', 1_000_000, 'energy,"a, b"\n');
+      const table = await within(region).findByRole('table');
+      expect(
+        within(table)
+          .getAllByRole('columnheader')
+          .map(c => c.textContent)
+      ).toEqual(['energy', 'a, b']);
+      expect(within(table).getAllByRole('row')).toHaveLength(50);
+      expect(within(region).getByText('Showing the first 64 KiB.')).toBeTruthy();
+    });
   });
 });

@@ -38,6 +38,8 @@ export class DeviceCredentials implements CredentialSource {
   private tokens: StoredTokens | undefined;
   private pending: (DeviceSignIn & { abort: AbortController }) | undefined;
   private refreshing: Promise<RucioToken> | undefined;
+  /** Why the last sign-in ended without the user signing out (expired, refresh refused). */
+  private lapsed: string | undefined;
   private readonly tokenFile: string;
 
   constructor(
@@ -126,18 +128,22 @@ export class DeviceCredentials implements CredentialSource {
     this.pending?.abort.abort();
     this.pending = undefined;
     this.tokens = undefined;
+    this.lapsed = undefined;
     rmSync(this.tokenFile, { force: true });
   }
 
   token(refresh = false): Promise<RucioToken> {
     const tokens = this.tokens;
     if (!tokens) {
+      // A sign-in that lapsed keeps saying so ("sign in again") until the user signs in anew.
       return Promise.reject(
-        new AppError(
-          401,
-          'not_signed_in',
-          `You are not signed in to ${this.instance.name}. Sign in to ${this.instance.name}.`
-        )
+        this.lapsed
+          ? this.signInNeeded(this.lapsed)
+          : new AppError(
+              401,
+              'not_signed_in',
+              `You are not signed in to ${this.instance.name}. Sign in to ${this.instance.name}.`
+            )
       );
     }
     if (!refresh && stillFresh(tokens.expiresAt)) {
@@ -152,7 +158,8 @@ export class DeviceCredentials implements CredentialSource {
   private async refresh(tokens: StoredTokens): Promise<RucioToken> {
     if (!tokens.refreshToken) {
       this.tokens = undefined;
-      throw this.signInNeeded(`Your sign-in to ${this.instance.name} has expired.`);
+      this.lapsed = `Your sign-in to ${this.instance.name} has expired.`;
+      throw this.signInNeeded(this.lapsed);
     }
     const config = await this.provider.config();
     try {
@@ -172,7 +179,8 @@ export class DeviceCredentials implements CredentialSource {
       });
       this.tokens = undefined;
       rmSync(this.tokenFile, { force: true });
-      throw this.signInNeeded(`Your sign-in to ${this.instance.name} can no longer be renewed.`);
+      this.lapsed = `Your sign-in to ${this.instance.name} can no longer be renewed.`;
+      throw this.signInNeeded(this.lapsed);
     }
   }
 
@@ -198,6 +206,7 @@ export class DeviceCredentials implements CredentialSource {
       expiresAt: Date.now() + (response.expiresIn() ?? 3600) * 1000
     };
     this.tokens = tokens;
+    this.lapsed = undefined;
     mkdirSync(dirname(this.tokenFile), { recursive: true, mode: 0o700 });
     writeFileSync(this.tokenFile, JSON.stringify(tokens), { mode: 0o600 });
     chmodSync(this.tokenFile, 0o600);

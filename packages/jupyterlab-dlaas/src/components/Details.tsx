@@ -236,12 +236,18 @@ function Rules(props: { details: DidDetails }): JSX.Element {
 /** Bytes read for a preview. */
 const PREVIEW_BYTES = 64 * 1024;
 
+/** Largest image shown whole in a preview (an image cut short does not draw). */
+const IMAGE_PREVIEW_BYTES = 16 * 1024 * 1024;
+
 /** The start of a file's content, read through the companion: text, CSV as a table, or an image. */
 function Preview(props: { instance: string; did: string }): JSX.Element {
   const { trans, client } = useDataLake();
   const [shown, setShown] = useState(false);
   const [content, setContent] = useState<
-    { kind: 'text' | 'csv'; text: string; partial: boolean } | { kind: 'image'; url: string } | null
+    | { kind: 'text' | 'csv'; text: string; partial: boolean }
+    | { kind: 'image'; url: string }
+    | { kind: 'too-large'; size: number }
+    | null
   >(null);
   const [error, setError] = useState<Error | null>(null);
   useEffect(() => {
@@ -258,8 +264,16 @@ function Preview(props: { instance: string; did: string }): JSX.Element {
   const load = async (): Promise<void> => {
     setShown(true);
     try {
-      const answer = await client.content(props.instance, props.did, PREVIEW_BYTES);
+      let answer = await client.content(props.instance, props.did, PREVIEW_BYTES);
       if (answer.type.startsWith('image/')) {
+        const size = answer.size ?? 0;
+        if (size > IMAGE_PREVIEW_BYTES) {
+          setContent({ kind: 'too-large', size });
+          return;
+        }
+        if (size > PREVIEW_BYTES) {
+          answer = await client.content(props.instance, props.did, size);
+        }
         setContent({ kind: 'image', url: URL.createObjectURL(answer.body) });
         return;
       }
@@ -285,9 +299,18 @@ function Preview(props: { instance: string; did: string }): JSX.Element {
       {error && <ErrorMessage error={error} />}
       {!error && !content && <p>{trans.__('Loading preview…')}</p>}
       {content?.kind === 'image' && <img src={content.url} alt={props.did} />}
+      {content?.kind === 'too-large' && (
+        <p>
+          {trans.__(
+            'This image is %1, too large to preview here (up to %2). Make it available and open it from the file browser.',
+            formatBytes(content.size),
+            formatBytes(IMAGE_PREVIEW_BYTES)
+          )}
+        </p>
+      )}
       {content?.kind === 'text' && <pre>{content.text}</pre>}
       {content?.kind === 'csv' && <CsvTable text={content.text} partial={content.partial} />}
-      {content && content.kind !== 'image' && content.partial && (
+      {(content?.kind === 'text' || content?.kind === 'csv') && content.partial && (
         <p>{trans.__('Showing the first %1.', formatBytes(PREVIEW_BYTES))}</p>
       )}
     </div>

@@ -10,6 +10,7 @@ import { METADATA_KEY, NotebookAttachments } from '../../src/notebook/attachment
 import {
   AttachmentsPanel,
   AttachmentsView,
+  notebookDataIcon,
   type ICurrentAttachments
 } from '../../src/notebook/AttachmentsPanel';
 import { availability, stubTransport } from '../harness';
@@ -170,7 +171,8 @@ describe('AttachmentsPanel', () => {
     expect(panel.id).toBe('dlaas-notebook-data');
     expect(panel.title.caption).toBe('Notebook data');
     expect(panel.hasClass('jp-DataLake-attachments')).toBe(true);
-    expect(panel.title.icon).toBeTruthy();
+    expect(panel.title.icon).toBe(notebookDataIcon);
+    expect(notebookDataIcon.name).toBe('dlaas:notebook-data');
     panel.dispose();
   });
 });

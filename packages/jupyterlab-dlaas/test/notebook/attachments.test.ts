@@ -503,10 +503,12 @@ describe('NotebookAttachmentsManager', () => {
     tracker.open(second);
     expect(manager.current?.notebook).toBe(second);
     expect(seen).toEqual(['second.ipynb']);
+    const secondAttachments = manager.get(second);
 
     second.disposed.emit();
-    expect(manager.get(first).isDisposed).toBe(false);
-    expect(manager.get(second)).not.toBe(null);
+    expect(secondAttachments.isDisposed).toBe(true);
+    expect(manager.get(first)).toBe(firstAttachments);
+    expect(firstAttachments.isDisposed).toBe(false);
     manager.dispose();
     manager.dispose();
     expect(firstAttachments.isDisposed).toBe(true);
