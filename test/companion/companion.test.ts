@@ -117,6 +117,26 @@ describe('companion: instances, sign-in and browsing, as alice against devlake',
     expect(window.total).toBe(2);
   });
 
+  it('when a search matches more DIDs than its first window holds, then the companion reads on and a later answer tells how many', async () => {
+    const search = async (): Promise<Window<Did>> =>
+      (
+        await api.post('/api/instances/devlake/search', {
+          did: 'lofar:L700000/subbands/SB01*',
+          type: 'file',
+          limit: 200
+        })
+      ).body as Window<Did>;
+    const first = await search();
+    expect(first.items).toHaveLength(200);
+    let again = first;
+    for (let i = 0; i < 50 && again.total === null; i++) {
+      await new Promise(resolvePromise => setTimeout(resolvePromise, 200));
+      again = await search();
+    }
+    expect(again).toMatchObject({ total: 1000, complete: true });
+    expect(again.items).toEqual(first.items);
+  });
+
   it('when searching with metadata filters (AND, and OR of groups), then Rucio applies them', async () => {
     const and = (
       await api.post('/api/instances/devlake/search', {

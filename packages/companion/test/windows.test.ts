@@ -52,6 +52,24 @@ describe('StreamWindows', () => {
     expect(source.read()).toBeLessThanOrEqual(600);
   });
 
+  it('when lists are counted up to N, then after the first window a short list is read to its end and a long one to N, no further', async () => {
+    const short = counting(3_000);
+    const long = counting(1_000_000);
+    const windows = new StreamWindows<number>({ countUpTo: 10_000 });
+    const first = await windows.window('short', short.stream, 0, 100);
+    expect(first.total).toBeNull();
+    await windows.window('long', long.stream, 0, 100);
+    for (let i = 0; i < 200 && (short.read() < 3_000 || long.read() < 10_000); i++) {
+      await new Promise(resolvePromise => setTimeout(resolvePromise, 5));
+    }
+    const again = await windows.window('short', short.stream, 100, 100);
+    expect(again).toMatchObject({ total: 3_000, complete: true });
+    await new Promise(resolvePromise => setTimeout(resolvePromise, 50));
+    expect(long.read()).toBe(10_000);
+    expect((await windows.window('long', long.stream, 0, 100)).total).toBeNull();
+    windows.clear();
+  });
+
   it('when later windows are asked for, then the stream is opened once and read on', async () => {
     const source = counting(1000);
     const windows = new StreamWindows<number>();

@@ -110,9 +110,10 @@ export function useWindowedList<T>(
       queryFn: () => fetchWindow(index * WINDOW_SIZE, WINDOW_SIZE),
       enabled,
       staleTime: 60_000,
-      // The companion counts a dataset's files only once its first window is served: ask again
-      // (it answers from its cache) so that the length, the scroll bar and End are right before
-      // the user scrolls. Lists the companion cannot count (searches) stop asking after a while.
+      // The companion counts a list only once its first window is served (a dataset's files by
+      // Rucio's count, search results and children by reading on, up to 10,000): ask again (it
+      // answers from its cache) so that the length, the scroll bar and End are right before the
+      // user scrolls. Lists longer than the companion counts stop asking after a while.
       refetchInterval: (query: Query<Window<T>, Error, Window<T>, readonly unknown[]>) => {
         const data = query.state.data;
         return data &&

@@ -124,9 +124,16 @@ export function searchQuery(name: string, request: SearchRequest): Query {
   return query;
 }
 
+/**
+ * How many search results or children the companion reads on its own, after the first window, to
+ * tell their number; longer lists say "so far" until the user scrolls further.
+ */
+const COUNTED_ROWS = 10_000;
+
 /** Browsing of one user's view of one instance: scopes, search, children, files, details. */
 export class Browser {
-  private readonly didWindows = new StreamWindows<Did>();
+  /** Search results and children are counted up to this many, in the background. */
+  private readonly didWindows = new StreamWindows<Did>({ countUpTo: COUNTED_ROWS });
   private readonly fileWindows = new StreamWindows<FileEntry>();
   /** File counts of DIDs being listed, filled in when Rucio has counted. */
   private readonly fileCounts = new Map<string, { value: number | null }>();

@@ -8,6 +8,8 @@ interface Entry<T> {
   lastUsed: number;
   /** The read in progress, so that concurrent windows share it. */
   reading: Promise<void> | undefined;
+  /** Whether the list is being read on in the background, to learn its length. */
+  readingAhead: boolean;
   /** The whole list in other orders, by order name, once asked for. */
   readonly sorted: Map<string, T[]>;
 }
@@ -24,6 +26,12 @@ export interface StreamWindowsOptions {
   readonly maxLists?: number;
   /** A list unused for this long is dropped (and its stream closed). */
   readonly idleMs?: number;
+  /**
+   * Once a window is served, read on in the background until the list ends or holds this many
+   * rows, so that later windows carry its length ("1,234 items") without the user scrolling to
+   * its end. 0 (the default) reads only as far as windows reach.
+   */
+  readonly countUpTo?: number;
 }
 
 /**
@@ -36,10 +44,12 @@ export class StreamWindows<T> {
   private readonly lists = new Map<string, Entry<T>>();
   private readonly maxLists: number;
   private readonly idleMs: number;
+  private readonly countUpTo: number;
 
   constructor(options: StreamWindowsOptions = {}) {
     this.maxLists = options.maxLists ?? 16;
     this.idleMs = options.idleMs ?? 5 * 60_000;
+    this.countUpTo = options.countUpTo ?? 0;
   }
 
   /**
@@ -54,6 +64,7 @@ export class StreamWindows<T> {
     knownTotal: number | null = null
   ): Promise<Window<T>> {
     const entry = await this.read(key, open, offset + limit);
+    this.readAhead(entry);
     return {
       items: entry.items.slice(offset, offset + limit),
       offset,
@@ -107,6 +118,7 @@ export class StreamWindows<T> {
         error: undefined,
         lastUsed: Date.now(),
         reading: undefined,
+        readingAhead: false,
         sorted: new Map()
       };
       this.lists.set(key, entry);
@@ -143,6 +155,28 @@ export class StreamWindows<T> {
       })();
       await entry.reading;
     }
+  }
+
+  /**
+   * Reads on up to {@link StreamWindowsOptions.countUpTo} rows, 500 at a time, so that a window
+   * asked meanwhile waits for one batch at most. An error is kept for the window that needs it.
+   */
+  private readAhead(entry: Entry<T>): void {
+    if (entry.readingAhead || entry.done || entry.items.length >= this.countUpTo) {
+      return;
+    }
+    entry.readingAhead = true;
+    void (async () => {
+      while (
+        !entry.done &&
+        entry.error === undefined &&
+        entry.items.length < this.countUpTo &&
+        [...this.lists.values()].includes(entry)
+      ) {
+        await this.fill(entry, Math.min(entry.items.length + 500, this.countUpTo));
+      }
+      entry.readingAhead = false;
+    })();
   }
 
   private sweep(): void {

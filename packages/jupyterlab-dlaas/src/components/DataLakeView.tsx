@@ -255,10 +255,10 @@ function Browser(props: IDataLakeViewProps & { instance: Instance }): JSX.Elemen
   );
 }
 
-/** "12 results", "200 results so far…" */
 /** How a list is ordered: as Rucio streams it, or by name or size. */
 type SortOrder = 'rucio' | ListOrder;
 
+/** "12 items", or for a list longer than the companion counts, "10,200 items so far, …". */
 function countText(
   list: IWindowedList<IDidRow>,
   __: (text: string, ...args: unknown[]) => string,

@@ -39,7 +39,13 @@ export function searchPattern(draft: ISearchDraft): string | null {
   return null;
 }
 
-/** The complete conditions of a draft, values as numbers where they read as numbers. */
+/**
+ * A plain decimal number as people write one (`7`, `-1.5`, `2e6`): run numbers compare as
+ * numbers, while `007`, `0x10` or `1_000` stay the text they are (an ID, a hex code).
+ */
+const DECIMAL = /^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$/;
+
+/** The complete conditions of a draft, values as numbers where they read as plain numbers. */
 export function searchFilters(draft: ISearchDraft): MetadataCondition[][] {
   return draft.groups
     .map(group =>
@@ -47,11 +53,10 @@ export function searchFilters(draft: ISearchDraft): MetadataCondition[][] {
         .filter(c => c.key.trim() && c.value.trim())
         .map(c => {
           const value = c.value.trim();
-          const number = Number(value);
           return {
             key: c.key.trim(),
             operator: c.operator,
-            value: value !== '' && Number.isFinite(number) ? number : value
+            value: DECIMAL.test(value) ? Number(value) : value
           };
         })
     )
