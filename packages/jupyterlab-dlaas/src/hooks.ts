@@ -84,6 +84,8 @@ export interface IWindowedList<T> {
   show(start: number, end: number): void;
   /** The first failure, with the sentence to show. */
   error: DataLakeError | null;
+  /** Asks again for the windows that failed. */
+  retry(): void;
   /** Whether the first window is still on its way. */
   isLoading: boolean;
 }
@@ -173,6 +175,7 @@ export function useWindowedList<T>(
     item: index => loaded.get(Math.floor(index / WINDOW_SIZE))?.items[index % WINDOW_SIZE],
     show,
     error,
+    retry: () => results.forEach(result => result.error && void result.refetch()),
     isLoading: results[0]?.isLoading ?? false
   };
 }

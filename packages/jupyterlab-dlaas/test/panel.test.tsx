@@ -498,6 +498,26 @@ describe('the Data Lake panel', () => {
     expect(screen.queryByRole('searchbox')).toBeNull();
   });
 
+  it('when a search fails because Rucio cannot be reached, then the sentence shows with Try again, which asks anew', async () => {
+    let failures = 1;
+    const unreachable = 'lake (http://rucio) cannot be reached (connect ECONNREFUSED).';
+    const lake = testContext({
+      ...signedIn,
+      'POST api/instances/lake/search': (call: ICall) =>
+        failures-- > 0
+          ? { status: 502, body: { error: { code: 'rucio_unreachable', message: unreachable } } }
+          : searchAnswering(dids('L', 2), 2)(call)
+    });
+    lake.render(<DataLakeView searchDelay={10} />);
+    await userEvent.type(await screen.findByRole('searchbox'), 'lofar:L*');
+    expect((await screen.findByRole('alert')).textContent).toBe(unreachable);
+    await userEvent.click(screen.getByRole('button', { name: 'Try again' }));
+    const list = await screen.findByRole('listbox', { name: 'Search results' });
+    await waitFor(() => expect(within(list).getAllByRole('option')).toHaveLength(2));
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(lake.calls.filter(c => c.path === 'api/instances/lake/search')).toHaveLength(2);
+  });
+
   describe('previews', () => {
     /** A file's bytes through the content route, honouring `Range` as the companion does. */
     function content(type: string, size: number, text: string) {

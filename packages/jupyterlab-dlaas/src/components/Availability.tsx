@@ -35,7 +35,9 @@ export function AvailabilityBlock(props: IAvailabilityBlockProps): JSX.Element {
   useEffect(() => resetRetry, [props.did, resetRetry]);
   return (
     <section className="jp-DataLake-availability" aria-label={trans.__('Availability')}>
-      {availability.error && <ErrorMessage error={availability.error} />}
+      {availability.error && (
+        <ErrorMessage error={availability.error} onRetry={() => void availability.refetch()} />
+      )}
       {makeAvailable.error && <ErrorMessage error={makeAvailable.error} />}
       {retry.error && <ErrorMessage error={retry.error} />}
       {availability.isLoading && <p>{trans.__('Checking where the data is…')}</p>}
@@ -149,7 +151,7 @@ function Available(props: IAvailabilityBlockProps): JSX.Element {
               formatCount(local.length)
             )}
       </p>
-      {paths.error && <ErrorMessage error={paths.error} />}
+      {paths.error && <ErrorMessage error={paths.error} onRetry={() => void paths.refetch()} />}
       {paths.data && local.length === 0 && (
         <p>
           {trans.__(

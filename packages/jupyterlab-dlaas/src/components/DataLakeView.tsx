@@ -59,7 +59,7 @@ export function DataLakeView(props: IDataLakeViewProps): JSX.Element {
   if (instances.error) {
     return (
       <div className="jp-DataLake-body">
-        <ErrorMessage error={instances.error} />
+        <ErrorMessage error={instances.error} onRetry={() => void instances.refetch()} />
       </div>
     );
   }
@@ -177,7 +177,9 @@ function Browser(props: IDataLakeViewProps & { instance: Instance }): JSX.Elemen
         scopes={scopes.data ?? []}
         inputRef={props.inputRef}
       />
-      {scopes.error && <ErrorMessage error={scopes.error} />}
+      {scopes.error && (
+        <ErrorMessage error={scopes.error} onRetry={() => void scopes.refetch()} />
+      )}
       {location.length > 0 && (
         <nav className="jp-DataLake-breadcrumbs" aria-label={trans.__('Location')}>
           <button type="button" onClick={() => goTo(0)}>
@@ -232,7 +234,7 @@ function Browser(props: IDataLakeViewProps & { instance: Instance }): JSX.Elemen
               ]}
             />
           </div>
-          {shown.error && <ErrorMessage error={shown.error} />}
+          {shown.error && <ErrorMessage error={shown.error} onRetry={shown.retry} />}
           <DidList
             label={listLabel}
             list={shown}

@@ -36,7 +36,9 @@ export function Details(props: IDetailsProps): JSX.Element {
         {props.did}
       </h3>
       {(!settled || details.isLoading) && <p>{trans.__('Loading details…')}</p>}
-      {details.error && <ErrorMessage error={details.error} />}
+      {details.error && (
+        <ErrorMessage error={details.error} onRetry={() => void details.refetch()} />
+      )}
       {data && (
         <>
           <Summary details={data} />

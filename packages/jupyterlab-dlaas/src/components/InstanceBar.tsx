@@ -43,7 +43,7 @@ export function InstanceBar(props: IInstanceBarProps): JSX.Element {
       {props.instances.length === 1 && (
         <span className="jp-DataLake-instanceName">{props.instances[0]?.displayName}</span>
       )}
-      {auth.error && <ErrorMessage error={auth.error} />}
+      {auth.error && <ErrorMessage error={auth.error} onRetry={() => void auth.refetch()} />}
       {status?.signedIn && (
         <div className="jp-DataLake-auth">
           <span>
