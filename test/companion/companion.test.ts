@@ -6,7 +6,8 @@ import type {
   LocalPath,
   MakeAvailableResponse,
   Window,
-  Did
+  Did,
+  TransfersResponse
 } from '@dlaas/api';
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
@@ -295,6 +296,14 @@ describe('companion: make available', () => {
       answersOf20.map(a => (a.body as MakeAvailableResponse).availability.ruleId)
     );
     expect(ruleIds.size).toBe(1);
+
+    // Under way (Rucio's conveyor takes seconds): a reloaded JupyterLab finds it among the transfers.
+    const { transfers } = (await api.get('/api/instances/devlake/transfers'))
+      .body as TransfersResponse;
+    expect(transfers.filter(t => t.did === did)).toEqual([
+      expect.objectContaining({ state: 'REPLICATING', ruleId: [...ruleIds][0] })
+    ]);
+    expect(transfers.every(t => t.state === 'REPLICATING' && t.instance === 'devlake')).toBe(true);
 
     const rules = await rucioAs('alice').lines<{ account: string; rse_expression: string }>(
       'GET',

@@ -293,6 +293,13 @@ export const MakeAvailableResponse = Type.Object({
 /** `POST .../make-available` answer. */
 export type MakeAvailableResponse = Static<typeof MakeAvailableResponse>;
 
+/** `GET .../transfers` answer: the user's replications toward the scratch RSE under way now. */
+export const TransfersResponse = Type.Object({
+  transfers: Type.Array(Availability)
+});
+/** `GET .../transfers` answer. */
+export type TransfersResponse = Static<typeof TransfersResponse>;
+
 /** `POST .../retry` body: the DID whose stuck rule Rucio should retry now. */
 export const RetryRequest = MakeAvailableRequest;
 /** `POST .../retry` body. */

@@ -18,6 +18,7 @@ import {
   DataLakeClient,
   DataLakeSidebar,
   IDataLake,
+  followTransfers,
   TransferWatcher,
   jupyterTransport,
   type IDataLakeActions
@@ -84,6 +85,10 @@ const sidebarPlugin: JupyterFrontEndPlugin<IDataLake> = {
         );
       }
     });
+
+    // Replications started before a reload are counted and reported too. Not awaited: the panel
+    // shows what is wrong with an instance (not signed in, unreachable) when it is used.
+    void app.restored.then(() => followTransfers(client, events)).catch(() => undefined);
 
     const { commands } = app;
     commands.addCommand(CommandIDs.open, {

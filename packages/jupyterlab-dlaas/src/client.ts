@@ -1,4 +1,5 @@
 import type {
+  TransfersResponse,
   Availability,
   AuthStatus,
   DeviceSignIn,
@@ -162,6 +163,11 @@ export class DataLakeClient {
   /** Makes a DID available on the scratch RSE: one rule, reused when it exists. */
   makeAvailable(instance: string, did: string): Promise<MakeAvailableResponse> {
     return this.send('POST', this.at(instance, 'make-available'), { did });
+  }
+
+  /** The user's replications toward the scratch RSE of `instance` that are under way. */
+  transfers(instance: string): Promise<TransfersResponse> {
+    return this.get(this.at(instance, 'transfers'));
   }
 
   /** Asks Rucio to retry the stuck transfers of a DID's rule now. */

@@ -1,5 +1,6 @@
 import type { Availability } from '@dlaas/api';
 import type { IDisposable } from '@lumino/disposable';
+import type { DataLakeClient } from './client';
 import type { AvailabilityEvents } from './events';
 
 /** What the user is told when a replication ends. */
@@ -57,4 +58,28 @@ export class TransferWatcher implements IDisposable {
   private _disposed = false;
   /** DIDs last seen REPLICATING (forgotten when they end). */
   private readonly _replicating = new Set<string>();
+}
+
+/**
+ * Follows the replications under way on every instance, e.g. started before JupyterLab was
+ * reloaded, so that the status bar counts them and their end is reported. Resolves with how many
+ * it follows. An instance the user is not signed in to, or that fails, is skipped: the panel
+ * says what is wrong with it when it is used.
+ */
+export async function followTransfers(
+  client: DataLakeClient,
+  events: AvailabilityEvents
+): Promise<number> {
+  const { instances } = await client.instances();
+  const found = await Promise.all(
+    instances.map(instance =>
+      client.transfers(instance.name).then(
+        ({ transfers }) => transfers,
+        () => []
+      )
+    )
+  );
+  const transfers = found.flat();
+  transfers.forEach(t => events.follow(t.instance, t.did));
+  return transfers.length;
 }

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { AvailabilityEvents } from '../src/events';
-import { TransferWatcher } from '../src/notifier';
-import { availability, FakeStreams } from './harness';
+import { followTransfers, TransferWatcher } from '../src/notifier';
+import { availability, FakeStreams, testContext } from './harness';
 
 function setUp() {
   const streams = new FakeStreams();
@@ -111,5 +111,41 @@ describe('reports of finished replications', () => {
     streams.push(availability({ did: 's:old', state: 'AVAILABLE' }));
     expect(reports).toHaveLength(2);
     events.dispose();
+  });
+});
+
+describe('replications under way at start-up', () => {
+  it('when JupyterLab starts while a replication runs, then it is followed and reported when it ends; an instance not signed in is skipped', async () => {
+    const running = availability({ did: 'lofar:L1', state: 'REPLICATING', ruleId: 'r1' });
+    const lake = testContext({
+      'GET api/instances': {
+        instances: [
+          { name: 'lake', displayName: 'Lake', authMethod: 'userpass', scratchRse: 'S' },
+          { name: 'other', displayName: 'Other', authMethod: 'device', scratchRse: 'S' }
+        ]
+      },
+      'GET api/instances/lake/transfers': { transfers: [running] },
+      'GET api/instances/other/transfers': {
+        status: 401,
+        body: { error: { code: 'not_signed_in', message: 'Sign in to other.' } }
+      }
+    });
+    const reports: string[] = [];
+    new TransferWatcher(lake.context.events, ({ availability, outcome }) =>
+      reports.push(`${availability.did}:${outcome}`)
+    );
+    expect(await followTransfers(lake.context.client, lake.context.events)).toBe(1);
+    await sleep(80);
+    expect(lake.streams.open.map(s => s.url)).toEqual([
+      'http://lab/dlaas/api/instances/lake/events?did=lofar%3AL1'
+    ]);
+    lake.streams.push(running);
+    expect(lake.context.events.active).toBe(1);
+    lake.streams.push({ ...running, state: 'AVAILABLE' });
+    expect(reports).toEqual(['lofar:L1:available']);
+    expect(lake.context.events.active).toBe(0);
+    await sleep(80);
+    expect(lake.streams.open).toHaveLength(0);
+    lake.context.events.dispose();
   });
 });

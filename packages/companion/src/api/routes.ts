@@ -5,7 +5,8 @@ import {
   SearchRequest,
   type Availability,
   type InstancesResponse,
-  type MakeAvailableResponse
+  type MakeAvailableResponse,
+  type TransfersResponse
 } from '@dlaas/api';
 import type { TSchema, Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
@@ -120,6 +121,13 @@ export function apiRouter(lake: Lake): Router {
       .instance(req.params.instance)
       .availabilities.makeAvailable(parseDid(did));
     res.status(result.created ? 201 : 200).json(result);
+  });
+
+  router.get('/instances/:instance/transfers', async (req, res) => {
+    const body: TransfersResponse = {
+      transfers: await lake.instance(req.params.instance).availabilities.transfers()
+    };
+    res.json(body);
   });
 
   router.post('/instances/:instance/retry', async (req, res) => {

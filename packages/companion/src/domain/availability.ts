@@ -20,6 +20,9 @@ interface ReplicaLine {
 
 const TERMINAL = new Set(['OK', 'STUCK']);
 
+/** The most replications `transfers()` lists. */
+const MAX_TRANSFERS = 1000;
+
 /** How long the tracker watches a stuck rule after a retry for the repairer to pick it up. */
 const RETRY_WATCH_MS = 5 * 60_000;
 
@@ -252,6 +255,28 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
     }
     this.watch(did, current.ruleId, current, Date.now() + RETRY_WATCH_MS);
     return current;
+  }
+
+  /**
+   * The user's rules toward the scratch RSE that are replicating now (at most
+   * {@link MAX_TRANSFERS}), e.g. for a JupyterLab that was reloaded meanwhile to count and follow
+   * them. One Rucio request; file totals are not looked up (the events carry them).
+   */
+  async transfers(): Promise<Availability[]> {
+    const account = await this.rucio.whoami();
+    const found: Availability[] = [];
+    for await (const rule of this.rucio.lines<RucioRule>('GET', '/rules/', {
+      // Rucio's filter takes the state's one-letter code (R), not its name (a 500 otherwise).
+      query: { account, rse_expression: this.scratch, state: 'R' }
+    })) {
+      if (rule.copies === 1) {
+        found.push(availabilityOf(this.rucio.instance.name, rule, rule, null, null));
+      }
+      if (found.length >= MAX_TRANSFERS) {
+        break;
+      }
+    }
+    return found;
   }
 
   /** A window of the local paths of the DID's files that are on the scratch RSE. */

@@ -177,9 +177,7 @@ function Browser(props: IDataLakeViewProps & { instance: Instance }): JSX.Elemen
         scopes={scopes.data ?? []}
         inputRef={props.inputRef}
       />
-      {scopes.error && (
-        <ErrorMessage error={scopes.error} onRetry={() => void scopes.refetch()} />
-      )}
+      {scopes.error && <ErrorMessage error={scopes.error} onRetry={() => void scopes.refetch()} />}
       {location.length > 0 && (
         <nav className="jp-DataLake-breadcrumbs" aria-label={trans.__('Location')}>
           <button type="button" onClick={() => goTo(0)}>
