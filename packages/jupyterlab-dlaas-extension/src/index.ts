@@ -54,7 +54,7 @@ const sidebarPlugin: JupyterFrontEndPlugin<IDataLake> = {
   ): IDataLake => {
     const trans = (translator ?? nullTranslator).load('dlaas');
     const settings = app.serviceManager.serverSettings;
-    const client = new DataLakeClient(jupyterTransport(settings));
+    const client = new DataLakeClient(jupyterTransport(settings), trans);
     const events = new AvailabilityEvents((instance, dids) =>
       URLExt.join(settings.baseUrl, COMPANION_PATH, client.eventsPath(instance, dids))
     );

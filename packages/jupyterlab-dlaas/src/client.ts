@@ -17,6 +17,7 @@ import type {
 } from '@dlaas/api';
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
+import { nullTranslator, type TranslationBundle } from '@jupyterlab/translation';
 
 /**
  * Sends one request to the companion, `path` being relative to its root (`api/instances`), and
@@ -82,8 +83,14 @@ export type SearchQuery = Omit<SearchRequest, 'offset' | 'limit'>;
  * the sentence to show.
  */
 export class DataLakeClient {
-  /** Uses `transport` to reach the companion. */
-  constructor(readonly transport: Transport) {}
+  /**
+   * Uses `transport` to reach the companion; `trans` translates the sentences of failures that
+   * are not the companion's (the Jupyter server or the network failed).
+   */
+  constructor(
+    readonly transport: Transport,
+    private readonly trans: TranslationBundle = nullTranslator.load('dlaas')
+  ) {}
 
   /** The configured instances (and, when there are none, how to configure one). */
   instances(): Promise<InstancesResponse> {
@@ -210,7 +217,9 @@ export class DataLakeClient {
     const length = response.headers.get('Content-Length');
     return {
       type: response.headers.get('Content-Type') ?? 'application/octet-stream',
-      body: await response.blob(),
+      body: await response.blob().catch(() => {
+        throw this.cutOff();
+      }),
       size: range
         ? Number(range[1])
         : length !== null && response.status === 200
@@ -256,14 +265,21 @@ export class DataLakeClient {
     if (response.status === 204) {
       return undefined as T;
     }
-    const text = await response.text();
+    let text: string;
+    try {
+      text = await response.text();
+    } catch {
+      throw this.cutOff();
+    }
     try {
       return JSON.parse(text) as T;
     } catch {
       throw new DataLakeError(
         response.status,
         'bad_answer',
-        'The data lake service gave an answer that is not JSON. Reload JupyterLab; if it persists, ask your hub admin to check the dlaas companion.'
+        this.trans.__(
+          'The data lake service gave an answer that is not JSON. Reload JupyterLab; if it persists, ask your hub admin to check the dlaas companion.'
+        )
       );
     }
   }
@@ -273,22 +289,32 @@ export class DataLakeClient {
     try {
       response = await this.transport(path, init);
     } catch {
-      throw new DataLakeError(
-        0,
-        'unreachable',
-        'The Jupyter server did not answer. Check your connection, then reload JupyterLab.'
-      );
+      throw this.cutOff();
     }
     if (response.ok) {
       return response;
     }
-    throw await Private.errorOf(response);
+    throw await Private.errorOf(response, this.trans);
+  }
+
+  /** The failure of a request that got no (whole) answer. */
+  private cutOff(): DataLakeError {
+    return new DataLakeError(
+      0,
+      'unreachable',
+      this.trans.__(
+        'The Jupyter server did not answer. Check your connection, then reload JupyterLab.'
+      )
+    );
   }
 }
 
 namespace Private {
   /** The companion's sentence, or one for answers that are not the companion's. */
-  export async function errorOf(response: Response): Promise<DataLakeError> {
+  export async function errorOf(
+    response: Response,
+    trans: TranslationBundle
+  ): Promise<DataLakeError> {
     const text = await response.text().catch(() => '');
     try {
       const body = JSON.parse(text) as Partial<ErrorResponse>;
@@ -302,20 +328,27 @@ namespace Private {
       return new DataLakeError(
         403,
         'forbidden',
-        'The Jupyter server refused the request. Reload JupyterLab and sign in to it again.'
+        trans.__(
+          'The Jupyter server refused the request. Reload JupyterLab and sign in to it again.'
+        )
       );
     }
     if (response.status === 404 || response.status >= 500) {
       return new DataLakeError(
         response.status,
         'unreachable',
-        'The data lake service is not running in this Jupyter server. Check that the dlaas package is installed, then restart JupyterLab.'
+        trans.__(
+          'The data lake service is not running in this Jupyter server. Check that the dlaas package is installed, then restart JupyterLab.'
+        )
       );
     }
     return new DataLakeError(
       response.status,
       'bad_answer',
-      `The data lake service answered ${response.status}. Try again; if it persists, ask your hub admin.`
+      trans.__(
+        'The data lake service answered %1. Try again; if it persists, ask your hub admin.',
+        response.status
+      )
     );
   }
 }

@@ -54,6 +54,29 @@ describe('the companion API client', () => {
     });
   });
 
+  it('when the answer breaks off while its body is read, then the sentence says to check the connection, not a TypeError', async () => {
+    const broken = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"instances": ['));
+        controller.error(new TypeError('network error'));
+      }
+    });
+    const client = new DataLakeClient(async () => new Response(broken, { status: 200 }));
+    await expect(client.instances()).rejects.toMatchObject({
+      code: 'unreachable',
+      message: 'The Jupyter server did not answer. Check your connection, then reload JupyterLab.'
+    });
+  });
+
+  it('when a translator is given, then the client’s own sentences go through it', async () => {
+    const client = new DataLakeClient(async () => new Response('<html>', { status: 502 }), {
+      __: (text: string, ...args: unknown[]) => `[fr] ${text.replace('%1', String(args[0]))}`
+    } as never);
+    await expect(client.instances()).rejects.toMatchObject({
+      message: expect.stringMatching(/^\[fr\] The data lake service is not running/)
+    });
+  });
+
   it('when a 200 answer is not JSON, then the error says so instead of crashing', async () => {
     const client = new DataLakeClient(async () => new Response('', { status: 200 }));
     await expect(client.instances()).rejects.toMatchObject({ code: 'bad_answer' });

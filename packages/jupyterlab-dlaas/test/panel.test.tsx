@@ -491,7 +491,12 @@ describe('the Data Lake panel', () => {
     lake.render(<DataLakeView />);
     expect(await screen.findByText(/sign in again/)).toBeTruthy();
     await userEvent.click(screen.getByRole('button', { name: 'Sign in' }));
-    expect(await screen.findByText(/Enter the code ABCD-EFGH at/)).toBeTruthy();
+    const device = await screen.findByText(
+      (_, node) => node?.tagName === 'P' && /^Enter the code/.test(node.textContent ?? '')
+    );
+    expect(device.textContent).toBe(
+      'Enter the code ABCD-EFGH at https://iam.example/device. This panel updates once you have signed in.'
+    );
     expect(
       screen.getByRole('link', { name: 'https://iam.example/device' }).getAttribute('href')
     ).toBe('https://iam.example/device?user_code=ABCD-EFGH');

@@ -61,16 +61,24 @@ export function InstanceBar(props: IInstanceBarProps): JSX.Element {
           {status.message && <p role="status">{status.message}</p>}
           {device && (
             <p className="jp-DataLake-device" role="status">
-              {trans.__('Enter the code %1 at', device.userCode)}{' '}
-              <a
-                href={device.verificationUriComplete ?? device.verificationUri}
-                target="_blank"
-                rel="noreferrer"
-              >
-                {device.verificationUri}
-              </a>
-              {'. '}
-              {trans.__('This panel updates once you have signed in.')}
+              {Private.withParts(
+                trans.__(
+                  'Enter the code %1 at %2. This panel updates once you have signed in.',
+                  Private.PART_1,
+                  Private.PART_2
+                ),
+                [
+                  <strong key="code">{device.userCode}</strong>,
+                  <a
+                    key="link"
+                    href={device.verificationUriComplete ?? device.verificationUri}
+                    target="_blank"
+                    rel="noreferrer"
+                  >
+                    {device.verificationUri}
+                  </a>
+                ]
+              )}
             </p>
           )}
           {status.method === 'device' && !device && (
@@ -87,4 +95,17 @@ export function InstanceBar(props: IInstanceBarProps): JSX.Element {
       )}
     </div>
   );
+}
+
+namespace Private {
+  /** Stand-ins for elements in a translated sentence, put in place by {@link withParts}. */
+  export const PART_1 = '\u0001';
+  export const PART_2 = '\u0002';
+
+  /** A translated sentence with its stand-ins replaced by `parts`, in order. */
+  export function withParts(sentence: string, parts: React.ReactNode[]): React.ReactNode[] {
+    return sentence
+      .split(/([\u0001\u0002])/)
+      .map(piece => (piece === PART_1 ? parts[0] : piece === PART_2 ? parts[1] : piece));
+  }
 }

@@ -118,11 +118,11 @@ export function SearchBar(props: ISearchBarProps): JSX.Element {
           minimal
           small
           aria-expanded={filtersOpen}
-          aria-pressed={filtersOpen}
           onClick={() => setFiltersOpen(!filtersOpen)}
         >
-          {trans.__('Metadata filters')}
-          {draft.groups.length > 0 ? ` (${searchFilters(draft).flat().length})` : ''}
+          {draft.groups.length > 0
+            ? trans.__('Metadata filters (%1)', searchFilters(draft).flat().length)
+            : trans.__('Metadata filters')}
         </Button>
       </div>
       {filtersOpen && (
