@@ -105,7 +105,10 @@ namespace Private {
   /** A translated sentence with its stand-ins replaced by `parts`, in order. */
   export function withParts(sentence: string, parts: React.ReactNode[]): React.ReactNode[] {
     return sentence
-      .split(/([\u0001\u0002])/)
-      .map(piece => (piece === PART_1 ? parts[0] : piece === PART_2 ? parts[1] : piece));
+      .split(PART_1)
+      .flatMap((before, i) => [
+        ...(i > 0 ? [parts[0]] : []),
+        ...before.split(PART_2).flatMap((text, j) => (j > 0 ? [parts[1], text] : [text]))
+      ]);
   }
 }
