@@ -251,7 +251,7 @@ namespace Private {
             trans.__(
               'The file browser could not open %1 (%2). Use Copy path instead, or try again once the copy has finished.',
               relative,
-              (error as Error).message ?? String(error)
+              reasonOf(error)
             ),
             { autoClose: 8000 }
           );
@@ -273,12 +273,17 @@ namespace Private {
             trans.__(
               'Could not add %1 to the notebook (%2). Try again from the Data Lake panel.',
               did,
-              (error as Error).message ?? String(error)
+              reasonOf(error)
             )
           );
         }
       }
     };
+  }
+
+  /** What a failed command said, for a notification. */
+  function reasonOf(error: unknown): string {
+    return error instanceof Error ? error.message : String(error);
   }
 
   /** A local path relative to the Jupyter server's root folder, or null when outside it. */
