@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,13 @@ import { devlakeCli, didPath } from './helpers.js';
 
 /** A second lake, empty (--no-seed), on its own ports and state, so the main one is untouched. */
 const stateDir = mkdtempSync(join(tmpdir(), 'devlake-lifecycle-'));
-const env = { DEVLAKE_STATE_DIR: stateDir, DEVLAKE_BASE_PORT: '18500' };
+/** Its link of the user's companion configuration goes to a folder of its own, not ~/.config. */
+const userConfig = join(stateDir, 'user-config');
+const env = {
+  DEVLAKE_STATE_DIR: stateDir,
+  DEVLAKE_BASE_PORT: '18500',
+  XDG_CONFIG_HOME: userConfig
+};
 const marker = { scope: 'user.alice', name: `lifecycle.marker` };
 
 async function statusOf(): Promise<DevlakeStatus> {
@@ -50,6 +56,11 @@ describe('devlake up, down and reset', () => {
     const status = await statusOf();
     expect(status.running).toBe(true);
     expect(status.rucio.url).toBe('http://127.0.0.1:18502');
+    // A JupyterLab with the wheel and no DLAAS_CONFIG finds this lake through the user's file.
+    expect(readlinkSync(join(userConfig, 'dlaas', 'companion.json'))).toBe(status.companionConfig);
+    expect(result.stdout).toContain(
+      `Companion configuration: ${join(userConfig, 'dlaas', 'companion.json')} →`
+    );
     const rses = await alice(status).lines<{ rse: string }>('GET', '/rses/');
     expect(rses.map(r => r.rse).sort()).toEqual(status.rses.map(r => r.name).sort());
     await alice(status).request('POST', didPath(marker.scope, marker.name), {

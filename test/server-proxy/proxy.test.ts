@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { stripVTControlCharacters } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devlake } from '../devlake/helpers.js';
+import { linkUserConfig } from '../../packages/devlake/src/userconfig.js';
 import { builtWheel, ensureLabVenv, installWheel, LAB_VENV } from '../../packages/lab/src/venv.js';
 import { freePort, groupAlive, run, signalGroup } from '../support/processes.js';
 
@@ -37,9 +38,13 @@ beforeAll(async () => {
   for (const dir of ['root', 'tmp', 'config', 'data', 'runtime']) {
     mkdirSync(join(scratch, dir));
   }
+  // No DLAAS_CONFIG: the companion reads the user's ~/.config/dlaas/companion.json, which
+  // `devlake up` links to devlake's (here under a config folder of the test's own).
+  linkUserConfig(devlake.companionConfig, { XDG_CONFIG_HOME: join(scratch, 'xdg') });
   labEnv = {
     ...process.env,
-    DLAAS_CONFIG: devlake.companionConfig,
+    DLAAS_CONFIG: undefined,
+    XDG_CONFIG_HOME: join(scratch, 'xdg'),
     // jupyter-server-proxy makes the companion's socket folder under the temporary directory:
     // one of our own, so that afterAll removes whatever is left of it.
     TMPDIR: join(scratch, 'tmp'),

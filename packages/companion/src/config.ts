@@ -2,6 +2,7 @@ import { INSTANCE_PATTERN } from '@dlaas/api';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
 const Url = Type.String({ pattern: '^https?://[^\\s/]+(/.*)?$' });
@@ -152,12 +153,30 @@ export const DEFAULT_RULE_LIFETIME = 7 * 86400;
 export const EMPTY_CONFIG: Config = { instances: [] };
 
 /**
- * Loads the configuration from `DLAAS_CONFIG` (a JSON or YAML file), or starts from no instance
- * when none is set; applies the environment overrides (see {@link applyEnvOverrides}); checks the
- * result. Throws a ConfigError that names the key.
+ * The user's own configuration file, read when `DLAAS_CONFIG` is not set:
+ * `$XDG_CONFIG_HOME/dlaas/companion.{json,yaml,yml}` (`~/.config/dlaas/` by default), the first
+ * that exists. `devlake up` links `companion.json` there when the user has none, so that a
+ * JupyterLab with the wheel finds devlake with no other step. Only `env` is read (no HOME, no
+ * default file), so that tests decide.
+ */
+export function defaultConfigFile(env: NodeJS.ProcessEnv): string | undefined {
+  const base = env['XDG_CONFIG_HOME'] || (env['HOME'] ? join(env['HOME'], '.config') : undefined);
+  if (!base) {
+    return undefined;
+  }
+  return ['companion.json', 'companion.yaml', 'companion.yml']
+    .map(name => join(base, 'dlaas', name))
+    .find(path => existsSync(path));
+}
+
+/**
+ * Loads the configuration from `DLAAS_CONFIG` (a JSON or YAML file), else from the user's own
+ * file ({@link defaultConfigFile}), or starts from no instance when there is neither; applies the
+ * environment overrides (see {@link applyEnvOverrides}); checks the result. Throws a ConfigError
+ * that names the key.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const file = env['DLAAS_CONFIG'];
+  const file = env['DLAAS_CONFIG'] || defaultConfigFile(env);
   let raw: unknown = { instances: [] };
   let source = 'the environment';
   if (file !== undefined && file !== '') {

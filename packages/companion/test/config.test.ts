@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,8 +18,32 @@ function file(content: string): string {
 }
 
 describe('configuration', () => {
-  it('when no DLAAS_CONFIG is set, then the companion starts with no instance', () => {
+  it('when no DLAAS_CONFIG is set and the user has no file of their own, then the companion starts with no instance', () => {
     expect(loadConfig({})).toEqual(EMPTY_CONFIG);
+    expect(loadConfig({ HOME: mkdtempSync(join(tmpdir(), 'dlaas-home-')) })).toEqual(EMPTY_CONFIG);
+  });
+
+  it('when no DLAAS_CONFIG is set, then the user’s ~/.config/dlaas/companion file is read (XDG_CONFIG_HOME first), and DLAAS_CONFIG wins over it', () => {
+    const home = mkdtempSync(join(tmpdir(), 'dlaas-home-'));
+    mkdirSync(join(home, '.config', 'dlaas'), { recursive: true });
+    writeFileSync(
+      join(home, '.config', 'dlaas', 'companion.yaml'),
+      `instances:\n  - name: mine\n    rucioUrl: https://rucio.example\n    scratchRse: SCRATCH\n    auth: {method: token, env: T}\n`
+    );
+    expect(loadConfig({ HOME: home }).instances.map(i => i.name)).toEqual(['mine']);
+    const xdg = mkdtempSync(join(tmpdir(), 'dlaas-xdg-'));
+    mkdirSync(join(xdg, 'dlaas'));
+    writeFileSync(
+      join(xdg, 'dlaas', 'companion.json'),
+      JSON.stringify({ instances: [{ ...instance, name: 'xdg' }] })
+    );
+    expect(loadConfig({ HOME: home, XDG_CONFIG_HOME: xdg }).instances.map(i => i.name)).toEqual([
+      'xdg'
+    ]);
+    const explicit = file(JSON.stringify({ instances: [{ ...instance, name: 'explicit' }] }));
+    expect(loadConfig({ HOME: home, DLAAS_CONFIG: explicit }).instances.map(i => i.name)).toEqual([
+      'explicit'
+    ]);
   });
 
   it('when a key is wrong, then the error names it', () => {

@@ -19,7 +19,9 @@ describe('a companion with no data lake configured', () => {
       message: string;
     };
     expect(body.instances).toEqual([]);
-    expect(body.message).toMatch(/No data lake is configured\. Set DLAAS_CONFIG/);
+    expect(body.message).toMatch(
+      /No data lake is configured\. Set DLAAS_CONFIG to the companion's configuration file, or put it at ~\/\.config\/dlaas\/companion\.json/
+    );
   });
 
   it('when an instance is asked for anyway, then 404 says that no data lake is configured', async () => {

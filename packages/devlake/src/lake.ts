@@ -17,6 +17,7 @@ import {
   type ServiceState
 } from './processes.js';
 import { rucioDaemons, startRucioDaemons, startRucioServer, startRucioX509Auth } from './rucio.js';
+import { linkUserConfig } from './userconfig.js';
 import { x509Files } from './x509.js';
 import { giveStorageTo, rootClient, seedAccounts, seedAll, seedDataset, seedRses } from './seed.js';
 import {
@@ -143,6 +144,12 @@ export async function up(options: UpOptions, log: Logger): Promise<Layout> {
     "Rucio's daemons (conveyor submitter, poller, finisher; judge evaluator, cleaner, repairer; abacus)"
   );
   writeCompanionConfig(layout);
+  const userConfig = linkUserConfig(companionConfigPath(layout));
+  log(
+    userConfig.linked
+      ? `  Companion configuration: ${userConfig.path} → ${companionConfigPath(layout)} (JupyterLab with the dlaas wheel and no DLAAS_CONFIG uses devlake)`
+      : `  Companion configuration: ${userConfig.path} is there already, left as it is (set DLAAS_CONFIG=${companionConfigPath(layout)} to use devlake)`
+  );
   if (options.seed !== false && !existsSync(seededMarker(layout))) {
     await seedAll(layout, serviceUser('xrootd'), log);
     writeFileSync(seededMarker(layout), new Date().toISOString() + '\n');

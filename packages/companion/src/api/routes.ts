@@ -53,7 +53,7 @@ export function apiRouter(lake: Lake): Router {
     const body: InstancesResponse = { instances: lake.instances(), home: homedir() };
     if (body.instances.length === 0) {
       body.message =
-        "No data lake is configured. Set DLAAS_CONFIG to the companion's configuration file (see the dlaas README) and restart JupyterLab.";
+        "No data lake is configured. Set DLAAS_CONFIG to the companion's configuration file, or put it at ~/.config/dlaas/companion.json (see the dlaas README), and restart JupyterLab.";
     }
     res.json(body);
   });

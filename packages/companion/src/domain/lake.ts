@@ -49,7 +49,7 @@ export class Lake {
         404,
         'not_found',
         names.length === 0
-          ? "No data lake is configured. Set DLAAS_CONFIG to the companion's configuration file and restart JupyterLab."
+          ? "No data lake is configured. Set DLAAS_CONFIG to the companion's configuration file, or put it at ~/.config/dlaas/companion.json (see the dlaas README), and restart JupyterLab."
           : `There is no data lake instance named "${name.slice(0, 64)}". The configured ones are: ${names.join(', ')}.`
       );
     }
