@@ -15,7 +15,12 @@ test('when the Data Lake panel is open and JupyterLab is reloaded, then it is op
   page
 }) => {
   const panel = new DataLakePanel(page);
+  // JupyterLab saves its layout to the workspace a moment after it changes.
+  const saved = page.waitForRequest(
+    request => request.method() === 'PUT' && /\/api\/workspaces\//.test(request.url())
+  );
   await panel.open();
+  await saved;
   await page.reload();
   await expect(panel.root).toBeVisible();
   await expect(panel.searchBox).toBeVisible();

@@ -60,8 +60,19 @@ export class DataLakeSidebar extends ReactWidget {
 
   /** Moves the keyboard focus to the search box. */
   focusSearch(): void {
-    this._input.current?.focus();
-    this._input.current?.select();
+    // On the next frames: the panel may only now be shown and drawn, and a command run from the
+    // palette returns the focus to where it was when the palette closes, after the command ran.
+    let frames = 0;
+    const focus = (): void => {
+      const input = this._input.current;
+      if (input && input.offsetParent !== null) {
+        input.focus();
+        input.select();
+      } else if (frames++ < 60 && !this.isDisposed) {
+        requestAnimationFrame(focus);
+      }
+    };
+    requestAnimationFrame(focus);
   }
 
   /** Makes a DID available, updating every view of it. */
