@@ -22,24 +22,34 @@ afterEach(() => {
   vi.unstubAllGlobals();
 });
 
-/** A stand-in for Rucio's transport: one rule that turns OK after `okAfter` reads, and a request log. */
-function rucioTransport(okAfter: number): string[] {
-  const requests: string[] = [];
-  let ruleReads = 0;
-  const rule = (state: string): object => ({
-    id: 'r1',
+/** Rucio's JSON for alice's rule `id` of `cta:<name>` toward SCRATCH, with lock counts and error. */
+function rucioRule(id: string, name: string, state: string, fields: object): object {
+  return {
+    id,
     account: 'alice',
     rse_expression: 'SCRATCH',
     copies: 1,
     state,
-    locks_ok_cnt: state === 'OK' ? 100 : 10,
-    locks_replicating_cnt: state === 'OK' ? 0 : 90,
+    locks_ok_cnt: 0,
+    locks_replicating_cnt: 0,
     locks_stuck_cnt: 0,
     expires_at: null,
     error: null,
     scope: 'cta',
-    name: 'big'
-  });
+    name,
+    ...fields
+  };
+}
+
+/** A stand-in for Rucio's transport: one rule that turns OK after `okAfter` reads, and a request log. */
+function rucioTransport(okAfter: number): string[] {
+  const requests: string[] = [];
+  let ruleReads = 0;
+  const rule = (state: string): object =>
+    rucioRule('r1', 'big', state, {
+      locks_ok_cnt: state === 'OK' ? 100 : 10,
+      locks_replicating_cnt: state === 'OK' ? 0 : 90
+    });
   vi.stubGlobal('fetch', async (url: URL) => {
     const path = url.pathname;
     requests.push(path);
@@ -114,20 +124,13 @@ function stuckRucio(boost: 'allowed' | 'denied'): { method: string; path: string
   const requests: { method: string; path: string; body: string }[] = [];
   let boosted = false;
   let readsSinceBoost = 0;
-  const rule = (state: string): object => ({
-    id: 'r2',
-    account: 'alice',
-    rse_expression: 'SCRATCH',
-    copies: 1,
-    state,
-    locks_ok_cnt: 1,
-    locks_replicating_cnt: state === 'REPLICATING' ? 1 : 0,
-    locks_stuck_cnt: state === 'STUCK' ? 1 : 0,
-    expires_at: null,
-    error: state === 'STUCK' ? 'TRANSFER_FAILED: no route' : null,
-    scope: 'cta',
-    name: 'broken'
-  });
+  const rule = (state: string): object =>
+    rucioRule('r2', 'broken', state, {
+      locks_ok_cnt: 1,
+      locks_replicating_cnt: state === 'REPLICATING' ? 1 : 0,
+      locks_stuck_cnt: state === 'STUCK' ? 1 : 0,
+      error: state === 'STUCK' ? 'TRANSFER_FAILED: no route' : null
+    });
   const stateNow = (): string =>
     !boosted || readsSinceBoost <= 2 ? 'STUCK' : readsSinceBoost === 3 ? 'REPLICATING' : 'STUCK';
   vi.stubGlobal('fetch', async (url: URL, init: RequestInit = {}) => {
