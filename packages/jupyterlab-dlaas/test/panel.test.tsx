@@ -503,6 +503,42 @@ describe('the Data Lake panel', () => {
     expect(screen.queryByRole('searchbox')).toBeNull();
   });
 
+  it('when a large available dataset is selected, then Rucio’s count shows while its paths are read, and the buttons wait for them', async () => {
+    let release: () => void = () => undefined;
+    const pathsRead = new Promise<void>(resolvePromise => (release = resolvePromise));
+    const lake = testContext({
+      ...signedIn,
+      'POST api/instances/lake/search': searchAnswering(dids('L', 1), 1),
+      'GET api/instances/lake/did': details('L0'),
+      'GET api/instances/lake/availability': availability({
+        did: 'lofar:L0',
+        state: 'AVAILABLE',
+        ruleId: 'r',
+        files: { ok: 100_000, replicating: 0, stuck: 0, total: 100_000 }
+      }),
+      'GET api/instances/lake/paths': async call => {
+        await pathsRead;
+        return window(
+          [{ scope: 'lofar', name: 'a', path: '/home/u/datalake/lofar/1a/a', bytes: 1 }],
+          Number(call.query.get('offset')),
+          Number(call.query.get('limit')),
+          1
+        );
+      }
+    });
+    lake.render(<DataLakeView searchDelay={10} />);
+    await userEvent.type(await screen.findByRole('searchbox'), 'lofar:L*');
+    await userEvent.click(await screen.findByRole('option', { name: /^lofar:L0/ }));
+    expect(await screen.findByText(`${formatCount(100_000)} files available`)).toBeTruthy();
+    expect(screen.getByText('Finding where their copies are…')).toBeTruthy();
+    const copy = screen.getByRole('button', { name: 'Copy path' }) as HTMLButtonElement;
+    expect(copy.disabled).toBe(true);
+    release();
+    expect(await screen.findByText('1 file available')).toBeTruthy();
+    expect(screen.queryByText('Finding where their copies are…')).toBeNull();
+    await waitFor(() => expect(copy.disabled).toBe(false));
+  });
+
   it('when a search fails because Rucio cannot be reached, then the sentence shows with Try again, which asks anew', async () => {
     let failures = 1;
     const unreachable = 'lake (http://rucio) cannot be reached (connect ECONNREFUSED).';

@@ -87,7 +87,7 @@ export function AvailabilityBlock(props: IAvailabilityBlockProps): JSX.Element {
           </Button>
         </>
       )}
-      {state === 'AVAILABLE' && <Available {...props} />}
+      {state === 'AVAILABLE' && <Available {...props} files={availability.data?.files.ok ?? 0} />}
     </section>
   );
 }
@@ -133,24 +133,24 @@ export function commonFolder(paths: string[]): string {
 }
 
 /** What the user can do with available data. */
-function Available(props: IAvailabilityBlockProps): JSX.Element {
+function Available(props: IAvailabilityBlockProps & { files: number }): JSX.Element {
   const { trans, actions } = useDataLake();
   const paths = useLocalPaths(props.instance, props.did, true);
   const local = (paths.data ?? []).flatMap(p => (p.path ? [p.path] : []));
   const isFile = props.type === 'FILE';
   const target = isFile ? local[0] : local.length > 0 ? commonFolder(local) : undefined;
+  // Rucio's count until the paths are read (a large dataset's take a while), then the paths'.
+  const count = paths.data ? local.length : props.files;
   return (
     <>
       <p>
         {isFile
           ? trans.__('Available at %1', local[0] ?? '…')
-          : trans._n(
-              '%2 file available',
-              '%2 files available',
-              local.length,
-              formatCount(local.length)
-            )}
+          : trans._n('%2 file available', '%2 files available', count, formatCount(count))}
       </p>
+      {!isFile && paths.isLoading && (
+        <p role="status">{trans.__('Finding where their copies are…')}</p>
+      )}
       {paths.error && <ErrorMessage error={paths.error} onRetry={() => void paths.refetch()} />}
       {paths.data && local.length === 0 && (
         <p>
