@@ -66,6 +66,10 @@ function peakRss(pid: number): number {
   return Number(line?.split(/\s+/)[1] ?? 0) / 1024;
 }
 
+/** Companions this bench started: stopped when it exits, also on a failure. */
+const companions = new Set<ChildProcess>();
+process.on('exit', () => companions.forEach(child => child.kill('SIGTERM')));
+
 async function startCompanion(port: number): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
@@ -75,6 +79,7 @@ async function startCompanion(port: number): Promise<ChildProcess> {
       stdio: 'ignore'
     }
   );
+  companions.add(child);
   for (let i = 0; i < 100; i++) {
     try {
       if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) {
