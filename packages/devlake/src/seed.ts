@@ -245,11 +245,14 @@ export async function seedDataset(
 ): Promise<void> {
   const path = `/dids/${segment(dataset.scope)}/${segment(dataset.name)}`;
   try {
-    // Rucio fills in a dataset's length only when asked to count its files.
-    const existing = await rucio.json<{ length: number | null }>('GET', path, {
+    // Rucio fills in an open dataset's length only when asked to count its files.
+    const existing = await rucio.json<{ length: number | null; open?: boolean }>('GET', path, {
       query: { dynamic_depth: 'FILE' }
     });
     if (existing.length === dataset.files.length) {
+      if (existing.open !== false) {
+        await closeUnlessUsers(rucio, dataset, path);
+      }
       return;
     }
   } catch (error) {
@@ -277,6 +280,7 @@ export async function seedDataset(
   if (Object.keys(dataset.meta).length > 0) {
     await rucio.request('POST', `${path}/meta`, { body: { meta: dataset.meta } });
   }
+  await closeUnlessUsers(rucio, dataset, path);
   // Benchmark datasets get no rule: a rule on a million files means a million locks, and no
   // reaper runs in devlake to remove unprotected replicas.
   for (const rse of dataset.scope === 'bench' ? [] : dataset.rses) {
@@ -293,6 +297,22 @@ export async function seedDataset(
       })
     );
   }
+}
+
+/**
+ * Closes a dataset of an experiment's scope, as published data is: Rucio then records its file
+ * count and size, which searches show. Users' own datasets (`user.*`) stay open, as work in
+ * progress does (their sizes show in their details, counted on demand).
+ */
+async function closeUnlessUsers(
+  rucio: RucioRest,
+  dataset: DemoDataset,
+  path: string
+): Promise<void> {
+  if (dataset.scope.startsWith('user.')) {
+    return;
+  }
+  await rucio.request('PUT', `${path}/status`, { body: { open: false } });
 }
 
 /** Seeds everything: RSEs, accounts, scopes and the demo containers, datasets and files. */
