@@ -151,6 +151,10 @@ export function DidList(props: IDidListProps): JSX.Element {
           const name = props.showScope ? `${row.scope}:${row.name}` : row.name;
           const icon =
             row.type === 'CONTAINER' ? folderIcon : row.type === 'DATASET' ? datasetIcon : fileIcon;
+          const size =
+            (row.type !== 'FILE' && row.length !== null && row.length !== undefined
+              ? trans._n('%2 file', '%2 files', row.length, formatCount(row.length)) + ' · '
+              : '') + formatBytes(row.bytes);
           return (
             <div
               key={virtual.key}
@@ -161,6 +165,8 @@ export function DidList(props: IDidListProps): JSX.Element {
               aria-selected={isSelected}
               aria-setsize={list.total ?? -1}
               aria-posinset={virtual.index + 1}
+              // The name in one piece (it is drawn in two, see below), then its size.
+              aria-label={`${name} ${size}`}
               title={`${row.scope}:${row.name}`}
               onClick={() => {
                 setToEnd(false);
@@ -169,13 +175,16 @@ export function DidList(props: IDidListProps): JSX.Element {
               onDoubleClick={() => row.type !== 'FILE' && props.onOpen(row)}
             >
               <icon.react className="jp-DataLake-rowIcon" tag="span" />
-              <span className="jp-DataLake-rowName">{name}</span>
-              <span className="jp-DataLake-rowSize">
-                {row.type !== 'FILE' && row.length !== null && row.length !== undefined
-                  ? trans._n('%2 file', '%2 files', row.length, formatCount(row.length)) + ' · '
-                  : ''}
-                {formatBytes(row.bytes)}
+              <span className="jp-DataLake-rowName">
+                <span className="jp-DataLake-rowHead">{Private.head(name)}</span>
+                <span
+                  className={`jp-DataLake-rowTail${Private.tailEnd(name) ? ' jp-mod-split' : ''}`}
+                >
+                  {Private.tailStart(name)}
+                </span>
+                <span className="jp-DataLake-rowEnd">{Private.tailEnd(name)}</span>
               </span>
+              <span className="jp-DataLake-rowSize">{size}</span>
             </div>
           );
         })}
@@ -185,6 +194,45 @@ export function DidList(props: IDidListProps): JSX.Element {
 }
 
 namespace Private {
+  /**
+   * Where a shown name splits into what may be cut first (scope and folders, up to the last `/`)
+   * and its last part; a name without folders is one piece, cut at its end as usual.
+   */
+  function split(name: string): number {
+    return name.lastIndexOf('/') + 1;
+  }
+
+  /** The scope and folders of a shown name, with the trailing `/`; empty without folders. */
+  export function head(name: string): string {
+    return name.slice(0, split(name));
+  }
+
+  /**
+   * The last part of a shown name (the file or collection name itself) is drawn in two when it is
+   * long and ends in a numbered token, as run and subband files do: that end always shows, so that
+   * such names stay apart when their start is cut ("L600…SB017_uv.MS.tar"). Other names are cut
+   * at their end, as usual.
+   */
+  function endLength(tail: string): number {
+    if (tail.length <= 20) {
+      return 0;
+    }
+    const numbered = /[A-Za-z]*\d+\D*$/.exec(tail)?.[0].length ?? 0;
+    return numbered <= 18 && numbered <= tail.length - 6 ? numbered : 0;
+  }
+
+  /** The last part of a shown name without its end. */
+  export function tailStart(name: string): string {
+    const tail = name.slice(split(name));
+    return tail.slice(0, tail.length - endLength(tail));
+  }
+
+  /** The end of the last part of a shown name, which is never cut. */
+  export function tailEnd(name: string): string {
+    const tail = name.slice(split(name));
+    return tail.slice(tail.length - endLength(tail));
+  }
+
   export function rowId(label: string, index: number): string {
     return `jp-DataLake-row-${label.replace(/[^A-Za-z0-9]/g, '')}-${index}`;
   }
