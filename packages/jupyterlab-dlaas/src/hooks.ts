@@ -7,7 +7,7 @@ import {
   type Query,
   type UseQueryResult
 } from '@tanstack/react-query';
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { DataLakeError, SearchQuery } from './client';
 import { useDataLake } from './context';
 
@@ -17,6 +17,14 @@ export const WINDOW_SIZE = 200;
 /** How often, and how many times, a window without the list's length asks again for it. */
 const COUNT_RETRY_MS = 400;
 const COUNT_RETRIES = 5;
+
+/**
+ * Windows kept on either side of those in view; windows farther away are let go (their cache
+ * goes after {@link WINDOW_GC_MS}), so that scrolling through a million files never holds them
+ * all in the browser.
+ */
+const KEPT_WINDOWS = 5;
+const WINDOW_GC_MS = 60_000;
 
 /** Query keys, one place for all of them. */
 export const keys = {
@@ -106,12 +114,18 @@ export function useWindowedList<T>(
     windows: [0]
   });
   const windows = wanted.key === keyText ? wanted.windows : [0];
+  // How far the list is known to reach, also once the windows at its end are let go.
+  const reach = useRef({ key: keyText, end: 0, complete: false, total: null as number | null });
+  if (reach.current.key !== keyText) {
+    reach.current = { key: keyText, end: 0, complete: false, total: null };
+  }
   const results = useQueries({
     queries: windows.map(index => ({
       queryKey: [...key, 'window', index],
       queryFn: () => fetchWindow(index * WINDOW_SIZE, WINDOW_SIZE),
       enabled,
       staleTime: 60_000,
+      gcTime: WINDOW_GC_MS,
       // The companion counts a list only once its first window is served (a dataset's files by
       // Rucio's count, search results and children by reading on, up to 10,000): ask again (it
       // answers from its cache) so that the length, the scroll bar and End are right before the
@@ -133,15 +147,19 @@ export function useWindowedList<T>(
       const last = Math.floor(Math.max(0, end) / WINDOW_SIZE);
       setWanted(previous => {
         const current = previous.key === keyText ? previous.windows : [0];
+        // Window 0 stays: it carries the list's length.
+        const kept = current.filter(
+          index => index === 0 || (index >= first - KEPT_WINDOWS && index <= last + KEPT_WINDOWS)
+        );
         const missing: number[] = [];
         for (let index = first; index <= last; index++) {
-          if (!current.includes(index)) {
+          if (!kept.includes(index)) {
             missing.push(index);
           }
         }
-        return missing.length === 0 && previous.key === keyText
+        return missing.length === 0 && kept.length === current.length && previous.key === keyText
           ? previous
-          : { key: keyText, windows: [...current, ...missing] };
+          : { key: keyText, windows: [...kept, ...missing] };
       });
     },
     [keyText]
@@ -167,6 +185,12 @@ export function useWindowedList<T>(
     }
     complete ||= window.complete && window.total !== null && end >= window.total;
   }
+  // Windows let go keep counting: the scroll bar must not shrink when the user scrolls back.
+  const known = reach.current;
+  known.end = Math.max(known.end, end);
+  known.total = total ?? known.total;
+  known.complete ||= complete;
+  ({ end, total, complete } = known);
   const count = total ?? (complete ? end : end + 1);
   return {
     count: error && end === 0 ? 0 : count,
