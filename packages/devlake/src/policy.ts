@@ -28,14 +28,12 @@ def has_permission(issuer, action, kwargs, session=None):
     return None
 `;
 
-/** Writes the policy package below the state folder; returns the folder to put on PYTHONPATH. */
-export function writePolicyPackage(layout: Layout): string {
-  const root = policyPath(layout);
-  const dir = join(root, POLICY_PACKAGE);
+/** Writes the policy package into {@link policyPath}, which every Rucio process has on PYTHONPATH. */
+export function writePolicyPackage(layout: Layout): void {
+  const dir = join(policyPath(layout), POLICY_PACKAGE);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, '__init__.py'), PACKAGE_INIT);
   writeFileSync(join(dir, 'permission.py'), PERMISSION);
-  return root;
 }
 
 /** The folder that holds the policy package, for PYTHONPATH. */
