@@ -1,9 +1,13 @@
 #!/bin/sh
 # Installs the npm packages the repo needs, and only when package-lock.json changed since the last
 # install, so that a second `npm start` or `npm test` skips it. Python and Debian packages are
-# installed by the tools that need them (devlake installs its own).
+# installed by the tools that need them (devlake installs its own), except FUSE 2 (Debian's fuse
+# and libfuse2), which the companion's data lake folder needs: installed here when missing and
+# allowed; without it the companion says why it cannot mount and uses prefix mappings.
 set -eu
 cd "$(dirname "$0")/.."
+sh scripts/ensure-debian.sh fuse libfuse2 ||
+  echo "dlaas: without FUSE the data lake folder cannot be mounted; paths come from prefix mappings." >&2
 stamp=node_modules/.dlaas-lock.sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

@@ -99,7 +99,19 @@ export const Instance = Type.Object({
   displayName: Type.String(),
   authMethod: AuthMethod,
   scratchRse: Type.String(),
-  isDefault: Type.Boolean()
+  isDefault: Type.Boolean(),
+  /**
+   * Where made-available files are on the user's server: `fuse`, the companion's own read-only
+   * folder at `mountPoint` (with `problem` saying why it is not mounted, when it is not: paths
+   * then come from the configured prefix mappings, if any); `prefix`, a site mount; `none`.
+   */
+  paths: Type.Optional(
+    Type.Object({
+      mode: Type.Union([Type.Literal('fuse'), Type.Literal('prefix'), Type.Literal('none')]),
+      mountPoint: Type.Optional(Type.String()),
+      problem: Type.Optional(Type.String())
+    })
+  )
 });
 /** A configured Rucio instance. */
 export type Instance = Static<typeof Instance>;

@@ -2,7 +2,8 @@ import { INSTANCE_PATTERN } from '@dlaas/api';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
 const Url = Type.String({ pattern: '^https?://[^\\s/]+(/.*)?$' });
@@ -88,24 +89,48 @@ const DeviceAuth = Type.Object(
 
 const Auth = Type.Union([UserpassAuth, X509Auth, TokenAuth, HubAuth, DeviceAuth]);
 
+/** PFN prefixes on the scratch RSE and the local directories they are mounted at. */
+const Mappings = Type.Array(
+  Type.Object(
+    { pfnPrefix: Type.String({ minLength: 1 }), localPrefix: Type.String({ minLength: 1 }) },
+    { additionalProperties: false }
+  ),
+  { minItems: 1 }
+);
+
 const PrefixPaths = Type.Object(
+  { mode: Type.Literal('prefix'), mappings: Mappings },
+  { additionalProperties: false }
+);
+
+/**
+ * The companion mounts the scratch RSE itself (FUSE): a read-only folder whose tree is
+ * `<mountPoint>/<scope>/<collection>/.../<file>`, read over HTTP(S) from the storage.
+ */
+const FusePaths = Type.Object(
   {
-    mode: Type.Literal('prefix'),
-    /** PFN prefixes on the scratch RSE and the local directories they are mounted at. */
-    mappings: Type.Array(
-      Type.Object(
-        { pfnPrefix: Type.String({ minLength: 1 }), localPrefix: Type.String({ minLength: 1 }) },
-        { additionalProperties: false }
-      ),
-      {
-        minItems: 1
-      }
-    )
+    mode: Type.Literal('fuse'),
+    /** Where the folder is mounted; default `~/datalake`. */
+    mountPoint: Type.Optional(Type.String({ minLength: 1 })),
+    /** Prefix mappings used instead when the folder cannot be mounted (no /dev/fuse, say). */
+    mappings: Type.Optional(Mappings),
+    /** Seconds a storage may stay silent before a read fails with EIO (default 30). */
+    readTimeoutSeconds: Type.Optional(Type.Number({ minimum: 0.1, maximum: 3600 })),
+    /**
+     * Seconds between readings of the user's rules, which show rules removed elsewhere (default
+     * 60); what the companion itself tracks shows at once.
+     */
+    refreshSeconds: Type.Optional(Type.Number({ minimum: 1, maximum: 86400 }))
   },
   { additionalProperties: false }
 );
 
 const NoPaths = Type.Object({ mode: Type.Literal('none') }, { additionalProperties: false });
+
+/** `host` or `host:port` (as in a URL). */
+const HostName = Type.String({
+  pattern: '^[A-Za-z0-9.\\-]+(:[0-9]{1,5})?$|^\\[[0-9A-Fa-f:.]+\\](:[0-9]{1,5})?$'
+});
 
 const InstanceConfig = Type.Object(
   {
@@ -118,7 +143,12 @@ const InstanceConfig = Type.Object(
     scratchRse: Type.String({ minLength: 1 }),
     /** Lifetime of the rules "make available" creates, in seconds. */
     ruleLifetimeSeconds: Type.Optional(Type.Integer({ minimum: 3600, maximum: 365 * 86400 })),
-    paths: Type.Optional(Type.Union([PrefixPaths, NoPaths])),
+    paths: Type.Optional(Type.Union([PrefixPaths, FusePaths, NoPaths])),
+    /**
+     * Storage hosts (`host` or `host:port`) that may receive the user's bearer token over plain
+     * `http://`, e.g. a data lake on loopback; every other host gets it only over https.
+     */
+    trustedHttpHosts: Type.Optional(Type.Array(HostName)),
     /** PEM bundle of the CAs that sign Rucio's and the storages' certificates. */
     caBundle: Type.Optional(Type.String({ minLength: 1 }))
   },
@@ -140,6 +170,11 @@ export type InstanceConfig = Static<typeof InstanceConfig>;
 export type Config = Static<typeof ConfigSchema>;
 /** How the companion signs in to an instance. */
 export type AuthConfig = Static<typeof Auth>;
+/** How PFNs on the scratch RSE become local paths. */
+export type PathsConfig =
+  Static<typeof PrefixPaths> | Static<typeof FusePaths> | Static<typeof NoPaths>;
+/** The FUSE mode of {@link PathsConfig}. */
+export type FusePathsConfig = Static<typeof FusePaths>;
 
 /** A configuration that cannot be used; the message names the key and the fix. */
 export class ConfigError extends Error {
@@ -300,7 +335,33 @@ export function checkConfig(raw: unknown, source: string): Config {
       );
     }
   });
+  const mounts = new Map<string, string>();
+  raw.instances.forEach((instance, index) => {
+    if (instance.paths?.mode !== 'fuse') {
+      return;
+    }
+    const written = instance.paths.mountPoint;
+    if (written !== undefined && !isAbsolute(written) && !written.startsWith('~/')) {
+      throw new ConfigError(
+        `In ${source}, the key "instances.${index}.paths.mountPoint" is "${written}": write an absolute path or one that starts with ~/.`
+      );
+    }
+    const mountPoint = mountPointOf(instance.paths);
+    const other = mounts.get(mountPoint);
+    if (other !== undefined) {
+      throw new ConfigError(
+        `In ${source}, the instances "${other}" and "${instance.name}" both mount their data lake at ${mountPoint}. Give one of them its own "paths.mountPoint".`
+      );
+    }
+    mounts.set(mountPoint, instance.name);
+  });
   return raw;
+}
+
+/** Where an instance in FUSE mode mounts its folder: `paths.mountPoint` (`~/` is the home), else `~/datalake`. */
+export function mountPointOf(paths: FusePathsConfig, home: string = homedir()): string {
+  const written = paths.mountPoint ?? '~/datalake';
+  return written.startsWith('~/') ? join(home, written.slice(2)) : resolve(written);
 }
 
 /** The instance requests go to when they name none. */

@@ -35,6 +35,9 @@ async function main(argv: string[]): Promise<void> {
       void running.stop().then(() => process.exit(0));
     });
   }
+  // However the process ends (an uncaught error, process.exit elsewhere), folders are unmounted;
+  // after SIGKILL, fuse-native's auto-unmount helper does it.
+  process.once('exit', () => running.lake.unmountNow());
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

@@ -5,8 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { apiRouter } from './api/routes.js';
 import { xsrfCheck } from './api/security.js';
 import type { Config } from './config.js';
-import type { AvailabilityOptions } from './domain/availability.js';
-import { Lake } from './domain/lake.js';
+import { Lake, type LakeOptions } from './domain/lake.js';
 import { AppError } from './errors.js';
 import { log } from './log.js';
 
@@ -126,9 +125,12 @@ export interface RunningCompanion {
 export async function start(
   config: Config,
   listen: Listen,
-  options: AvailabilityOptions = {}
+  options: LakeOptions = {}
 ): Promise<RunningCompanion> {
   const lake = new Lake(config, options);
+  // Mounted before the companion answers, so that a Jupyter server that starts it finds its
+  // folders there; their contents are read from Rucio afterwards.
+  await lake.startMounts();
   const app = createApp(lake);
   const server = await new Promise<Server>((resolvePromise, reject) => {
     const onError = (error: Error): void => reject(error);
@@ -155,11 +157,12 @@ export async function start(
     server,
     lake,
     address,
-    stop: () =>
-      new Promise<void>(resolvePromise => {
-        lake.dispose();
-        server.closeAllConnections();
-        server.close(() => resolvePromise());
-      })
+    stop: async () => {
+      server.closeAllConnections();
+      await Promise.all([
+        new Promise<void>(resolvePromise => server.close(() => resolvePromise())),
+        lake.close()
+      ]);
+    }
   };
 }

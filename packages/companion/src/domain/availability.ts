@@ -6,7 +6,7 @@ import { AppError } from '../errors.js';
 import { didPath, type RucioClient } from '../rucio/client.js';
 import { rucioDate, rucioNumber } from '../rucio/json.js';
 import type { RucioRule } from './browse.js';
-import { PathResolver } from './paths.js';
+import { PathResolver, type LocalPathSource } from './paths.js';
 import { mapStream, StreamWindows } from './windows.js';
 
 /** A replica line of `POST /replicas/list`. */
@@ -93,7 +93,7 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
   /** Rules being polled; `retryUntil`: keep polling a STUCK rule until then (a retry is on its way). */
   private readonly watched = new Map<string, { did: DidRef; last: string; retryUntil?: number }>();
   private readonly pathWindows = new StreamWindows<LocalPath>();
-  private readonly paths: PathResolver;
+  private readonly paths: LocalPathSource;
   private timer: NodeJS.Timeout | undefined;
   private interval: number;
   private readonly minInterval: number;
@@ -102,12 +102,13 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
 
   constructor(
     private readonly rucio: RucioClient,
-    options: AvailabilityOptions = {}
+    options: AvailabilityOptions = {},
+    paths?: LocalPathSource
   ) {
     super();
     // Every open event stream of every tab listens here: there is no sensible upper bound.
     this.setMaxListeners(0);
-    this.paths = new PathResolver(rucio.instance.paths);
+    this.paths = paths ?? new PathResolver(rucio.instance.paths);
     this.minInterval = options.intervalMs ?? 2000;
     this.maxInterval = options.maxIntervalMs ?? 30_000;
     this.interval = this.minInterval;
@@ -281,29 +282,30 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
 
   /** A window of the local paths of the DID's files that are on the scratch RSE. */
   localPaths(did: DidRef, offset: number, limit: number): Promise<Window<LocalPath>> {
+    const paths = this.paths;
+    const rucio = this.rucio;
+    const scratch = this.scratch;
+    async function* lines(): AsyncGenerator<ReplicaLine> {
+      await paths.prepare(did);
+      yield* rucio.lines<ReplicaLine>('POST', '/replicas/list', {
+        body: {
+          dids: [{ scope: did.scope, name: did.name }],
+          rse_expression: scratch,
+          all_states: false,
+          sort: 'random'
+        },
+        context: { did: didString(did) }
+      });
+    }
     return this.pathWindows.window(
       JSON.stringify([didString(did)]),
       () =>
-        mapStream(
-          this.rucio.lines<ReplicaLine>('POST', '/replicas/list', {
-            body: {
-              dids: [{ scope: did.scope, name: did.name }],
-              rse_expression: this.scratch,
-              all_states: false,
-              sort: 'random'
-            },
-            context: { did: didString(did) }
-          }),
-          replica => {
-            const pfn = Object.values(replica.rses ?? {}).flat()[0];
-            return {
-              scope: replica.scope,
-              name: replica.name,
-              path: pfn ? this.paths.resolve(pfn) : null,
-              bytes: rucioNumber(replica.bytes)
-            };
-          }
-        ),
+        mapStream(lines(), replica => ({
+          scope: replica.scope,
+          name: replica.name,
+          path: paths.localPath(replica, Object.values(replica.rses ?? {}).flat()[0], did),
+          bytes: rucioNumber(replica.bytes)
+        })),
       offset,
       limit
     );

@@ -1,11 +1,19 @@
 import type { AuthStatus, DeviceSignIn, Instance } from '@dlaas/api';
 import { DeviceCredentials } from '../auth/device.js';
 import { credentialsFor } from '../auth/credentials.js';
-import { defaultInstanceName, type Config, type InstanceConfig } from '../config.js';
+import { defaultInstanceName, mountPointOf, type Config, type InstanceConfig } from '../config.js';
 import { AppError } from '../errors.js';
+import { ScratchMount } from '../fuse/mount.js';
 import { RucioClient } from '../rucio/client.js';
 import { Availabilities, type AvailabilityOptions } from './availability.js';
 import { Browser } from './browse.js';
+import { PathResolver } from './paths.js';
+
+/** Options of {@link Lake}: the tracker's. */
+export type LakeOptions = AvailabilityOptions;
+
+/** How long a storage may send nothing before a read of the mount fails, unless configured. */
+const DEFAULT_READ_TIMEOUT_SECONDS = 30;
 
 /** Everything the companion does for its user on one Rucio instance. */
 export interface InstanceServices {
@@ -13,6 +21,8 @@ export interface InstanceServices {
   readonly rucio: RucioClient;
   readonly browser: Browser;
   readonly availabilities: Availabilities;
+  /** The instance's folder, in `fuse` mode. */
+  readonly mount: ScratchMount | null;
 }
 
 /** The configured instances and their services, created on first use. */
@@ -21,19 +31,30 @@ export class Lake {
 
   constructor(
     readonly config: Config,
-    private readonly options: AvailabilityOptions = {}
+    private readonly options: LakeOptions = {}
   ) {}
 
   /** The instances as the panel sees them. */
   instances(): Instance[] {
     const byDefault = defaultInstanceName(this.config);
-    return this.config.instances.map(i => ({
-      name: i.name,
-      displayName: i.displayName ?? i.name,
-      authMethod: i.auth.method,
-      scratchRse: i.scratchRse,
-      isDefault: i.name === byDefault
-    }));
+    return this.config.instances.map(i => {
+      const paths: NonNullable<Instance['paths']> = { mode: i.paths?.mode ?? 'none' };
+      const mount = this.services.get(i.name)?.mount;
+      if (mount) {
+        paths.mountPoint = mount.mountPoint;
+        if (mount.problem !== null) {
+          paths.problem = mount.problem;
+        }
+      }
+      return {
+        name: i.name,
+        displayName: i.displayName ?? i.name,
+        authMethod: i.auth.method,
+        scratchRse: i.scratchRse,
+        isDefault: i.name === byDefault,
+        paths
+      };
+    });
   }
 
   /** The services of an instance; a 404 with the configured names when there is no such instance. */
@@ -54,14 +75,38 @@ export class Lake {
       );
     }
     const rucio = new RucioClient(config, credentialsFor(config));
-    const services = {
-      config,
-      rucio,
-      browser: new Browser(rucio),
-      availabilities: new Availabilities(rucio, this.options)
-    };
+    const mount =
+      config.paths?.mode === 'fuse'
+        ? new ScratchMount(
+            rucio,
+            {
+              mountPoint: mountPointOf(config.paths),
+              readTimeoutMs:
+                (config.paths.readTimeoutSeconds ?? DEFAULT_READ_TIMEOUT_SECONDS) * 1000,
+              refreshIntervalMs: (config.paths.refreshSeconds ?? 60) * 1000
+            },
+            new PathResolver(config.paths)
+          )
+        : null;
+    const availabilities = new Availabilities(rucio, this.options, mount ?? undefined);
+    // What the tracker sees change (a rule turning OK, files arriving) changes the folder.
+    availabilities.on('availability', () => void mount?.refresh());
+    const services = { config, rucio, browser: new Browser(rucio), availabilities, mount };
     this.services.set(name, services);
     return services;
+  }
+
+  /**
+   * Mounts the folder of every instance in `fuse` mode (when the companion starts, so that the
+   * files are there before the panel is ever opened). Resolves once each is mounted or has said
+   * why it cannot be; what is in them is read from Rucio afterwards.
+   */
+  async startMounts(): Promise<void> {
+    for (const instance of this.config.instances) {
+      if (instance.paths?.mode === 'fuse') {
+        await this.instance(instance.name).mount?.start();
+      }
+    }
   }
 
   /** Whether the companion can act for the user on an instance, and as which account. */
@@ -112,12 +157,21 @@ export class Lake {
     rucio.forgetAccount();
   }
 
-  /** Stops trackers and closes streams. */
-  dispose(): void {
+  /** Stops trackers, closes streams and unmounts folders. */
+  async close(): Promise<void> {
+    const mounts = [...this.services.values()].flatMap(s => (s.mount ? [s.mount] : []));
     for (const services of this.services.values()) {
       services.browser.dispose();
       services.availabilities.dispose();
     }
     this.services.clear();
+    await Promise.all(mounts.map(m => m.stop()));
+  }
+
+  /** Unmounts every folder at once (when the process exits without {@link close}). */
+  unmountNow(): void {
+    for (const services of this.services.values()) {
+      services.mount?.stopNow();
+    }
   }
 }

@@ -1,16 +1,34 @@
 import { posix } from 'node:path';
 import type { InstanceConfig } from '../config.js';
+import type { DidRef } from '../did.js';
+
+/** Where the files made available are on this machine. */
+export interface LocalPathSource {
+  /** Resolves when {@link localPath} can answer for the files of `did`. */
+  prepare(did: DidRef): Promise<void>;
+  /** The local path of a file with a replica at `pfn` on the scratch RSE, listed for `within`; or null. */
+  localPath(file: DidRef, pfn: string | undefined, within: DidRef): string | null;
+}
 
 /**
  * Maps a PFN on the scratch RSE to a local path, by the configured prefix mappings (a site mount
  * such as EOS or CephFS, or devlake's storage directory). A PFN outside every mapping, or one that
  * would climb out of its mount with `..`, has no local path.
  */
-export class PathResolver {
+export class PathResolver implements LocalPathSource {
   private readonly mappings: readonly { pfnPrefix: string; localPrefix: string }[];
 
+  /** Takes the mappings of `prefix` mode, and those `fuse` mode falls back to. */
   constructor(config: InstanceConfig['paths']) {
-    this.mappings = config?.mode === 'prefix' ? config.mappings : [];
+    this.mappings = config?.mode === 'none' ? [] : (config?.mappings ?? []);
+  }
+
+  prepare(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  localPath(_file: DidRef, pfn: string | undefined): string | null {
+    return pfn === undefined ? null : this.resolve(pfn);
   }
 
   /** The local path of a PFN, or null. */

@@ -1,0 +1,235 @@
+import { didString, type DidRef } from '../did.js';
+import { didPath, type RucioClient } from '../rucio/client.js';
+import { rucioDate, rucioNumber } from '../rucio/json.js';
+import type { Claim, MountedFile } from './tree.js';
+
+/** A rule line of `GET /rules/`, with what the mount needs. */
+interface RuleLine {
+  id: string;
+  scope: string;
+  name: string;
+  did_type?: string;
+  copies: number;
+  state: string;
+  locks_ok_cnt: number;
+  created_at?: string;
+  updated_at?: string;
+  expires_at?: string | null;
+}
+
+/** How long Rucio keeps a deleted rule (its soft deletion), in ms. */
+const SOFT_DELETION_MS = 3600_000;
+
+function time(value: string | null | undefined): number {
+  return Date.parse(rucioDate(value) ?? '');
+}
+
+/**
+ * Whether a rule was deleted: Rucio's `DELETE /rules/{id}` keeps the rule and its replicas for
+ * an hour more, by moving its end to an hour after that change. A rule whose end lies exactly an
+ * hour after its last change, and that was not created with a lifetime of an hour, was deleted.
+ * (A rule whose lifetime someone changes to exactly an hour looks the same; it is gone within the
+ * hour anyway.)
+ */
+export function deletedRule(
+  rule: Pick<RuleLine, 'created_at' | 'updated_at' | 'expires_at'>
+): boolean {
+  const expires = time(rule.expires_at);
+  const near = (a: number, b: number): boolean => Math.abs(a - b - SOFT_DELETION_MS) <= 1000;
+  return near(expires, time(rule.updated_at)) && !near(expires, time(rule.created_at));
+}
+
+/** A replica line of `POST /replicas/list`. */
+interface ReplicaLine {
+  scope: string;
+  name: string;
+  bytes?: unknown;
+  adler32?: string | null;
+  md5?: string | null;
+  rses?: Record<string, string[]>;
+}
+
+/** A child line of `GET /dids/{s}/{n}/dids`. */
+interface ChildLine {
+  scope: string;
+  name: string;
+  type?: string;
+  did_type?: string;
+}
+
+/** How deep containers may nest below a made-available container (Rucio allows more; no lake uses it). */
+const MAX_DEPTH = 8;
+
+/** A rule's files are listed again at most this often while it replicates. */
+const RELIST_MS = 5000;
+
+/** What the catalogue knows of one rule. */
+interface RuleEntry {
+  readonly key: string;
+  readonly listedAt: number;
+  readonly claims: readonly Claim[];
+}
+
+/** The user's made-available DIDs, as the mount shows them. */
+export interface Catalogue {
+  readonly claims: Claim[];
+  /** The earliest time a rule expires (ms since the epoch), when the tree changes by itself. */
+  readonly nextExpiry: number | null;
+}
+
+/**
+ * Reads, for one user on one instance, what is on the scratch RSE for them: their rules toward
+ * the scratch RSE expression (one request), and for each rule whose state or count of OK locks
+ * changed since it was last read, the files with an available replica there (one replica list per
+ * dataset; containers are walked to their datasets so that the tree keeps their structure).
+ * Nothing is asked per file.
+ */
+export class ScratchCatalogue {
+  private readonly rules = new Map<string, RuleEntry>();
+
+  constructor(private readonly rucio: RucioClient) {}
+
+  /** Reads what changed and returns every claim of the mount. */
+  async read(): Promise<Catalogue> {
+    const account = await this.rucio.whoami();
+    const scratch = this.rucio.instance.scratchRse;
+    const seen = new Set<string>();
+    const claims: Claim[] = [];
+    let nextExpiry: number | null = null;
+    for await (const rule of this.rucio.lines<RuleLine>('GET', '/rules/', {
+      query: { account, rse_expression: scratch }
+    })) {
+      if (rule.copies !== 1 || rule.locks_ok_cnt === 0) {
+        continue;
+      }
+      const expires = time(rule.expires_at);
+      if (!Number.isNaN(expires)) {
+        if (expires <= Date.now() || deletedRule(rule)) {
+          // Expired or deleted: Rucio's cleaner removes it soon, and its replicas may go any time.
+          continue;
+        }
+        nextExpiry = nextExpiry === null ? expires : Math.min(nextExpiry, expires);
+      }
+      seen.add(rule.id);
+      const key = `${rule.state}/${rule.locks_ok_cnt}`;
+      const known = this.rules.get(rule.id);
+      const fresh =
+        known !== undefined &&
+        (known.key === key || (rule.state !== 'OK' && Date.now() - known.listedAt < RELIST_MS));
+      const entry = fresh ? known : await this.list(rule, key);
+      this.rules.set(rule.id, entry);
+      claims.push(...entry.claims);
+    }
+    for (const id of this.rules.keys()) {
+      if (!seen.has(id)) {
+        this.rules.delete(id);
+      }
+    }
+    return { claims, nextExpiry };
+  }
+
+  private async list(rule: RuleLine, key: string): Promise<RuleEntry> {
+    const mtimeMs = time(rule.created_at) || Date.now();
+    const did = { scope: rule.scope, name: rule.name };
+    const top = [rule.scope, ...rule.name.split('/')];
+    const type = (rule.did_type ?? '').toUpperCase();
+    const claims: Claim[] = [];
+    if (type === 'FILE') {
+      const [file] = await this.replicas(did, mtimeMs);
+      if (file) {
+        claims.push({ segments: top, owners: top.map(() => undefined), file, mtimeMs });
+      }
+    } else {
+      await this.walk(did, type === 'CONTAINER', top, [], mtimeMs, claims, 0);
+    }
+    return { key, listedAt: Date.now(), claims };
+  }
+
+  /**
+   * Adds the claims of a collection whose folder is at `segments`: its own folder, then its
+   * datasets' files or its children's folders, each below it.
+   */
+  private async walk(
+    did: DidRef,
+    isContainer: boolean,
+    segments: readonly string[],
+    owners: readonly (string | undefined)[],
+    mtimeMs: number,
+    claims: Claim[],
+    depth: number
+  ): Promise<void> {
+    const levelOwners = [
+      ...owners,
+      ...segments.slice(owners.length, -1).map(() => undefined),
+      didString(did)
+    ];
+    claims.push({ segments, owners: levelOwners, mtimeMs });
+    if (!isContainer) {
+      for (const file of await this.replicas(did, mtimeMs)) {
+        const fileSegments = [...segments, ...file.did.slice(file.did.indexOf(':') + 1).split('/')];
+        claims.push({
+          segments: fileSegments,
+          owners: [...levelOwners, ...fileSegments.slice(levelOwners.length).map(() => undefined)],
+          file,
+          mtimeMs
+        });
+      }
+      return;
+    }
+    if (depth >= MAX_DEPTH) {
+      return;
+    }
+    const children: ChildLine[] = [];
+    for await (const child of this.rucio.lines<ChildLine>(
+      'GET',
+      `${didPath(did.scope, did.name)}/dids`,
+      { context: { did: didString(did) } }
+    )) {
+      children.push(child);
+    }
+    for (const child of children) {
+      const type = (child.type ?? child.did_type ?? '').toUpperCase();
+      if (type !== 'CONTAINER' && type !== 'DATASET') {
+        continue;
+      }
+      await this.walk(
+        child,
+        type === 'CONTAINER',
+        [...segments, ...child.name.split('/')],
+        levelOwners,
+        mtimeMs,
+        claims,
+        depth + 1
+      );
+    }
+  }
+
+  /** The files of a DID that have an available replica on the scratch RSE. */
+  private async replicas(did: DidRef, mtimeMs: number): Promise<MountedFile[]> {
+    const files: MountedFile[] = [];
+    for await (const line of this.rucio.lines<ReplicaLine>('POST', '/replicas/list', {
+      body: {
+        dids: [{ scope: did.scope, name: did.name }],
+        rse_expression: this.rucio.instance.scratchRse,
+        all_states: false,
+        sort: 'random'
+      },
+      context: { did: didString(did) }
+    })) {
+      const pfn = Object.values(line.rses ?? {}).flat()[0];
+      const bytes = rucioNumber(line.bytes);
+      if (pfn === undefined || bytes === null) {
+        continue;
+      }
+      files.push({
+        did: `${line.scope}:${line.name}`,
+        bytes,
+        pfn,
+        adler32: line.adler32 ?? null,
+        md5: line.md5 ?? null,
+        mtimeMs
+      });
+    }
+    return files;
+  }
+}

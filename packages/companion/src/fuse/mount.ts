@@ -1,0 +1,508 @@
+import { accessSync, constants, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { DidRef } from '../did.js';
+import { didString } from '../did.js';
+import { log } from '../log.js';
+import type { LocalPathSource, PathResolver } from '../domain/paths.js';
+import type { RucioClient } from '../rucio/client.js';
+import { ScratchCatalogue } from './catalogue.js';
+import { ReadAhead } from './readahead.js';
+import { EIO, StorageError, StorageReader } from './storage.js';
+import { buildTree, lookup, type MountTree, type MountedFile, type TreeNode } from './tree.js';
+
+/** errno values (negative, as FUSE wants them). */
+const ENOENT = -2;
+const EBADF = -9;
+const EROFS = -30;
+const ENODATA = -61;
+const EISDIR = -21;
+
+/** What fuse-native's operations get and give. */
+type Done = (result: number, ...values: unknown[]) => void;
+
+/** The part of fuse-native's `Fuse` class the mount uses. */
+interface FuseInstance {
+  mount(cb: (error: Error | null) => void): void;
+  unmount(cb: (error: Error | null) => void): void;
+}
+
+interface FuseClass {
+  new (
+    mountPoint: string,
+    ops: Record<string, unknown>,
+    options: Record<string, unknown>
+  ): FuseInstance;
+  unmount(mountPoint: string, cb: (error: Error | null) => void): void;
+}
+
+/** Options of {@link ScratchMount}. */
+export interface ScratchMountOptions {
+  readonly mountPoint: string;
+  /** A storage that sends nothing for this long fails a read with EIO. */
+  readonly readTimeoutMs: number;
+  /** How often the user's rules are read again to see rules removed elsewhere. */
+  readonly refreshIntervalMs: number;
+}
+
+/** Seconds the kernel keeps names and attributes: long enough for `ls -l` twice, short enough that removed files go soon. */
+const KERNEL_CACHE_SECONDS = 10;
+
+/** Loads fuse-native, or says why it cannot be. */
+function loadFuse(): FuseClass {
+  const require = createRequire(import.meta.url);
+  return require('fuse-native') as FuseClass;
+}
+
+/**
+ * Why the folder cannot be mounted here, as a sentence that says what an admin can do, or null
+ * when nothing stands in the way.
+ */
+export function mountObstacle(mountPoint: string): string | null {
+  if (process.platform !== 'linux') {
+    return `the companion mounts folders only on Linux, and this is ${process.platform}.`;
+  }
+  try {
+    accessSync('/dev/fuse', constants.R_OK | constants.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT'
+      ? "/dev/fuse does not exist in this container. An admin can give user servers the FUSE device (privileged with SYS_ADMIN, or a FUSE device plugin; see the Helm chart's dlaas.fuse.mode)."
+      : `this user may not open /dev/fuse (${code ?? 'refused'}). An admin can make it readable and writable for user servers.`;
+  }
+  if (!onPath('fusermount')) {
+    return 'fusermount is not installed. An admin can install the Debian/Ubuntu package "fuse" (FUSE 2; "fuse3" replaces it and does not provide fusermount).';
+  }
+  try {
+    loadFuse();
+  } catch (error) {
+    const message = (error as Error).message;
+    return /libfuse\.so/.test(message)
+      ? 'the FUSE library libfuse.so.2 is not installed. An admin can install the Debian/Ubuntu package "libfuse2".'
+      : `the FUSE module could not be loaded (${message.split('\n')[0]}).`;
+  }
+  let stat;
+  try {
+    stat = statSync(mountPoint);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOTCONN') {
+      return null; // A mount left by a companion that was killed: mounting again clears it.
+    }
+    if (code !== 'ENOENT') {
+      return `${mountPoint} cannot be used (${code ?? 'error'}).`;
+    }
+    try {
+      mkdirSync(mountPoint, { recursive: true });
+    } catch (mkdirError) {
+      return `${mountPoint} could not be created (${(mkdirError as NodeJS.ErrnoException).code ?? 'error'}); choose another "paths.mountPoint".`;
+    }
+    return null;
+  }
+  if (!stat.isDirectory()) {
+    return `${mountPoint} exists and is not a folder; move it away or choose another "paths.mountPoint".`;
+  }
+  if (stat.dev !== statSync(dirname(mountPoint)).dev) {
+    return `something is mounted at ${mountPoint} already (another JupyterLab of yours?); stop it, or choose another "paths.mountPoint".`;
+  }
+  if (readdirSync(mountPoint).length > 0) {
+    return `${mountPoint} is not empty; move its files away, or choose another "paths.mountPoint".`;
+  }
+  return null;
+}
+
+function onPath(program: string): boolean {
+  return (process.env['PATH'] ?? '')
+    .split(':')
+    .filter(Boolean)
+    .some(dir => {
+      try {
+        accessSync(join(dir, program), constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+}
+
+/** An open file of the mount. */
+interface Handle {
+  readonly file: MountedFile;
+  readonly reads: ReadAhead;
+}
+
+/**
+ * The scratch RSE as a read-only folder (FUSE, fuse-native): `<mount>/<scope>/<collection>/…/<file>`
+ * for every DID the user made available (see {@link buildTree} for names), files appearing as
+ * their replicas on the scratch RSE become available and vanishing with their rule. Sizes, times
+ * and checksums (extended attributes `user.rucio.adler32`, `user.rucio.md5`, `user.rucio.did`)
+ * come from Rucio; bytes are read from the scratch replica's PFN with range requests and
+ * read-ahead; the kernel keeps pages (Rucio files never change). Every write is EROFS.
+ */
+export class ScratchMount implements LocalPathSource {
+  private tree: MountTree = buildTree([]);
+  private fuse: FuseInstance | undefined;
+  private readonly catalogue: ScratchCatalogue;
+  private readonly storage: StorageReader;
+  private readonly handles = new Map<number, Handle>();
+  private nextHandle = 1;
+  private refreshing: Promise<void> | undefined;
+  private refreshAgain = false;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly uid = process.getuid?.() ?? 0;
+  private readonly gid = process.getgid?.() ?? 0;
+  /** Why the folder is not mounted, when it is not. */
+  problem: string | null = null;
+
+  constructor(
+    private readonly rucio: RucioClient,
+    private readonly options: ScratchMountOptions,
+    /** Where paths come from while the folder is not mounted (prefix mappings, or none). */
+    private readonly fallback: PathResolver
+  ) {
+    this.catalogue = new ScratchCatalogue(rucio);
+    this.storage = new StorageReader(rucio.instance, rucio.credentials, options.readTimeoutMs);
+  }
+
+  /** Where the folder is. */
+  get mountPoint(): string {
+    return this.options.mountPoint;
+  }
+
+  /** Whether the folder is mounted. */
+  get mounted(): boolean {
+    return this.fuse !== undefined;
+  }
+
+  /** Files in the folder now. */
+  get fileCount(): number {
+    return this.tree.fileCount;
+  }
+
+  /**
+   * Mounts the folder (clearing a stale mount a killed companion left), then reads what the user
+   * made available. Never throws: when the folder cannot be mounted, {@link problem} says why.
+   */
+  async start(): Promise<void> {
+    const obstacle = mountObstacle(this.mountPoint);
+    if (obstacle !== null) {
+      this.fail(obstacle);
+      return;
+    }
+    const Fuse = loadFuse();
+    const fuse = new Fuse(this.mountPoint, this.operations(), {
+      force: true,
+      mkdir: true,
+      autoUnmount: true,
+      kernelCache: true,
+      entryTimeout: KERNEL_CACHE_SECONDS,
+      attrTimeout: KERNEL_CACHE_SECONDS,
+      fsname: `dlaas-${this.rucio.instance.name}`,
+      // Reads end by themselves (EIO after the storage timeout); fuse-native's own timer is off.
+      timeout: false
+    });
+    const error = await new Promise<Error | null>(resolvePromise => fuse.mount(resolvePromise));
+    if (error) {
+      this.fail(`mounting failed: ${error.message}.`);
+      return;
+    }
+    this.fuse = fuse;
+    log('info', 'data lake folder mounted', {
+      instance: this.rucio.instance.name,
+      mountPoint: this.mountPoint
+    });
+    await this.refresh();
+  }
+
+  private fail(reason: string): void {
+    this.problem = `The data lake folder ${this.mountPoint} could not be mounted: ${reason}`;
+    log('warn', 'data lake folder not mounted', {
+      instance: this.rucio.instance.name,
+      reason: this.problem
+    });
+  }
+
+  /**
+   * Reads the user's made-available DIDs again and replaces the tree; calls made while a read
+   * runs share one more read after it. A failure (not signed in, Rucio unreachable) keeps the
+   * tree as it was and is tried again at the next refresh.
+   */
+  refresh(): Promise<void> {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    const run = async (): Promise<void> => {
+      do {
+        this.refreshAgain = false;
+        try {
+          const { claims, nextExpiry } = await this.catalogue.read();
+          this.tree = buildTree(claims);
+          this.schedule(nextExpiry);
+        } catch (error) {
+          log('info', 'data lake folder not refreshed', {
+            instance: this.rucio.instance.name,
+            reason: error instanceof Error ? error.message : String(error)
+          });
+          this.schedule(null);
+        }
+      } while (this.refreshAgain && !this.stopped);
+    };
+    this.refreshing = run().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private schedule(nextExpiry: number | null): void {
+    if (this.stopped) {
+      return;
+    }
+    clearTimeout(this.timer);
+    const interval = this.options.refreshIntervalMs;
+    const untilExpiry =
+      nextExpiry === null ? interval : Math.max(0, nextExpiry - Date.now()) + 1000;
+    this.timer = setTimeout(() => void this.refresh(), Math.min(interval, untilExpiry));
+    this.timer.unref();
+  }
+
+  /**
+   * Makes sure the tree knows `did` (a file or a collection) if Rucio does: when it does not, reads
+   * the user's rules once more (a DID made available a moment ago).
+   */
+  async prepare(did: DidRef): Promise<void> {
+    if (!this.mounted) {
+      return;
+    }
+    const key = didString(did);
+    if (this.refreshing) {
+      await this.refreshing;
+    }
+    if (!this.tree.files.has(key) && !this.tree.collections.has(key)) {
+      await this.refresh();
+    }
+  }
+
+  /**
+   * The path in the folder of a file, preferring the one below `within` (the collection the user
+   * asked about; a file may be in several); null when the file is not there. While the folder is
+   * not mounted, the fallback's path.
+   */
+  localPath(file: DidRef, pfn: string | undefined, within: DidRef): string | null {
+    if (!this.mounted) {
+      return this.fallback.localPath(file, pfn);
+    }
+    const paths = this.tree.files.get(didString(file));
+    if (!paths) {
+      return null;
+    }
+    const folder = this.tree.collections.get(didString(within));
+    const below = folder === undefined ? undefined : paths.find(p => p.startsWith(`${folder}/`));
+    return this.mountPoint + (below ?? (paths[0] as string));
+  }
+
+  /** Unmounts the folder and stops refreshing. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    const fuse = this.fuse;
+    this.fuse = undefined;
+    this.storage.dispose();
+    if (fuse) {
+      await new Promise<void>(resolvePromise =>
+        fuse.unmount(error => {
+          if (error) {
+            log('warn', 'data lake folder not unmounted', {
+              mountPoint: this.mountPoint,
+              reason: error.message
+            });
+          }
+          resolvePromise();
+        })
+      );
+    }
+  }
+
+  /**
+   * Unmounts at once, without waiting (for `process.on('exit')`, where nothing asynchronous runs);
+   * `fusermount -uz` detaches the folder even while a program has a file open.
+   */
+  stopNow(): void {
+    if (this.fuse) {
+      this.fuse = undefined;
+      try {
+        execFileSync('fusermount', ['-uz', this.mountPoint], { stdio: 'ignore' });
+      } catch {
+        // Already gone; or fuse-native's auto-unmount helper will clear it.
+      }
+    }
+  }
+
+  private node(path: string): TreeNode | undefined {
+    return lookup(this.tree, path);
+  }
+
+  private stat(node: TreeNode): Record<string, number | Date> {
+    const common = { uid: this.uid, gid: this.gid };
+    if (node.kind === 'folder') {
+      const time = new Date(node.mtimeMs);
+      return {
+        ...common,
+        mode: 0o40555,
+        size: 4096,
+        nlink: 2,
+        mtime: time,
+        atime: time,
+        ctime: time
+      };
+    }
+    const { file } = node;
+    const time = new Date(file.mtimeMs);
+    return {
+      ...common,
+      mode: 0o100444,
+      size: file.bytes,
+      nlink: 1,
+      blksize: 128 * 1024,
+      blocks: Math.ceil(file.bytes / 512),
+      mtime: time,
+      atime: time,
+      ctime: time
+    };
+  }
+
+  private xattrs(file: MountedFile): Record<string, string> {
+    const values: Record<string, string> = { 'user.rucio.did': file.did };
+    if (file.adler32) {
+      values['user.rucio.adler32'] = file.adler32;
+    }
+    if (file.md5) {
+      values['user.rucio.md5'] = file.md5;
+    }
+    return values;
+  }
+
+  /** The FUSE operations, callback style as fuse-native calls them. */
+  private operations(): Record<string, unknown> {
+    const readOnly = (...args: unknown[]): void => (args[args.length - 1] as Done)(EROFS);
+    return {
+      getattr: (path: string, done: Done) => {
+        const node = this.node(path);
+        return node ? done(0, this.stat(node)) : done(ENOENT);
+      },
+      fgetattr: (path: string, _fd: number, done: Done) => {
+        const node = this.node(path);
+        return node ? done(0, this.stat(node)) : done(ENOENT);
+      },
+      readdir: (path: string, done: Done) => {
+        const node = this.node(path);
+        if (!node) {
+          return done(ENOENT);
+        }
+        return node.kind === 'folder' ? done(0, [...node.children.keys()]) : done(-20);
+      },
+      access: (path: string, mode: number, done: Done) => {
+        if (!this.node(path)) {
+          return done(ENOENT);
+        }
+        return done(mode & constants.W_OK ? EROFS : 0);
+      },
+      statfs: (_path: string, done: Done) =>
+        done(0, {
+          bsize: 4096,
+          frsize: 4096,
+          blocks: Math.ceil(this.tree.byteCount / 4096),
+          bfree: 0,
+          bavail: 0,
+          files: this.tree.fileCount,
+          ffree: 0,
+          favail: 0,
+          fsid: 0,
+          flag: 1, // ST_RDONLY
+          namemax: 255
+        }),
+      open: (path: string, flags: number, done: Done) => {
+        const node = this.node(path);
+        if (!node) {
+          return done(ENOENT);
+        }
+        if (node.kind === 'folder') {
+          return done(EISDIR);
+        }
+        if ((flags & 3) !== constants.O_RDONLY || flags & constants.O_TRUNC) {
+          return done(EROFS);
+        }
+        const fd = this.nextHandle++;
+        const { file } = node;
+        this.handles.set(fd, {
+          file,
+          reads: new ReadAhead(file.bytes, (start, end, target, offset) =>
+            this.storage.read(file.pfn, start, end, target, offset)
+          )
+        });
+        return done(0, fd);
+      },
+      read: (
+        _path: string,
+        fd: number,
+        buffer: Buffer,
+        length: number,
+        position: number,
+        done: Done
+      ) => {
+        const handle = this.handles.get(fd);
+        if (!handle) {
+          return done(EBADF);
+        }
+        handle.reads.read(buffer, length, position).then(
+          count => done(count),
+          (error: unknown) => {
+            const errno = error instanceof StorageError ? error.errno : EIO;
+            log('warn', 'read failed', {
+              did: handle.file.did,
+              reason: error instanceof Error ? error.message : String(error)
+            });
+            done(errno);
+          }
+        );
+      },
+      release: (_path: string, fd: number, done: Done) => {
+        this.handles.delete(fd);
+        done(0);
+      },
+      getxattr: (path: string, name: string, _position: number, done: Done) => {
+        const node = this.node(path);
+        if (!node) {
+          return done(ENOENT);
+        }
+        const value = node.kind === 'file' ? this.xattrs(node.file)[name] : undefined;
+        return value === undefined ? done(ENODATA) : done(0, Buffer.from(value));
+      },
+      listxattr: (path: string, done: Done) => {
+        const node = this.node(path);
+        if (!node) {
+          return done(ENOENT);
+        }
+        return done(0, node.kind === 'file' ? Object.keys(this.xattrs(node.file)) : []);
+      },
+      write: readOnly,
+      create: readOnly,
+      mknod: readOnly,
+      mkdir: readOnly,
+      unlink: readOnly,
+      rmdir: readOnly,
+      rename: readOnly,
+      link: readOnly,
+      symlink: readOnly,
+      truncate: readOnly,
+      ftruncate: readOnly,
+      chmod: readOnly,
+      chown: readOnly,
+      utimens: readOnly,
+      setxattr: readOnly,
+      removexattr: readOnly
+    };
+  }
+}
