@@ -32,7 +32,7 @@ const SOCKETS_PER_HOST = 32;
  */
 export class StorageReader {
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: SOCKETS_PER_HOST });
-  private readonly httpsAgent: https.Agent;
+  private httpsAgentMade: https.Agent | undefined;
   private readonly trusted: ReadonlySet<string>;
   private readonly warned = new Set<string>();
 
@@ -42,16 +42,33 @@ export class StorageReader {
     /** A storage that sends nothing for this long fails the read with EIO. */
     private readonly timeoutMs: number
   ) {
-    const auth = instance.auth;
-    this.httpsAgent = new https.Agent({
-      keepAlive: true,
-      maxSockets: SOCKETS_PER_HOST,
-      ...(instance.caBundle ? { ca: readFileSync(instance.caBundle) } : {}),
-      ...(auth.method === 'x509'
-        ? { cert: readFileSync(auth.cert), key: readFileSync(auth.key ?? auth.cert) }
-        : {})
-    });
     this.trusted = new Set((instance.trustedHttpHosts ?? []).map(h => h.toLowerCase()));
+  }
+
+  /**
+   * The agent of https storage, made on first use: it reads the CA bundle and, for x509 sign-in,
+   * the user's certificate, so a missing file fails the reads (EIO, logged), not the companion.
+   */
+  private get httpsAgent(): https.Agent {
+    if (!this.httpsAgentMade) {
+      const auth = this.instance.auth;
+      try {
+        this.httpsAgentMade = new https.Agent({
+          keepAlive: true,
+          maxSockets: SOCKETS_PER_HOST,
+          ...(this.instance.caBundle ? { ca: readFileSync(this.instance.caBundle) } : {}),
+          ...(auth.method === 'x509'
+            ? { cert: readFileSync(auth.cert), key: readFileSync(auth.key ?? auth.cert) }
+            : {})
+        });
+      } catch (error) {
+        throw new StorageError(
+          EIO,
+          `the certificate files for https storage could not be read (${(error as Error).message})`
+        );
+      }
+    }
+    return this.httpsAgentMade;
   }
 
   /** The URL a PFN is read from: WebDAV's `davs://` is https, `dav://` is http. */
@@ -172,6 +189,6 @@ export class StorageReader {
   /** Closes the kept connections. */
   dispose(): void {
     this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    this.httpsAgentMade?.destroy();
   }
 }
