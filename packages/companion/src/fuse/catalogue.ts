@@ -60,6 +60,27 @@ interface ChildLine {
 /** How deep containers may nest below a made-available container (Rucio allows more; no lake uses it). */
 const MAX_DEPTH = 8;
 
+/** How many rules' files are listed at once. */
+const LISTINGS_AT_ONCE = 4;
+
+/** Runs `work` on every item, at most `limit` at once; the results in the items' order. */
+async function inParallel<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>
+): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
 /** A rule's files are listed again at most this often while it replicates. */
 const RELIST_MS = 5000;
 
@@ -93,8 +114,7 @@ export class ScratchCatalogue {
   async read(): Promise<Catalogue> {
     const account = await this.rucio.whoami();
     const scratch = this.rucio.instance.scratchRse;
-    const seen = new Set<string>();
-    const claims: Claim[] = [];
+    const current: RuleLine[] = [];
     let nextExpiry: number | null = null;
     for await (const rule of this.rucio.lines<RuleLine>('GET', '/rules/', {
       query: { account, rse_expression: scratch }
@@ -110,22 +130,19 @@ export class ScratchCatalogue {
         }
         nextExpiry = nextExpiry === null ? expires : Math.min(nextExpiry, expires);
       }
-      seen.add(rule.id);
+      current.push(rule);
+    }
+    const entries = await inParallel(current, LISTINGS_AT_ONCE, async rule => {
       const key = `${rule.state}/${rule.locks_ok_cnt}`;
       const known = this.rules.get(rule.id);
       const fresh =
         known !== undefined &&
         (known.key === key || (rule.state !== 'OK' && Date.now() - known.listedAt < RELIST_MS));
-      const entry = fresh ? known : await this.list(rule, key);
-      this.rules.set(rule.id, entry);
-      claims.push(...entry.claims);
-    }
-    for (const id of this.rules.keys()) {
-      if (!seen.has(id)) {
-        this.rules.delete(id);
-      }
-    }
-    return { claims, nextExpiry };
+      return fresh ? known : await this.list(rule, key);
+    });
+    this.rules.clear();
+    current.forEach((rule, index) => this.rules.set(rule.id, entries[index] as RuleEntry));
+    return { claims: entries.flatMap(entry => entry.claims), nextExpiry };
   }
 
   private async list(rule: RuleLine, key: string): Promise<RuleEntry> {

@@ -182,8 +182,8 @@ export class ScratchMount implements LocalPathSource {
   }
 
   /**
-   * Mounts the folder (clearing a stale mount a killed companion left), then reads what the user
-   * made available. Never throws: when the folder cannot be mounted, {@link problem} says why.
+   * Mounts the folder (clearing a stale mount a killed companion left), then starts reading what
+   * the user made available. Never throws: when the folder cannot be mounted, {@link problem} says why.
    */
   async start(): Promise<void> {
     const obstacle = mountObstacle(this.mountPoint);
@@ -213,7 +213,9 @@ export class ScratchMount implements LocalPathSource {
       instance: this.rucio.instance.name,
       mountPoint: this.mountPoint
     });
-    await this.refresh();
+    // Not awaited: a lake with many files made available takes a while to list, and the
+    // companion must answer (jupyter-server-proxy waits 30 s at most) while the folder fills.
+    void this.refresh();
   }
 
   private fail(reason: string): void {
