@@ -23,9 +23,25 @@ mkdir -p "$(dirname "$bundle")"
 # which an ES module lacks: the banner gives them one.
 meta=$(mktemp)
 trap 'rm -f "$meta"' EXIT
+# fuse-native is a native addon that finds its prebuilt binary next to its own files: it stays
+# out of the bundle and is copied beside it (below), where the bundle's import finds it.
 node_modules/.bin/esbuild "$entry" --bundle --platform=node --format=esm --target=node20 \
-  --outfile="$bundle" --log-level=warning --metafile="$meta" \
+  --outfile="$bundle" --log-level=warning --metafile="$meta" --external:fuse-native \
   --banner:js="import { createRequire as __dlaasCreateRequire } from 'node:module'; const require = __dlaasCreateRequire(import.meta.url);"
+
+# fuse-native and what it requires at run time, Linux x64 only (its prebuilt addon links Debian's
+# libfuse.so.2; the companion says what to install when that is missing).
+modules="$(dirname "$bundle")/node_modules"
+rm -rf "$modules"
+mkdir -p "$modules"
+for pkg in fuse-native fuse-shared-library fuse-shared-library-linux nanoresource inherits node-gyp-build; do
+  cp -R "node_modules/$pkg" "$modules/$pkg"
+done
+# Each keeps its own licence file; what it never loads here stays out (other platforms, the copy of
+# libfuse that only fuse-native's `configure` uses, which we never run).
+rm -rf "$modules/fuse-native/prebuilds/darwin-x64" "$modules/fuse-native/prebuilds/linux-x64/electron.napi.node" \
+  "$modules/fuse-native/test" "$modules/fuse-native/example.js" "$modules/fuse-native/bin.js" \
+  "$modules/fuse-shared-library-linux/libfuse" "$modules/fuse-shared-library-linux/example"
 
 # The licences of the npm packages in the bundle travel with it.
 node_modules/.bin/tsx scripts/third-party-notices.ts "$meta" "$(dirname "$bundle")/THIRD_PARTY_NOTICES.txt" >/dev/null

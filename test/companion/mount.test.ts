@@ -36,11 +36,15 @@ interface Companion {
 let companion: Companion;
 
 /** Starts the companion with the test configuration; resolves when it listens. */
-async function startCompanion(): Promise<Companion> {
-  const child = spawn(process.execPath, [MAIN, '--port', '0'], {
-    env: { ...process.env, DLAAS_CONFIG: configFile, DLAAS_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'ignore', 'pipe']
-  });
+async function startCompanion(options: { stopWithStdin?: boolean } = {}): Promise<Companion> {
+  const child = spawn(
+    process.execPath,
+    [MAIN, '--port', '0', ...(options.stopWithStdin ? ['--stop-with-stdin'] : [])],
+    {
+      env: { ...process.env, DLAAS_CONFIG: configFile, DLAAS_LOG_LEVEL: 'info' },
+      stdio: [options.stopWithStdin ? 'pipe' : 'ignore', 'ignore', 'pipe']
+    }
+  );
   const log: string[] = [];
   let address: string | undefined;
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -281,6 +285,16 @@ describe('the data lake folder (FUSE)', () => {
 
   it('when the companion stops, then the folder is unmounted', async () => {
     await stopCompanion(companion);
+    expect(isMounted()).toBe(false);
+  });
+
+  it('when the process that started it goes away (its stdin closes), then the companion stops and unmounts', async () => {
+    companion = await startCompanion({ stopWithStdin: true });
+    expect(isMounted()).toBe(true);
+    const exited = once(companion.process, 'exit');
+    companion.process.stdin?.end();
+    await exited;
+    expect(companion.process.exitCode).toBe(0);
     expect(isMounted()).toBe(false);
   });
 });

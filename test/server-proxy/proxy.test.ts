@@ -2,9 +2,19 @@ import type { AuthStatus, Availability, ErrorResponse, MakeAvailableResponse } f
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync
+} from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stripVTControlCharacters } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,12 +33,33 @@ const DID = 'cta:prod5.gamma_onSource';
 const TOKEN = randomBytes(24).toString('hex');
 
 let scratch: string;
+/** The Jupyter server that most tests talk to. */
+let main: JupyterServer;
 let base: string;
-let server: ChildProcess | undefined;
 /** Everything the Jupyter server and the companion (which writes to Jupyter's stderr) logged. */
-const serverLog: string[] = [];
+let serverLog: string[];
 /** The environment of the Jupyter server, for the `jupyter` commands that inspect it. */
 let labEnv: NodeJS.ProcessEnv;
+/** The companions of the main Jupyter server once it answered, before any request to /dlaas/. */
+let companionsAtStart: RunningProcess[];
+
+/** A `jupyter server` of the lab venv, in a process group of its own. */
+interface JupyterServer {
+  readonly process: ChildProcess;
+  readonly pid: number;
+  readonly base: string;
+  /** Everything it logged; the companion writes its log lines to the server's stderr. */
+  readonly log: string[];
+  /** Its temporary directory, where the companion's socket folder is made. */
+  readonly tmp: string;
+}
+
+/** A process seen in /proc. */
+interface RunningProcess {
+  readonly pid: number;
+  readonly ppid: number;
+  readonly args: string[];
+}
 
 beforeAll(async () => {
   await ensureLabVenv();
@@ -45,17 +76,35 @@ beforeAll(async () => {
     ...process.env,
     DLAAS_CONFIG: undefined,
     XDG_CONFIG_HOME: join(scratch, 'xdg'),
-    // jupyter-server-proxy makes the companion's socket folder under the temporary directory:
-    // one of our own, so that afterAll removes whatever is left of it.
+    // The companion's socket folder is made under the temporary directory: one of our own, so
+    // that afterAll removes whatever is left of it.
     TMPDIR: join(scratch, 'tmp'),
     // Keep the developer's own Jupyter configuration, cookie secret and data out of the test.
     JUPYTER_CONFIG_DIR: join(scratch, 'config'),
     JUPYTER_DATA_DIR: join(scratch, 'data'),
     JUPYTER_RUNTIME_DIR: join(scratch, 'runtime')
   };
+  main = await startJupyter(labEnv);
+  // Taken before any test runs, so before anything asked for /dlaas/.
+  companionsAtStart = companionsOf(main.pid);
+  base = main.base;
+  serverLog = main.log;
+});
+
+afterAll(async () => {
+  if (main) {
+    await stopJupyter(main);
+  }
+  if (scratch) {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
+
+/** Starts `jupyter server` with `env` and waits until it answers. */
+async function startJupyter(env: NodeJS.ProcessEnv): Promise<JupyterServer> {
   const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(
+  const log: string[] = [];
+  const child = spawn(
     join(LAB_VENV, 'bin', 'jupyter'),
     [
       'server',
@@ -68,60 +117,138 @@ beforeAll(async () => {
       `--ServerApp.root_dir=${join(scratch, 'root')}`,
       ...(process.getuid?.() === 0 ? ['--allow-root'] : [])
     ],
-    // Its own process group, so that afterAll stops the companion it starts as well.
-    { env: labEnv, cwd: join(scratch, 'root'), detached: true, stdio: ['ignore', 'pipe', 'pipe'] }
+    // Its own process group, so that stopJupyter stops whatever it started as well.
+    { env, cwd: join(scratch, 'root'), detached: true, stdio: ['ignore', 'pipe', 'pipe'] }
   );
-  for (const stream of [server.stdout, server.stderr]) {
-    stream?.on('data', (chunk: Buffer) => serverLog.push(chunk.toString()));
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on('data', (chunk: Buffer) => log.push(chunk.toString()));
   }
-  const deadline = Date.now() + 60_000;
+  const server: JupyterServer = {
+    process: child,
+    pid: child.pid ?? 0,
+    base: `http://127.0.0.1:${port}`,
+    log,
+    tmp: env['TMPDIR'] ?? tmpdir()
+  };
+  const deadline = Date.now() + 90_000;
   for (;;) {
-    if (server.exitCode !== null || server.signalCode !== null) {
-      throw new Error(`jupyter server stopped at start-up:\n${serverLog.join('')}`);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`jupyter server stopped at start-up:\n${log.join('')}`);
     }
-    const status = await fetch(`${base}/api/status`, {
+    const status = await fetch(`${server.base}/api/status`, {
       headers: { Authorization: `token ${TOKEN}` }
     }).catch(() => undefined);
     if (status?.ok) {
-      break;
+      return server;
     }
     if (Date.now() > deadline) {
-      throw new Error(`jupyter server did not answer within 60 s:\n${serverLog.join('')}`);
+      await stopJupyter(server);
+      throw new Error(`jupyter server did not answer within 90 s:\n${log.join('')}`);
     }
     await sleep(250);
   }
-});
+}
 
-afterAll(async () => {
-  const pgid = server?.pid;
-  if (server && pgid !== undefined) {
-    const exited =
-      server.exitCode !== null || server.signalCode !== null
-        ? Promise.resolve()
-        : once(server, 'exit');
-    signalGroup(pgid, 'SIGTERM');
-    await Promise.race([exited, sleep(10_000)]);
-    const deadline = Date.now() + 5_000;
-    while (groupAlive(pgid) && Date.now() < deadline) {
-      await sleep(100);
+/** Stops a Jupyter server and everything left in its process group. */
+async function stopJupyter(server: JupyterServer): Promise<void> {
+  const { process: child, pid } = server;
+  const exited =
+    child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : once(child, 'exit');
+  signalGroup(pid, 'SIGTERM');
+  await Promise.race([exited, sleep(15_000)]);
+  const deadline = Date.now() + 5_000;
+  while (groupAlive(pid) && Date.now() < deadline) {
+    await sleep(100);
+  }
+  signalGroup(pid, 'SIGKILL');
+}
+
+/** The processes running now (zombies have no command line, so they are left out). */
+function runningProcesses(): RunningProcess[] {
+  const found: RunningProcess[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) {
+      continue;
     }
-    signalGroup(pgid, 'SIGKILL');
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // The command name in parentheses may hold spaces; the fields after it are fixed.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const args = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      if (args.length > 0) {
+        found.push({ pid: Number(name), ppid, args });
+      }
+    } catch {
+      // The process ended while we looked.
+    }
   }
-  if (scratch) {
-    rmSync(scratch, { recursive: true, force: true });
+  return found;
+}
+
+/** The dlaas companions (`node .../companion.mjs`) among the descendants of `pid`. */
+function companionsOf(pid: number): RunningProcess[] {
+  const all = runningProcesses();
+  const family = new Set([pid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const p of all) {
+      if (family.has(p.ppid) && !family.has(p.pid)) {
+        family.add(p.pid);
+        grew = true;
+      }
+    }
   }
-});
+  return all.filter(
+    p =>
+      p.pid !== pid &&
+      family.has(p.pid) &&
+      p.args.some(a => a.endsWith('/dlaas/companion/companion.mjs'))
+  );
+}
+
+/** The socket a companion was told to listen on. */
+function socketOf(companion: RunningProcess | undefined): string {
+  const args = companion?.args ?? [];
+  return args[args.indexOf('--socket') + 1] ?? '';
+}
+
+/** Whether a process with this id exists (a zombie counts as gone). */
+function processExists(pid: number): boolean {
+  return runningProcesses().some(p => p.pid === pid);
+}
+
+/** A GET straight to a unix socket, past Jupyter. */
+function getOnSocket(socketPath: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const req = request({ socketPath, path, timeout: 10_000 }, response => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      response.on('end', () => resolvePromise({ status: response.statusCode ?? 0, body }));
+    });
+    req.once('timeout', () => req.destroy(new Error(`no answer on ${socketPath} within 10 s`)));
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+/** The folders in `dir` whose names start with `prefix`. */
+function foldersIn(dir: string, prefix: string): string[] {
+  return readdirSync(dir)
+    .filter(name => name.startsWith(prefix))
+    .map(name => join(dir, name));
+}
 
 /** A request through Jupyter, authenticated with the Jupyter token unless told otherwise. */
 function jupyter(
   path: string,
-  init: { method?: string; headers?: Record<string, string>; body?: string; token?: boolean } = {}
+  init: { method?: string; headers?: Record<string, string>; body?: string; token?: boolean } = {},
+  server: { readonly base: string } = main
 ): Promise<Response> {
   const headers: Record<string, string> = { ...init.headers };
   if (init.token !== false) {
     headers['Authorization'] = `token ${TOKEN}`;
   }
-  return fetch(base + path, {
+  return fetch(server.base + path, {
     method: init.method ?? 'GET',
     headers,
     body: init.body,
@@ -162,13 +289,34 @@ const makeAvailablePath = '/dlaas/api/instances/devlake/make-available';
 const makeAvailableBody = JSON.stringify({ did: DID });
 
 describe('the dlaas wheel in JupyterLab', () => {
-  it('when the wheel is installed, then jupyter server extension list shows jupyter_server_proxy enabled', async () => {
+  it('when the wheel is installed, then jupyter server extension list shows jupyter_server_proxy and dlaas enabled', async () => {
     const listed = await run(join(LAB_VENV, 'bin', 'jupyter'), ['server', 'extension', 'list'], {
       env: labEnv
     });
     const text = stripVTControlCharacters(listed.stdout + listed.stderr);
     expect(text).toMatch(/^\s*jupyter_server_proxy enabled$/m);
     expect(text).toMatch(/^\s*jupyter_server_proxy [0-9.]+ OK$/m);
+    expect(text).toMatch(/^\s*dlaas enabled$/m);
+    expect(text).toMatch(/^\s*dlaas [0-9.]+ OK$/m);
+  });
+
+  it('when the Jupyter server has started and nothing was asked of /dlaas/ yet, then its companion already runs and answers on a socket in a private folder', async () => {
+    expect(companionsAtStart).toHaveLength(1);
+    const [companion] = companionsAtStart;
+    const [node, bundle, ...rest] = companion?.args ?? [];
+    expect(node).toMatch(/node$/);
+    expect(bundle).toMatch(/site-packages\/dlaas\/companion\/companion\.mjs$/);
+    expect(rest).toEqual(['--socket', expect.stringMatching(/\/dlaas-[^/]+\/socket$/)]);
+    const socket = socketOf(companion);
+    expect(socket.startsWith(join(scratch, 'tmp') + '/')).toBe(true);
+
+    const health = await getOnSocket(socket, '/health');
+    expect(health.status).toBe(200);
+    expect(JSON.parse(health.body)).toMatchObject({ ok: true });
+    expect(statSync(socket).mode & 0o777).toBe(0o600);
+    expect(statSync(dirname(socket)).mode & 0o777).toBe(0o700);
+    // jupyter-server-proxy has made no socket folder of its own: it started nothing.
+    expect(foldersIn(join(scratch, 'tmp'), 'jupyter-server-proxy-')).toEqual([]);
   });
 
   it('when jupyter-server-proxy loads the dlaas entry point, then it gets the companion on a unix socket, and a sentence when Node.js is missing', async () => {
@@ -218,7 +366,7 @@ describe('the dlaas wheel in JupyterLab', () => {
     expect(none.error).toContain('Install Node.js, or run `pip install dlaas[node]`');
   });
 
-  it('when /dlaas/health is asked for with the Jupyter token, then the companion answers it, on a socket only its user can open', async () => {
+  it('when /dlaas/health is asked for with the Jupyter token, then the companion that the server started answers it, and no second one is started', async () => {
     const response = await jupyter('/dlaas/health');
     expect(response.status).toBe(200);
     expect(await json<{ ok: boolean; version: string }>(response)).toMatchObject({
@@ -226,15 +374,15 @@ describe('the dlaas wheel in JupyterLab', () => {
       version: expect.stringMatching(/^\d+\.\d+\.\d+/)
     });
 
-    const folders = readdirSync(join(scratch, 'tmp')).filter(name =>
-      name.startsWith('jupyter-server-proxy-')
-    );
-    expect(folders).toHaveLength(1);
-    const folder = join(scratch, 'tmp', folders[0] ?? '');
-    const socket = statSync(join(folder, 'socket'));
+    const pids = companionsOf(main.pid).map(p => p.pid);
+    expect(pids).toEqual(companionsAtStart.map(p => p.pid));
+    expect(pids).toHaveLength(1);
+    expect(foldersIn(join(scratch, 'tmp'), 'jupyter-server-proxy-')).toEqual([]);
+    const folders = foldersIn(join(scratch, 'tmp'), 'dlaas-');
+    expect(folders).toEqual([dirname(socketOf(companionsAtStart[0]))]);
+    const socket = statSync(join(folders[0] ?? '', 'socket'));
     expect(socket.isSocket()).toBe(true);
     expect(socket.mode & 0o777).toBe(0o600);
-    expect(statSync(folder).mode & 0o777).toBe(0o700);
   });
 
   it('when the auth status of devlake is asked for through the proxy, then alice is signed in', async () => {
@@ -405,5 +553,160 @@ describe('the dlaas wheel in JupyterLab', () => {
       clearTimeout(timer);
       controller.abort();
     }
+  });
+
+  it('when the companion dies, then the server extension starts it again on the same socket, and the proxy reaches the new one', async () => {
+    // Still the one from the start, after all the requests above went through the proxy.
+    const before = companionsOf(main.pid);
+    expect(before.map(p => p.pid)).toEqual(companionsAtStart.map(p => p.pid));
+    const dead = before[0]?.pid ?? 0;
+    const socket = socketOf(before[0]);
+    process.kill(dead, 'SIGKILL');
+
+    const deadline = Date.now() + 20_000;
+    let after = companionsOf(main.pid);
+    while (Date.now() < deadline) {
+      after = companionsOf(main.pid);
+      const answer =
+        after.length === 1 && after[0]?.pid !== dead
+          ? await getOnSocket(socket, '/health').catch(() => undefined)
+          : undefined;
+      if (answer?.status === 200) {
+        break;
+      }
+      await sleep(200);
+    }
+    expect(after).toHaveLength(1);
+    expect(after[0]?.pid).not.toBe(dead);
+    expect(socketOf(after[0])).toBe(socket);
+    expect(main.log.join('')).toContain(`The dlaas companion (pid ${dead}) was stopped by SIGKILL`);
+
+    const response = await jupyter('/dlaas/health');
+    expect(response.status).toBe(200);
+    expect(companionsOf(main.pid).map(p => p.pid)).toEqual(after.map(p => p.pid));
+    expect(foldersIn(join(scratch, 'tmp'), 'jupyter-server-proxy-')).toEqual([]);
+  });
+
+  it('when the Jupyter server stops, then its companion stops with it and the private folder is removed', async () => {
+    const companions = companionsOf(main.pid);
+    expect(companions).toHaveLength(1);
+    const companion = companions[0]?.pid ?? 0;
+    const folder = dirname(socketOf(companions[0]));
+    expect(existsSync(folder)).toBe(true);
+
+    // Only the server is signalled, not its process group: the companion must be stopped by it.
+    const exited = once(main.process, 'exit');
+    process.kill(main.pid, 'SIGTERM');
+    const timer = new AbortController();
+    const stopped = await Promise.race([
+      exited.then(() => true),
+      sleep(30_000, false, { signal: timer.signal }).catch(() => false)
+    ]);
+    timer.abort();
+    expect(stopped, `jupyter server did not stop within 30 s:\n${main.log.join('')}`).toBe(true);
+    expect(processExists(companion)).toBe(false);
+    expect(main.log.join('')).toContain(`Stopped the dlaas companion (pid ${companion}).`);
+    expect(existsSync(folder)).toBe(false);
+  });
+});
+
+describe('the dlaas wheel in JupyterLab, in other set-ups', () => {
+  /** The environment of a Jupyter server with its own Jupyter configuration and TMPDIR. */
+  function setUp(name: string, env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    for (const dir of [`config-${name}`, `tmp-${name}`]) {
+      mkdirSync(join(scratch, dir));
+    }
+    return {
+      ...labEnv,
+      JUPYTER_CONFIG_DIR: join(scratch, `config-${name}`),
+      TMPDIR: join(scratch, `tmp-${name}`),
+      ...env
+    };
+  }
+
+  it('when the dlaas server extension is disabled, then no companion runs at start, and jupyter-server-proxy starts one on the first request to /dlaas/', async () => {
+    // What `jupyter server extension disable dlaas` writes into the venv's etc/jupyter, written
+    // into this test's own JUPYTER_CONFIG_DIR instead, so that the venv the other tests share
+    // keeps the extension; JUPYTER_PREFER_ENV_PATH=0 ranks that folder above the venv's.
+    const env = setUp('disabled', { JUPYTER_PREFER_ENV_PATH: '0' });
+    const configD = join(env['JUPYTER_CONFIG_DIR'] ?? '', 'jupyter_server_config.d');
+    mkdirSync(configD);
+    writeFileSync(
+      join(configD, 'dlaas.json'),
+      JSON.stringify({ ServerApp: { jpserver_extensions: { dlaas: false } } })
+    );
+    const server = await startJupyter(env);
+    try {
+      expect(companionsOf(server.pid)).toEqual([]);
+      expect(server.log.join('')).not.toContain('Started the dlaas companion');
+
+      const response = await jupyter('/dlaas/health', {}, server);
+      expect(response.status).toBe(200);
+      expect(await json<{ ok: boolean }>(response)).toMatchObject({ ok: true });
+      const companions = companionsOf(server.pid);
+      expect(companions).toHaveLength(1);
+      expect(socketOf(companions[0])).toMatch(/\/jupyter-server-proxy-[^/]+\/socket$/);
+      expect(foldersIn(server.tmp, 'dlaas-')).toEqual([]);
+    } finally {
+      await stopJupyter(server);
+    }
+  });
+
+  it('when no Node.js is found, then the Jupyter server starts all the same and says why the companion did not', async () => {
+    // The jupyter script names its python by absolute path; nothing else needs PATH here.
+    const env = setUp('no-node', { PATH: join(scratch, 'root'), DLAAS_NODE: '' });
+    const server = await startJupyter(env);
+    try {
+      const log = server.log.join('');
+      expect(log).toContain(
+        'The dlaas companion was not started, so the data lake is not mounted: The dlaas companion needs Node.js 20.18 or newer and found none.'
+      );
+      expect(log).toContain('entry_point dlaas was unable to be loaded');
+      expect(companionsOf(server.pid)).toEqual([]);
+      expect(foldersIn(server.tmp, 'dlaas-')).toEqual([]);
+      expect((await jupyter('/dlaas/health', {}, server)).status).toBe(404);
+      expect((await jupyter('/api/status', {}, server)).status).toBe(200);
+    } finally {
+      await stopJupyter(server);
+    }
+  });
+
+  it('when a companion ignores SIGTERM, then stopping it sends SIGKILL after the grace period', async () => {
+    // The supervisor of the wheel, with a stand-in companion that ignores SIGTERM.
+    const script = [
+      'import json, logging, os, sys, time',
+      'from dlaas.supervisor import CompanionProcess',
+      'lines = []',
+      'class Keep(logging.Handler):',
+      '    def emit(self, record): lines.append(record.getMessage())',
+      'log = logging.getLogger("test")',
+      'log.addHandler(Keep())',
+      'log.setLevel(logging.INFO)',
+      'stubborn = "process.on(\'SIGTERM\', () => {}); setInterval(() => {}, 1000)"',
+      'companion = CompanionProcess([sys.argv[1], "-e", stubborn, "--"], log)',
+      'companion.start()',
+      'pid = companion.pid',
+      'time.sleep(1)',
+      'started = time.monotonic()',
+      'companion.stop(grace=1.5)',
+      'took = time.monotonic() - started',
+      'try:',
+      '    os.kill(pid, 0)',
+      '    alive = True',
+      'except ProcessLookupError:',
+      '    alive = False',
+      'print(json.dumps({"pid": pid, "took": took, "alive": alive, "folder": companion.folder.exists(), "log": lines}))'
+    ].join('\n');
+    const env = setUp('stubborn');
+    const result = JSON.parse(
+      (await run(LAB_PYTHON, ['-c', script, process.execPath], { env })).stdout
+    ) as { pid: number; took: number; alive: boolean; folder: boolean; log: string[] };
+    expect(result.alive).toBe(false);
+    expect(result.took).toBeGreaterThanOrEqual(1.5);
+    expect(result.took).toBeLessThan(5);
+    expect(result.folder).toBe(false);
+    expect(result.log).toContain(
+      `The dlaas companion (pid ${result.pid}) was still running 1.5 s after SIGTERM; sending SIGKILL.`
+    );
   });
 });

@@ -4,8 +4,10 @@ import { log } from './log.js';
 import { start, type Listen } from './server.js';
 
 /**
- * Starts the companion: `dlaas-companion --socket PATH` (as jupyter-server-proxy runs it) or
- * `--port N`; env DLAAS_SOCKET / DLAAS_PORT do the same; the configuration comes from DLAAS_CONFIG.
+ * Starts the companion: `dlaas-companion --socket PATH` (as the wheel's Jupyter server extension
+ * or jupyter-server-proxy runs it) or `--port N`; env DLAAS_SOCKET / DLAAS_PORT do the same; the
+ * configuration comes from DLAAS_CONFIG. `--stop-with-stdin`: stop when stdin closes (the parent
+ * holds a pipe to it, so the companion and its mounts go even when the parent is killed).
  */
 async function main(argv: string[]): Promise<void> {
   const option = (name: string): string | undefined => {
@@ -30,10 +32,20 @@ async function main(argv: string[]): Promise<void> {
     address: running.address,
     instances: config.instances.map(i => i.name)
   });
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
+  let stopping = false;
+  const stop = (): void => {
+    if (!stopping) {
+      stopping = true;
       void running.stop().then(() => process.exit(0));
-    });
+    }
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, stop);
+  }
+  if (argv.includes('--stop-with-stdin')) {
+    process.stdin.on('end', stop);
+    process.stdin.on('error', stop);
+    process.stdin.resume();
   }
   // However the process ends (an uncaught error, process.exit elsewhere), folders are unmounted;
   // after SIGKILL, fuse-native's auto-unmount helper does it.

@@ -1,9 +1,11 @@
-"""The jupyter-server-proxy configuration that starts the dlaas companion.
+"""The jupyter-server-proxy configuration that forwards ``<base_url>/dlaas/`` to the companion.
 
 jupyter-server-proxy calls :func:`companion_server` when the Jupyter server starts (entry point
-group ``jupyter_serverproxy_servers``, name ``dlaas``), then starts the companion on the first
-request under ``<base_url>/dlaas/`` and forwards every request there, after Jupyter has
-authenticated it, with the ``/dlaas`` prefix removed.
+group ``jupyter_serverproxy_servers``, name ``dlaas``) and forwards every request under
+``<base_url>/dlaas/`` to the companion, after Jupyter has authenticated it, with the ``/dlaas``
+prefix removed. When the dlaas server extension (:mod:`dlaas.serverextension`) runs the companion,
+which it starts with the Jupyter server, the proxy only forwards to that companion's socket;
+without it (the extension disabled), the proxy starts the companion itself on the first request.
 
 Server-sent events need no option here: jupyter-server-proxy (4.4 and later) streams an answer
 chunk by chunk when the request says exactly ``Accept: text/event-stream``, as a browser's
@@ -41,19 +43,43 @@ def companion_server() -> dict[str, Any]:
     socket mode 0600), so only Jupyter's own user can reach it except through Jupyter, which
     authenticates every request first. The companion checks Jupyter's XSRF cookie itself, since
     jupyter-server-proxy leaves that to the proxied app.
+
+    When the dlaas server extension runs the companion in this Jupyter server, the configuration
+    has no ``command``: jupyter-server-proxy then forwards to that companion's socket and never
+    starts a second one. Otherwise jupyter-server-proxy starts the companion on the first request,
+    on a socket in a ``jupyter-server-proxy-*`` folder of its own, and watches it.
+    """
+    # Imported here rather than at the top, since dlaas.serverextension imports this module.
+    from .serverextension import running_companion
+
+    running = running_companion()
+    if running is not None:
+        return {
+            "unix_socket": str(running.socket),
+            "absolute_url": False,
+            "launcher_entry": {"enabled": False},
+        }
+    return {
+        "command": [*companion_command(), "--socket", "{unix_socket}"],
+        "unix_socket": True,
+        "timeout": READY_TIMEOUT,
+        "absolute_url": False,
+        "launcher_entry": {"enabled": False},
+    }
+
+
+def companion_command() -> list[str]:
+    """Return the command that runs the bundled companion, without where it should listen.
+
+    Raises :class:`NodeNotFoundError` (see :func:`find_node`) or :class:`FileNotFoundError`, each
+    with a sentence saying what to install.
     """
     if not COMPANION.is_file():
         raise FileNotFoundError(
             f"The dlaas companion is missing from this installation ({COMPANION}); "
             "reinstall dlaas from a wheel built by `npm run build:python`."
         )
-    return {
-        "command": [find_node(), str(COMPANION), "--socket", "{unix_socket}"],
-        "unix_socket": True,
-        "timeout": READY_TIMEOUT,
-        "absolute_url": False,
-        "launcher_entry": {"enabled": False},
-    }
+    return [find_node(), str(COMPANION)]
 
 
 def find_node() -> str:
