@@ -49,6 +49,9 @@ export interface ScratchMountOptions {
 /** Seconds the kernel keeps names and attributes: long enough for `ls -l` twice, short enough that removed files go soon. */
 const KERNEL_CACHE_SECONDS = 10;
 
+/** How long the companion's start waits for the folder's first filling. */
+const FIRST_FILL_MS = 10_000;
+
 /** Loads fuse-native, or says why it cannot be. */
 function loadFuse(): FuseClass {
   const require = createRequire(import.meta.url);
@@ -182,8 +185,8 @@ export class ScratchMount implements LocalPathSource {
   }
 
   /**
-   * Mounts the folder (clearing a stale mount a killed companion left), then starts reading what
-   * the user made available. Never throws: when the folder cannot be mounted, {@link problem} says why.
+   * Mounts the folder (clearing a stale mount a killed companion left), then reads what the user
+   * made available, waiting for it at most {@link FIRST_FILL_MS}. Never throws: when the folder cannot be mounted, {@link problem} says why.
    */
   async start(): Promise<void> {
     const obstacle = mountObstacle(this.mountPoint);
@@ -213,9 +216,18 @@ export class ScratchMount implements LocalPathSource {
       instance: this.rucio.instance.name,
       mountPoint: this.mountPoint
     });
-    // Not awaited: a lake with many files made available takes a while to list, and the
-    // companion must answer (jupyter-server-proxy waits 30 s at most) while the folder fills.
-    void this.refresh();
+    // Awaited for a while, so that a Jupyter server that waits for the companion finds the folder
+    // filled (a notebook run headless at start reads its files); not longer, since a lake with
+    // many files made available takes a while to list and the companion must answer (the
+    // Jupyter server extension and jupyter-server-proxy wait 30 s at most).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.refresh(),
+      new Promise<void>(resolvePromise => {
+        timer = setTimeout(resolvePromise, FIRST_FILL_MS);
+      })
+    ]);
+    clearTimeout(timer);
   }
 
   private fail(reason: string): void {
