@@ -39,6 +39,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     url: running.url,
     devlake: running.devlake,
     workspace: running.workspace,
+    datalake: running.datalake,
     venv: running.venv,
     env: running.env,
     companionConfig: running.companionConfig,

@@ -12,6 +12,7 @@ export type LabInfo = Pick<
   | 'url'
   | 'devlake'
   | 'workspace'
+  | 'datalake'
   | 'venv'
   | 'env'
   | 'companionConfig'

@@ -1,7 +1,8 @@
+import type { Instance, LocalPath, Window } from '@dlaas/api';
 import type { IJupyterLabPageFixture } from '@jupyterlab/galata';
 import { expect, test } from '@jupyterlab/galata';
 import { rucioOf, didPath, putNewDataset } from '../../test/support/lake';
-import { DataLakePanel, REPLICATION_TIMEOUT } from './datalake';
+import { DataLakePanel, escapeRegExp, REPLICATION_TIMEOUT } from './datalake';
 import { labInfo } from './lab';
 
 /** A dataset of three files made for this run, so that it starts out not available. */
@@ -10,15 +11,19 @@ const DID = `user.alice:${NAME}`;
 
 /** The size Rucio records for each file of the dataset, by file name. */
 let sizes: Map<string, number>;
+/** The Adler-32 checksum Rucio records for each file of the dataset, by file name. */
+let checksums: Map<string, string>;
 
 test.beforeAll(async () => {
   const lake = labInfo().devlake;
   await putNewDataset(lake, NAME, 3);
-  const files = await rucioOf(lake, 'alice').lines<{ name: string; bytes: number }>(
-    'GET',
-    `${didPath('user.alice', NAME)}/files`
-  );
+  const files = await rucioOf(lake, 'alice').lines<{
+    name: string;
+    bytes: number;
+    adler32: string;
+  }>('GET', `${didPath('user.alice', NAME)}/files`);
   sizes = new Map(files.map(file => [file.name, file.bytes]));
+  checksums = new Map(files.map(file => [file.name, file.adler32]));
 });
 
 /** Selects the dataset in the panel, makes it available unless it is, and waits until it is. */
@@ -130,7 +135,13 @@ test.describe('making data available and using it', () => {
     await panel.details.getByRole('button', { name: 'Open in file browser' }).click();
     await expect
       .poll(() => page.filebrowser.getCurrentDirectory())
-      .toMatch(/^datalake\/user\/alice(\/|$)/);
+      .toMatch(
+        labInfo().datalake.mode === 'fuse'
+          ? // The companion's mount: <scope>/<dataset>.
+            new RegExp(`^datalake/user\\.alice/${escapeRegExp(NAME)}$`)
+          : // A link to the scratch storage: Rucio's hashed layout, user/alice/ab/cd/<name>.
+            /^datalake\/user\/alice(\/|$)/
+      );
   });
 
   for (const notebook of NOTEBOOKS) {
@@ -154,4 +165,70 @@ test.describe('making data available and using it', () => {
         .toBe('3');
     });
   }
+});
+
+test.describe('the datalake folder the companion mounts', () => {
+  // As above: no kernel tracking, so that Galata answers the kernel requests as Jupyter does.
+  test.use({ kernels: null });
+  test.beforeEach(() => {
+    test.skip(
+      labInfo().datalake.mode !== 'fuse',
+      'This machine cannot FUSE-mount, so datalake/ links to the scratch storage.'
+    );
+  });
+
+  test('when an available dataset is opened in the file browser, then it shows the dataset’s folder in the mount, datalake/user.alice/<dataset>, with the files under their Rucio names', async ({
+    page
+  }) => {
+    const panel = await makeAvailable(page);
+    await panel.details.getByRole('button', { name: 'Open in file browser' }).click();
+    await expect
+      .poll(() => page.filebrowser.getCurrentDirectory())
+      .toBe(`datalake/user.alice/${NAME}`);
+    // The files are named <dataset>/part_<i>.dat, and a / in a name is a folder.
+    await expect.poll(() => page.filebrowser.isFileListedInBrowser(NAME)).toBe(true);
+    expect(await page.filebrowser.openDirectory(`datalake/user.alice/${NAME}/${NAME}`)).toBe(true);
+    for (const name of sizes.keys()) {
+      const base = name.slice(name.lastIndexOf('/') + 1);
+      await expect.poll(() => page.filebrowser.isFileListedInBrowser(base)).toBe(true);
+    }
+  });
+
+  test('when a Python notebook reads a file of an available dataset at the path the companion gives, then it reads it from the mount with Rucio’s size and Adler-32', async ({
+    page,
+    tmpPath
+  }) => {
+    await makeAvailable(page);
+    const instances = (await (await page.request.get('/dlaas/api/instances')).json()) as {
+      instances: Instance[];
+    };
+    const instance = instances.instances.find(i => i.isDefault);
+    expect(instance?.paths).toEqual({ mode: 'fuse', mountPoint: labInfo().datalake.path });
+    const answer = await page.request.get(
+      `/dlaas/api/instances/${instance?.name}/paths?did=${encodeURIComponent(DID)}&offset=0&limit=100`
+    );
+    expect(answer.ok()).toBe(true);
+    const paths = ((await answer.json()) as Window<LocalPath>).items;
+    // The largest file: more than one page of the kernel's reads.
+    const name = `${NAME}/part_2.dat`;
+    const path = paths.find(p => p.name === name)?.path;
+    expect(path).toBe(`${labInfo().datalake.path}/user.alice/${NAME}/${name}`);
+
+    // The notebook goes where the file browser is, the test's own folder (the mount is read-only).
+    expect(await page.filebrowser.getCurrentDirectory()).toBe(tmpPath);
+    await page.notebook.createNew('read-from-mount.ipynb', { kernel: 'python3' });
+    const printed = await runCell(
+      page,
+      [
+        'import os, pathlib, zlib',
+        `path = ${JSON.stringify(path)}`,
+        // One statement a line: the editor indents what is typed after a colon.
+        'data = pathlib.Path(path).read_bytes()',
+        "print(os.path.getsize(path), len(data), '%08x' % zlib.adler32(data))"
+      ].join('\n')
+    );
+    const bytes = sizes.get(name);
+    expect(bytes).toBeGreaterThan(4096);
+    expect(printed).toBe(`${bytes} ${bytes} ${checksums.get(name)}`);
+  });
 });

@@ -2,6 +2,7 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import { createContext, useContext } from 'react';
 import type { DataLakeClient } from './client';
 import type { AvailabilityEvents } from './events';
+import type { MountProblemNotice } from './notifier';
 
 /** What the panel asks of JupyterLab around it; the extension's plugins provide it. */
 export interface IDataLakeActions {
@@ -19,6 +20,8 @@ export interface IDataLakeContext {
   events: AvailabilityEvents;
   trans: TranslationBundle;
   actions: IDataLakeActions;
+  /** Says, once a session, why an instance's data lake folder could not be mounted. */
+  mountProblems: MountProblemNotice;
 }
 
 /** The panel's shared services, provided by the sidebar widget. */

@@ -1,4 +1,6 @@
-import type { Availability } from '@dlaas/api';
+import type { Availability, Instance } from '@dlaas/api';
+import { Notification } from '@jupyterlab/apputils';
+import type { TranslationBundle } from '@jupyterlab/translation';
 import type { IDisposable } from '@lumino/disposable';
 import type { DataLakeClient } from './client';
 import type { AvailabilityEvents } from './events';
@@ -58,6 +60,34 @@ export class TransferWatcher implements IDisposable {
   private _disposed = false;
   /** DIDs last seen REPLICATING (forgotten when they end). */
   private readonly _replicating = new Set<string>();
+}
+
+/**
+ * Says why an instance's data lake folder could not be mounted (the companion's sentence in
+ * `paths.problem`: no /dev/fuse, say, and what an admin can do), as a warning notification, once
+ * per instance for as long as it lives: the sidebar holds one for the JupyterLab session and
+ * hands it every list of instances it reads.
+ */
+export class MountProblemNotice {
+  constructor(private readonly trans: TranslationBundle) {}
+
+  /** Shows the problem of each of `instances` that has one not shown before. */
+  check(instances: readonly Instance[]): void {
+    for (const instance of instances) {
+      const problem = instance.paths?.problem;
+      if (!problem || this._shown.has(instance.name)) {
+        continue;
+      }
+      this._shown.add(instance.name);
+      // With several instances, the sentence says which one it is about.
+      const message =
+        instances.length > 1 ? this.trans.__('%1: %2', instance.displayName, problem) : problem;
+      Notification.warning(message, { autoClose: false });
+    }
+  }
+
+  /** Names of the instances whose problem has been shown. */
+  private readonly _shown = new Set<string>();
 }
 
 /**

@@ -9,6 +9,7 @@ import { DataLakeContext, type IDataLakeActions, type IDataLakeContext } from '.
 import { DataLakeView, type ISelection } from './components/DataLakeView';
 import type { AvailabilityEvents } from './events';
 import { keys } from './hooks';
+import { MountProblemNotice } from './notifier';
 import { dataLakeIcon } from './icons';
 
 /** Options of {@link DataLakeSidebar}. */
@@ -36,7 +37,7 @@ export class DataLakeSidebar extends ReactWidget {
     this.addClass('jp-DataLake');
     this.title.icon = dataLakeIcon;
     this.title.caption = options.trans.__('Data Lake');
-    this._context = { ...options };
+    this._context = { ...options, mountProblems: new MountProblemNotice(options.trans) };
     this._queryClient = new QueryClient({
       defaultOptions: { queries: { retry: Private.retry, refetchOnWindowFocus: false } }
     });

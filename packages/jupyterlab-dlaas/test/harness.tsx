@@ -6,6 +6,7 @@ import React from 'react';
 import { DataLakeClient, type Transport } from '../src/client';
 import { DataLakeContext, type IDataLakeActions, type IDataLakeContext } from '../src/context';
 import { AvailabilityEvents, type IEventSource } from '../src/events';
+import { MountProblemNotice } from '../src/notifier';
 
 /** One request the stubbed transport received. */
 export interface ICall {
@@ -145,11 +146,13 @@ export function testContext(routes: Routes) {
       done.push({ action: 'addToNotebook', args: [instance, did, type] });
     }
   };
+  const trans = nullTranslator.load('dlaas');
   const context: IDataLakeContext = {
     client,
     events,
-    trans: nullTranslator.load('dlaas'),
-    actions
+    trans,
+    actions,
+    mountProblems: new MountProblemNotice(trans)
   };
   const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false } } });
   const renderIn = (ui: React.ReactElement): RenderResult =>

@@ -11,6 +11,9 @@ globalThis.ResizeObserver ??= class ResizeObserver {
   unobserve(): void {}
   disconnect(): void {}
 };
+// ReactWidget (the sidebar) waits for an idle moment after each render.
+globalThis.requestIdleCallback ??= (callback: IdleRequestCallback): number =>
+  setTimeout(() => callback({ didTimeout: false, timeRemaining: () => 0 }), 0) as unknown as number;
 window.matchMedia ??= (query: string): MediaQueryList =>
   ({
     matches: false,

@@ -11,7 +11,9 @@ Usage: node packages/lab/lib/cli.js [options]
 
 Brings devlake up, installs the wheel of "npm run build:python" into .venv-lab, and runs
 JupyterLab in the foreground on a workspace whose folder "datalake" holds the files that
-"Make available" brings to devlake's scratch storage. Ctrl-C stops JupyterLab (devlake keeps
+"Make available" brings to devlake's scratch storage: the companion's read-only FUSE mount
+(<scope>/<dataset>/<files>) where the machine has FUSE, else a link to the storage (Rucio's
+hashed layout). Ctrl-C stops JupyterLab (devlake keeps
 running; "npm run devlake -- down" stops it).
 
 Options:
@@ -79,7 +81,9 @@ function announce(lab: RunningLab): void {
     path.startsWith(process.cwd() + '/') ? relative(process.cwd(), path) : path;
   print('');
   print(`JupyterLab with dlaas: ${lab.labUrl}`);
-  print(`  workspace ${here(lab.workspace)} (its folder datalake/ is devlake's scratch storage)`);
+  print(
+    `  workspace ${here(lab.workspace)} (its folder datalake/ is ${lab.datalake.mode === 'fuse' ? "the companion's mount of devlake's scratch storage" : "a link to devlake's scratch storage"})`
+  );
   print(`  JupyterLab's log ${here(lab.logFile)}`);
   if (!lab.hasLabextension) {
     print(

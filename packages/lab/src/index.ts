@@ -1,5 +1,6 @@
 export { LabError } from './errors.js';
 export { DEFAULT_PORT, startLab, type LabOptions, type RunningLab } from './lab.js';
+export type { DatalakeFolder } from './workspace.js';
 export { CHROMIUM_ARGS, CHROMIUM_PATH, ensureChromium } from './browser.js';
 export { ensureDebianPackages } from './debian.js';
 export { kernelspecs } from './rkernel.js';

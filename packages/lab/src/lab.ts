@@ -15,10 +15,11 @@ import {
   sitePackagesPath
 } from './venv.js';
 import {
-  DATALAKE_LINK,
+  fuseObstacle,
   prepareWorkspace,
   scratchDirectory,
-  writeLabCompanionConfig
+  writeLabCompanionConfig,
+  type DatalakeFolder
 } from './workspace.js';
 
 /** The port JupyterLab listens on unless told otherwise (or the next free one). */
@@ -66,8 +67,13 @@ export interface RunningLab {
   readonly devlake: DevlakeStatus;
   /** Where this lab keeps Jupyter's configuration, data, runtime files and OpenID tokens. */
   readonly jupyterDir: string;
-  /** Jupyter's root directory, with the link `datalake` to the scratch RSE's files. */
+  /** Jupyter's root directory, with the folder `datalake` of the files made available. */
   readonly workspace: string;
+  /**
+   * The workspace's `datalake`: the companion's FUSE mount of the scratch RSE where the machine
+   * allows it, else a link to the scratch RSE's storage directory.
+   */
+  readonly datalake: DatalakeFolder;
   /** The venv JupyterLab runs from. */
   readonly venv: string;
   /** The environment variables JupyterLab was started with on top of this process's own. */
@@ -129,12 +135,17 @@ export async function startLab(options: LabOptions = {}): Promise<RunningLab> {
     options.workspace ?? join(state, name === 'lab' ? 'workspace' : `workspace-${name}`)
   );
   const scratchDir = scratchDirectory(lake);
-  prepareWorkspace(workspace, scratchDir);
+  const datalake = prepareWorkspace(workspace, scratchDir, fuseObstacle(jupyterDir));
+  log(
+    datalake.mode === 'fuse'
+      ? `The workspace's datalake folder is the companion's FUSE mount of the scratch RSE (${datalake.path}).`
+      : `The workspace's datalake folder links to the scratch RSE's storage, since the companion cannot mount it: ${datalake.reason}`
+  );
   writeLabCompanionConfig({
     source: lake.companionConfig,
     target: companionConfig,
     scratchDir,
-    localDir: join(workspace, DATALAKE_LINK),
+    datalake,
     tokenDir: join(jupyterDir, 'tokens')
   });
 
@@ -158,6 +169,7 @@ export async function startLab(options: LabOptions = {}): Promise<RunningLab> {
     devlake: lake,
     jupyterDir,
     workspace,
+    datalake,
     venv,
     env,
     companionConfig,

@@ -1,12 +1,16 @@
-import type { Config } from '@dlaas/companion';
+import { mountObstacle, type Config } from '@dlaas/companion';
 import type { DevlakeStatus } from '@dlaas/devlake';
 import {
   chownSync,
   existsSync,
   lstatSync,
   mkdirSync,
+  mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
+  rmdirSync,
+  rmSync,
   statSync,
   symlinkSync,
   unlinkSync,
@@ -15,8 +19,26 @@ import {
 import { dirname, join } from 'node:path';
 import { LabError } from './errors.js';
 
-/** Name of the link in the workspace that leads to the scratch RSE's files. */
-export const DATALAKE_LINK = 'datalake';
+/** Name of the workspace's folder with the scratch RSE's files. */
+export const DATALAKE_FOLDER = 'datalake';
+
+/** How the workspace's `datalake` folder shows the files made available. */
+export type DatalakeFolder =
+  | {
+      /**
+       * An empty folder that the companion mounts (FUSE): read-only,
+       * `<scope>/<dataset>/<file name with / as folders>`.
+       */
+      readonly mode: 'fuse';
+      readonly path: string;
+    }
+  | {
+      /** A link to the scratch RSE's storage directory, in Rucio's hashed layout. */
+      readonly mode: 'link';
+      readonly path: string;
+      /** Why the folder is not a FUSE mount (the companion's sentence). */
+      readonly reason: string;
+    };
 
 /**
  * The directory where devlake's scratch RSE keeps Rucio's deterministic layout
@@ -33,13 +55,72 @@ export function scratchDirectory(lake: DevlakeStatus): string {
 }
 
 /**
- * Creates the workspace (Jupyter's root directory) with the link `datalake` to `scratchDir`, so
- * that the file browser and kernels reach the files made available. Creates `scratchDir` too when
- * the lake has not made anything available yet, owned like its parent (the storage's user).
- * Returns the path of the link.
+ * Why this machine cannot FUSE-mount a folder, as the companion would say it, or null when it
+ * can: the companion's own check (`check`), run on an empty folder made for it in `near`, so
+ * that only the machine (Linux, /dev/fuse, fusermount, libfuse2) is asked about, not the
+ * workspace.
  */
-export function prepareWorkspace(workspace: string, scratchDir: string): string {
+export function fuseObstacle(
+  near: string,
+  check: (mountPoint: string) => string | null = mountObstacle
+): string | null {
+  mkdirSync(near, { recursive: true });
+  const probe = mkdtempSync(join(near, '.fuse-probe-'));
+  try {
+    return check(probe);
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Creates the workspace (Jupyter's root directory) with its `datalake` folder, so that the file
+ * browser and kernels reach the files made available. With `obstacle` null (the machine can
+ * FUSE-mount) that is an empty folder for the companion to mount, replacing a link of an earlier
+ * start; a mount a killed companion left is kept (the companion clears it). Otherwise it is a link
+ * to `scratchDir` (created when the lake has made nothing available yet, owned like its parent,
+ * the storage's user), replacing an empty folder of an earlier start. Throws a {@link LabError}
+ * when `datalake` holds something of the user's, or a live mount.
+ */
+export function prepareWorkspace(
+  workspace: string,
+  scratchDir: string,
+  obstacle: string | null
+): DatalakeFolder {
   mkdirSync(workspace, { recursive: true });
+  const path = join(workspace, DATALAKE_FOLDER);
+  const existing = entryAt(path);
+  if (existing.kind === 'mounted') {
+    throw new LabError(
+      `${path} is mounted already, probably by the companion of a JupyterLab that still runs on this workspace; stop that JupyterLab (or run "fusermount -u ${path}") and start again.`
+    );
+  }
+  if (obstacle === null) {
+    switch (existing.kind) {
+      case 'link':
+        unlinkSync(path);
+        mkdirSync(path, { mode: 0o755 });
+        break;
+      case 'missing':
+        mkdirSync(path, { mode: 0o755 });
+        break;
+      case 'folder':
+        if (!existing.empty) {
+          throw new LabError(
+            `${path} is a folder with files of its own; move them away so that the companion can mount the data lake there.`
+          );
+        }
+        break;
+      case 'stale-mount':
+        break;
+      case 'other':
+        throw new LabError(
+          `${path} exists and is not a folder; move it away so that the companion can mount the data lake there.`
+        );
+    }
+    return { mode: 'fuse', path };
+  }
+
   if (!existsSync(scratchDir)) {
     const owner = statSync(dirname(scratchDir));
     mkdirSync(scratchDir, { mode: 0o755 });
@@ -47,20 +128,35 @@ export function prepareWorkspace(workspace: string, scratchDir: string): string 
       chownSync(scratchDir, owner.uid, owner.gid);
     }
   }
-  const link = join(workspace, DATALAKE_LINK);
-  const existing = lstatSync(link, { throwIfNoEntry: false });
-  if (existing?.isSymbolicLink()) {
-    if (readlinkSync(link) === scratchDir) {
-      return link;
-    }
-    unlinkSync(link);
-  } else if (existing !== undefined) {
-    throw new LabError(
-      `${link} exists and is not a link; move it away so that the launcher can link it to the data lake's scratch storage.`
-    );
+  const linked: DatalakeFolder = { mode: 'link', path, reason: obstacle };
+  switch (existing.kind) {
+    case 'link':
+      if (existing.target === scratchDir) {
+        return linked;
+      }
+      unlinkSync(path);
+      break;
+    case 'folder':
+      if (!existing.empty) {
+        throw new LabError(
+          `${path} exists and is not a link; move it away so that the launcher can link it to the data lake's scratch storage.`
+        );
+      }
+      rmdirSync(path);
+      break;
+    case 'stale-mount':
+      throw new LabError(
+        `${path} is still mounted by a companion that has stopped; run "fusermount -u ${path}" and start again.`
+      );
+    case 'other':
+      throw new LabError(
+        `${path} exists and is not a link; move it away so that the launcher can link it to the data lake's scratch storage.`
+      );
+    case 'missing':
+      break;
   }
-  symlinkSync(scratchDir, link, 'dir');
-  return link;
+  symlinkSync(scratchDir, path, 'dir');
+  return linked;
 }
 
 /**
@@ -99,6 +195,31 @@ export function withLocalDirectory(config: Config, scratchDir: string, localDir:
 }
 
 /**
+ * The companion configuration `config` with the default instance (`defaultInstance`, else the
+ * first) in FUSE mode, mounted at `mountPoint`, when it reads devlake's scratch storage (one of
+ * its prefix mappings leads into `scratchDir`); those mappings stay as the fallback for when the
+ * folder cannot be mounted. The other instances keep their mappings: a mount point serves one
+ * instance, and one data lake folder is what a user's server has.
+ */
+export function withFuseMount(config: Config, scratchDir: string, mountPoint: string): Config {
+  const byDefault = config.defaultInstance ?? config.instances[0]?.name;
+  const scratch = `${scratchDir.replace(/\/+$/, '')}/`;
+  return {
+    ...config,
+    instances: config.instances.map(instance =>
+      instance.name === byDefault &&
+      instance.paths?.mode === 'prefix' &&
+      instance.paths.mappings.some(m => `${m.localPrefix.replace(/\/+$/, '')}/`.startsWith(scratch))
+        ? {
+            ...instance,
+            paths: { mode: 'fuse', mountPoint, mappings: instance.paths.mappings }
+          }
+        : instance
+    )
+  };
+}
+
+/**
  * The companion configuration `config` with the tokens of every device-flow instance kept in
  * `tokenDir` (as `<instance>.json`), so that each lab has its own OpenID sessions.
  */
@@ -122,17 +243,19 @@ export interface LabCompanionConfig {
   readonly source: string;
   /** The file to write. */
   readonly target: string;
-  /** The scratch RSE's directory, and the workspace's link to it that replaces it in paths. */
+  /** The scratch RSE's storage directory, which devlake's prefix mappings lead into. */
   readonly scratchDir: string;
-  readonly localDir: string;
+  /** The workspace's `datalake` folder (see {@link prepareWorkspace}). */
+  readonly datalake: DatalakeFolder;
   /** Where the lab's companion keeps OpenID tokens. */
   readonly tokenDir: string;
 }
 
 /**
- * Writes the lab's companion configuration: devlake's with the scratch storage's paths seen
- * through the workspace's link and the lab's own token files. Readable by its owner only (it
- * holds the demo accounts' passwords).
+ * Writes the lab's companion configuration: devlake's, with the default instance's files in the
+ * workspace's `datalake` folder (a FUSE mount; or, through the link, the scratch storage's paths
+ * of every instance), and the lab's own token files. Readable by its owner only (it holds the
+ * demo accounts' passwords).
  */
 export function writeLabCompanionConfig(files: LabCompanionConfig): void {
   if (!existsSync(files.source)) {
@@ -141,9 +264,46 @@ export function writeLabCompanionConfig(files: LabCompanionConfig): void {
     );
   }
   const config = JSON.parse(readFileSync(files.source, 'utf8')) as Config;
-  const rewritten = withTokenDirectory(
-    withLocalDirectory(config, files.scratchDir, files.localDir),
-    files.tokenDir
-  );
+  const placed =
+    files.datalake.mode === 'fuse'
+      ? withFuseMount(config, files.scratchDir, files.datalake.path)
+      : withLocalDirectory(config, files.scratchDir, files.datalake.path);
+  const rewritten = withTokenDirectory(placed, files.tokenDir);
   writeFileSync(files.target, JSON.stringify(rewritten, null, 2) + '\n', { mode: 0o600 });
+}
+
+/** What is at a path, as far as {@link prepareWorkspace} cares. */
+type Entry =
+  | { kind: 'missing' }
+  | { kind: 'link'; target: string }
+  | { kind: 'folder'; empty: boolean }
+  /** A folder with a file system of its own mounted on it. */
+  | { kind: 'mounted' }
+  /** A FUSE mount whose process is gone: every access fails with ENOTCONN. */
+  | { kind: 'stale-mount' }
+  | { kind: 'other' };
+
+function entryAt(path: string): Entry {
+  let stat;
+  try {
+    stat = lstatSync(path, { throwIfNoEntry: false });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOTCONN') {
+      return { kind: 'stale-mount' };
+    }
+    throw error;
+  }
+  if (stat === undefined) {
+    return { kind: 'missing' };
+  }
+  if (stat.isSymbolicLink()) {
+    return { kind: 'link', target: readlinkSync(path) };
+  }
+  if (!stat.isDirectory()) {
+    return { kind: 'other' };
+  }
+  if (stat.dev !== statSync(dirname(path)).dev) {
+    return { kind: 'mounted' };
+  }
+  return { kind: 'folder', empty: readdirSync(path).length === 0 };
 }

@@ -1,4 +1,4 @@
-import type { Availability } from '@dlaas/api';
+import type { Availability, LocalPath } from '@dlaas/api';
 import { Button } from '@jupyterlab/ui-components';
 import React, { useEffect } from 'react';
 import { useDataLake } from '../context';
@@ -119,10 +119,35 @@ function Progress(props: { availability: Availability }): JSX.Element {
 
 /** The folder deepest below which all `paths` lie. */
 export function commonFolder(paths: string[]): string {
-  const split = paths.map(path => path.split('/').slice(0, -1));
-  const first = split[0] ?? [];
+  return deepestShared(paths.map(path => path.split('/').slice(0, -1)));
+}
+
+/**
+ * The folder to show for a collection's available files: the deepest one below which all lie
+ * once each file's own name (its `/` included) is taken off its path. In the companion's
+ * mount (`<mount>/<scope>/<dataset>/<file name, / as folders>`) that is the dataset's folder,
+ * also when all its file names start with one folder; in Rucio's hashed layout
+ * (`<scope as folders>/ab/cd/<name>`) it is the scope's folder, as {@link commonFolder} finds.
+ * Undefined when no file has a path.
+ */
+export function collectionFolder(files: readonly LocalPath[]): string | undefined {
+  const folders = files.flatMap(file => {
+    if (file.path === null) {
+      return [];
+    }
+    const folder = file.path.endsWith(`/${file.name}`)
+      ? file.path.slice(0, -file.name.length - 1)
+      : file.path.slice(0, file.path.lastIndexOf('/'));
+    return [folder.split('/')];
+  });
+  return folders.length === 0 ? undefined : deepestShared(folders);
+}
+
+/** The longest run of leading parts that all `folders` share, joined with `/`. */
+function deepestShared(folders: string[][]): string {
+  const first = folders[0] ?? [];
   let length = first.length;
-  for (const parts of split) {
+  for (const parts of folders) {
     let i = 0;
     while (i < length && parts[i] === first[i]) {
       i++;
@@ -138,7 +163,7 @@ function Available(props: IAvailabilityBlockProps & { files: number }): JSX.Elem
   const paths = useLocalPaths(props.instance, props.did, true);
   const local = (paths.data ?? []).flatMap(p => (p.path ? [p.path] : []));
   const isFile = props.type === 'FILE';
-  const target = isFile ? local[0] : local.length > 0 ? commonFolder(local) : undefined;
+  const target = isFile ? local[0] : collectionFolder(paths.data ?? []);
   // Rucio's count until the paths are read (a large dataset's take a while), then the paths'.
   const count = paths.data ? local.length : props.files;
   return (

@@ -47,9 +47,14 @@ export interface IDataLakeViewProps {
 
 /** The whole Data Lake panel: instance, sign-in, search, browse and details. */
 export function DataLakeView(props: IDataLakeViewProps): JSX.Element {
-  const { trans } = useDataLake();
+  const { trans, mountProblems } = useDataLake();
   const instances = useInstances();
   const [chosen, setChosen] = useState<string | null>(null);
+  useEffect(() => {
+    if (instances.data) {
+      mountProblems.check(instances.data.instances);
+    }
+  }, [instances.data, mountProblems]);
   const list = instances.data?.instances ?? [];
   const instance =
     list.find(i => i.name === chosen) ??
