@@ -18,7 +18,8 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stripVTControlCharacters } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { devlake } from '../devlake/helpers.js';
+import { devlake, rucioAs } from '../devlake/helpers.js';
+import type { Config } from '../../packages/companion/src/index.js';
 import { linkUserConfig } from '../../packages/devlake/src/userconfig.js';
 import { builtWheel, ensureLabVenv, installWheel, LAB_VENV } from '../../packages/lab/src/venv.js';
 import { freePort, groupAlive, run, signalGroup } from '../support/processes.js';
@@ -306,7 +307,11 @@ describe('the dlaas wheel in JupyterLab', () => {
     const [node, bundle, ...rest] = companion?.args ?? [];
     expect(node).toMatch(/node$/);
     expect(bundle).toMatch(/site-packages\/dlaas\/companion\/companion\.mjs$/);
-    expect(rest).toEqual(['--socket', expect.stringMatching(/\/dlaas-[^/]+\/socket$/)]);
+    expect(rest).toEqual([
+      '--socket',
+      expect.stringMatching(/\/dlaas-[^/]+\/socket$/),
+      '--stop-with-stdin'
+    ]);
     const socket = socketOf(companion);
     expect(socket.startsWith(join(scratch, 'tmp') + '/')).toBe(true);
 
@@ -666,6 +671,73 @@ describe('the dlaas wheel in JupyterLab, in other set-ups', () => {
       expect(foldersIn(server.tmp, 'dlaas-')).toEqual([]);
       expect((await jupyter('/dlaas/health', {}, server)).status).toBe(404);
       expect((await jupyter('/api/status', {}, server)).status).toBe(200);
+    } finally {
+      await stopJupyter(server);
+    }
+  });
+
+  it('when the companion mounts the data lake folder, then a notebook run headless at server start (nbclient, no request to /dlaas/) reads made-available files there with Rucio’s checksums', async () => {
+    // The DID was made available by the tests above; its files are alice's on the scratch RSE.
+    const base = (JSON.parse(readFileSync(devlake.companionConfig, 'utf8')) as Config).instances[0];
+    const mountPoint = join(scratch, 'headless-datalake');
+    const configFile = join(scratch, 'headless-companion.json');
+    writeFileSync(
+      configFile,
+      JSON.stringify({ instances: [{ ...base, paths: { mode: 'fuse', mountPoint } }] })
+    );
+    const env = setUp('headless', { DLAAS_CONFIG: configFile });
+    const [scope, name] = DID.split(':') as [string, string];
+    const notebook = join(scratch, 'root', 'headless.ipynb');
+    const code = [
+      'import json, os, zlib',
+      `folder = os.path.join(${JSON.stringify(mountPoint)}, ${JSON.stringify(scope)}, ${JSON.stringify(name)})`,
+      'sums = {}',
+      'for top, _, files in os.walk(folder):',
+      '    for f in files:',
+      '        path = os.path.join(top, f)',
+      "        sums[os.path.relpath(path, folder)] = '%08x' % zlib.adler32(open(path, 'rb').read())",
+      "print('SUMS ' + json.dumps(sums))"
+    ].join('\n');
+    writeFileSync(
+      notebook,
+      JSON.stringify({
+        cells: [
+          { cell_type: 'code', metadata: {}, source: code, outputs: [], execution_count: null }
+        ],
+        metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' } },
+        nbformat: 4,
+        nbformat_minor: 5
+      })
+    );
+    const server = await startJupyter(env);
+    try {
+      const executed = await run(
+        join(LAB_VENV, 'bin', 'jupyter-execute'),
+        ['--inplace', notebook],
+        {
+          env
+        }
+      );
+      expect(executed.code, executed.stderr).toBe(0);
+      const executedNotebook = JSON.parse(readFileSync(notebook, 'utf8')) as {
+        cells: { outputs: { text?: string | string[] }[] }[];
+      };
+      const text = [executedNotebook.cells[0]?.outputs[0]?.text ?? ''].flat().join('');
+      const sums = JSON.parse(/^SUMS (.*)$/m.exec(text)?.[1] ?? '{}') as Record<string, string>;
+      const rucio = await fetch(
+        `${devlake.rucio.url}/dids/${scope}/${encodeURIComponent(name)}/files`,
+        { headers: { 'X-Rucio-Auth-Token': await rucioAs('alice').authToken() } }
+      );
+      const files = (await rucio.text())
+        .split('\n')
+        .filter(Boolean)
+        .map(line => JSON.parse(line) as { name: string; adler32: string });
+      expect(files.length).toBeGreaterThan(0);
+      expect(sums, `${text}\n${server.log.join('')}`).toEqual(
+        Object.fromEntries(files.map(f => [f.name, f.adler32]))
+      );
+      // Nothing asked the companion for anything: the folder was there from the start.
+      expect(server.log.join('')).not.toContain('"message":"request"');
     } finally {
       await stopJupyter(server);
     }

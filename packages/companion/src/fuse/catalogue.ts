@@ -67,14 +67,14 @@ const LISTINGS_AT_ONCE = 4;
 async function inParallel<T, R>(
   items: readonly T[],
   limit: number,
-  work: (item: T) => Promise<R>
+  work: (item: T, index: number) => Promise<R>
 ): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) {
       const index = next++;
-      results[index] = await work(items[index] as T);
+      results[index] = await work(items[index] as T, index);
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
@@ -110,8 +110,12 @@ export class ScratchCatalogue {
 
   constructor(private readonly rucio: RucioClient) {}
 
-  /** Reads what changed and returns every claim of the mount. */
-  async read(): Promise<Catalogue> {
+  /**
+   * Reads what changed and returns every claim of the mount. `partly`, when given, gets every
+   * claim known so far each time a rule's files have been listed (smallest rules first), so that
+   * a lake with one huge dataset shows the others while that one is listed.
+   */
+  async read(partly?: (claims: Claim[]) => void): Promise<Catalogue> {
     const account = await this.rucio.whoami();
     const scratch = this.rucio.instance.scratchRse;
     const current: RuleLine[] = [];
@@ -132,13 +136,22 @@ export class ScratchCatalogue {
       }
       current.push(rule);
     }
-    const entries = await inParallel(current, LISTINGS_AT_ONCE, async rule => {
+    current.sort((a, b) => a.locks_ok_cnt - b.locks_ok_cnt);
+    // Until a rule is listed again, what was listed of it before stands.
+    const known = current.map(rule => this.rules.get(rule.id));
+    const entries = await inParallel(current, LISTINGS_AT_ONCE, async (rule, index) => {
       const key = `${rule.state}/${rule.locks_ok_cnt}`;
-      const known = this.rules.get(rule.id);
-      const fresh =
-        known !== undefined &&
-        (known.key === key || (rule.state !== 'OK' && Date.now() - known.listedAt < RELIST_MS));
-      return fresh ? known : await this.list(rule, key);
+      const before = known[index];
+      if (
+        before !== undefined &&
+        (before.key === key || (rule.state !== 'OK' && Date.now() - before.listedAt < RELIST_MS))
+      ) {
+        return before;
+      }
+      const listed = await this.list(rule, key);
+      known[index] = listed;
+      partly?.(known.flatMap(entry => entry?.claims ?? []));
+      return listed;
     });
     this.rules.clear();
     current.forEach((rule, index) => this.rules.set(rule.id, entries[index] as RuleEntry));

@@ -149,6 +149,8 @@ export class ScratchMount implements LocalPathSource {
   private readonly catalogue: ScratchCatalogue;
   private readonly storage: StorageReader;
   private readonly handles = new Map<number, Handle>();
+  /** Callers of {@link prepare} waiting for the next tree. */
+  private readonly waiters = new Set<(changed: boolean) => void>();
   private nextHandle = 1;
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
@@ -252,8 +254,10 @@ export class ScratchMount implements LocalPathSource {
       do {
         this.refreshAgain = false;
         try {
-          const { claims, nextExpiry } = await this.catalogue.read();
-          this.tree = buildTree(claims);
+          const { claims, nextExpiry } = await this.catalogue.read(partly =>
+            this.setTree(buildTree(partly))
+          );
+          this.setTree(buildTree(claims));
           this.schedule(nextExpiry);
         } catch (error) {
           log('info', 'data lake folder not refreshed', {
@@ -284,18 +288,35 @@ export class ScratchMount implements LocalPathSource {
 
   /**
    * Makes sure the tree knows `did` (a file or a collection) if Rucio does: when it does not, reads
-   * the user's rules once more (a DID made available a moment ago).
+   * the user's rules once more (a DID made available a moment ago), and resolves as soon as the
+   * DID shows up, or when that reading ends without it.
    */
   async prepare(did: DidRef): Promise<void> {
     if (!this.mounted) {
       return;
     }
     const key = didString(did);
-    if (this.refreshing) {
-      await this.refreshing;
+    const known = (): boolean => this.tree.files.has(key) || this.tree.collections.has(key);
+    if (known()) {
+      return;
     }
-    if (!this.tree.files.has(key) && !this.tree.collections.has(key)) {
-      await this.refresh();
+    // A reading that started before this call may have missed the DID; one more after it may not.
+    const reading = this.refresh();
+    while (!known()) {
+      const changed = new Promise<boolean>(resolvePromise => this.waiters.add(resolvePromise));
+      if (!(await Promise.race([changed, reading.then(() => false)]))) {
+        return;
+      }
+    }
+  }
+
+  /** Replaces the tree and wakes those waiting for a DID to show up in it. */
+  private setTree(tree: MountTree): void {
+    this.tree = tree;
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const wake of waiters) {
+      wake(true);
     }
   }
 
