@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash, type Cipher } from 'node:crypto';
 
 /** A file of the demo data. */
 export interface DemoFile {
@@ -204,6 +204,69 @@ export function benchDataset(count: number): DemoDataset {
       () => 64
     )
   };
+}
+
+/** Name of the dataset `seed --large` creates. */
+export const LARGE_FILES_DATASET = 'large_files';
+
+/**
+ * A benchmark dataset of `count` large files of `bytes` bytes each, named
+ * `<name>/large_000.bin` … (the dataset's name first, so that datasets of other sizes in the
+ * `bench` scope never share a file).
+ */
+export function largeFilesDataset(name: string, count: number, bytes: number): DemoDataset {
+  return {
+    scope: 'bench',
+    name,
+    rses: ['CERN_DATADISK'],
+    meta: { datatype: 'bench' },
+    files: files(
+      count,
+      i => `${name}/large_${pad(i, 3)}.bin`,
+      () => bytes
+    )
+  };
+}
+
+/** AES block size: the keystream of a large file advances its counter once per 16 bytes. */
+const AES_BLOCK = 16;
+
+/** An AES-128-CTR keystream keyed by the DID, positioned at `offset` (a multiple of 16). */
+function keystreamAt(scope: string, name: string, offset: number): Cipher {
+  const key = createHash('sha256').update(`${scope}:${name}`).digest().subarray(0, 16);
+  const counter = Buffer.alloc(16);
+  counter.writeBigUInt64BE(BigInt(offset / AES_BLOCK), 8);
+  return createCipheriv('aes-128-ctr', key, counter);
+}
+
+/**
+ * The bytes of a large benchmark file from `offset`, `length` of them: the AES-128-CTR keystream
+ * of a key made from the DID, so they look random, differ at every offset and in every file, come
+ * out at several GB/s, and any range can be computed alone (to check a read at an offset).
+ */
+export function largeFileBytes(
+  scope: string,
+  name: string,
+  offset: number,
+  length: number
+): Buffer {
+  const start = offset - (offset % AES_BLOCK);
+  const stream = keystreamAt(scope, name, start);
+  return stream.update(Buffer.alloc(offset - start + length)).subarray(offset - start);
+}
+
+/** The bytes of a large benchmark file of `bytes` bytes, in chunks of `chunkBytes` (1 MiB). */
+export function* largeFileChunks(
+  scope: string,
+  name: string,
+  bytes: number,
+  chunkBytes = 1024 ** 2
+): Generator<Buffer> {
+  const stream = keystreamAt(scope, name, 0);
+  const zeros = Buffer.alloc(chunkBytes);
+  for (let offset = 0; offset < bytes; offset += chunkBytes) {
+    yield stream.update(zeros.subarray(0, Math.min(chunkBytes, bytes - offset)));
+  }
 }
 
 /**

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { DevlakeError } from './errors.js';
 import { RucioError } from './rest.js';
-import { down, reset, seed, status, up, type DevlakeStatus } from './lake.js';
+import { down, reset, seed, stage, status, up, type DevlakeStatus } from './lake.js';
 import { basePortOption } from './settings.js';
 
 const USAGE = `devlake: a real Rucio data lake on this machine.
@@ -13,7 +13,12 @@ Commands:
   up              start everything that is not running (installs what is missing; seeds demo data once)
   down            stop every process devlake started
   status [--json] show endpoints, RSEs, accounts and which processes run
-  seed [--files N] seed the demo data again, or add the benchmark dataset bench:files_N
+  seed [--files N] [--large]
+                  seed the demo data again, or add the benchmark dataset bench:files_N
+                  (N files of 64 bytes) or bench:large_files (4 files of 1 GiB)
+  stage --did SCOPE:NAME [--account ACCOUNT]
+                  make a DID available on the scratch RSE for the account (default alice) without
+                  transfers: files hard-linked from the site disk, replicas registered, rule OK
   reset           stop, delete all state and data (not the Python venv), and bring up a clean lake
 
 Options:
@@ -61,6 +66,9 @@ async function main(argv: string[]): Promise<number> {
       'no-seed': { type: 'boolean' },
       json: { type: 'boolean' },
       files: { type: 'string' },
+      large: { type: 'boolean' },
+      did: { type: 'string' },
+      account: { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
   });
@@ -98,8 +106,33 @@ async function main(argv: string[]): Promise<number> {
           );
         }
       }
-      await seed({ ...layoutOptions, files }, print);
+      await seed({ ...layoutOptions, files, large: values.large }, print);
       return 0;
+    }
+    case 'stage': {
+      const did = values.did ?? '';
+      const colon = did.indexOf(':');
+      if (colon < 1 || colon === did.length - 1) {
+        throw new DevlakeError(
+          `--did must name a DID as SCOPE:NAME, e.g. --did bench:files_100000; got "${did}".`
+        );
+      }
+      const account = values.account ?? 'alice';
+      const started = Date.now();
+      const staged = await stage(
+        {
+          ...layoutOptions,
+          did: { scope: did.slice(0, colon), name: did.slice(colon + 1) },
+          account
+        },
+        print
+      );
+      print(
+        `${did} is on the scratch RSE for ${account}: ${staged.placed} of ${staged.files} files placed now ` +
+          `(${staged.copied} copied, the others hard-linked), rule ${staged.ruleId} ` +
+          `${staged.ruleCreated ? 'created' : 'reused'}, ${staged.ruleState}; ${((Date.now() - started) / 1000).toFixed(1)} s.`
+      );
+      return staged.ruleState === 'OK' ? 0 : 1;
     }
     case 'reset': {
       const layout = await reset({ ...layoutOptions, seed: !values['no-seed'] }, print);

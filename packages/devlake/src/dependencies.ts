@@ -55,22 +55,31 @@ const XROOTD: DebianProgram = {
   )
 };
 
+const MEMCACHED: DebianProgram = {
+  title: 'memcached',
+  debianPackage: 'memcached',
+  locate: overridable('DEVLAKE_MEMCACHED', () =>
+    existsSync('/usr/bin/memcached') ? '/usr/bin/memcached' : undefined
+  )
+};
+
 /** Where the programs devlake runs were found. */
 export interface Programs {
   /** PostgreSQL's bin directory (initdb, postgres, psql). */
   readonly postgresBinDir: string;
   readonly xrootd: string;
+  readonly memcached: string;
   /** The venv's bin directory (python, gunicorn, Rucio's daemons). */
   readonly venvBin: string;
 }
 
 /**
- * Finds PostgreSQL and XRootD, installing their Debian packages with apt-get when they are missing
+ * Finds PostgreSQL, XRootD and memcached, installing their Debian packages with apt-get when they are missing
  * and devlake may (it runs as root and DEVLAKE_INSTALL is not "never"); then makes sure the project
  * venv has Rucio. Fails with a sentence naming what is missing and how to get it.
  */
 export function ensurePrograms(layout: Layout, log: (line: string) => void): Programs {
-  const debian = [POSTGRES, XROOTD];
+  const debian = [POSTGRES, XROOTD, MEMCACHED];
   const missing = debian.filter(p => p.locate() === undefined);
   if (missing.length > 0) {
     installDebianPackages(missing, log);
@@ -78,6 +87,7 @@ export function ensurePrograms(layout: Layout, log: (line: string) => void): Pro
   return {
     postgresBinDir: located(POSTGRES),
     xrootd: located(XROOTD),
+    memcached: located(MEMCACHED),
     venvBin: ensureVenv(layout, log)
   };
 }

@@ -19,7 +19,16 @@ import {
 import { rucioDaemons, startRucioDaemons, startRucioServer, startRucioX509Auth } from './rucio.js';
 import { linkUserConfig } from './userconfig.js';
 import { x509Files } from './x509.js';
-import { giveStorageTo, rootClient, seedAccounts, seedAll, seedDataset, seedRses } from './seed.js';
+import {
+  giveStorageTo,
+  rootClient,
+  seedAccounts,
+  seedAll,
+  seedDataset,
+  seedLargeFiles,
+  seedRses
+} from './seed.js';
+import { stageOnScratch, type DidRef, type StagedOnScratch } from './stage.js';
 import {
   ACCOUNTS,
   RSE_PREFIX,
@@ -75,6 +84,7 @@ function startNodeService(
 function serviceNames(layout: Layout): string[] {
   return [
     'postgres',
+    'memcached',
     'idp',
     'rucio-server',
     'rucio-auth-x509',
@@ -119,6 +129,8 @@ export async function up(options: UpOptions, log: Logger): Promise<Layout> {
   log(`Bringing devlake up in ${layout.stateDir} ...`);
   await startPostgres(layout, programs.postgresBinDir, serviceUser('postgres'));
   started(`PostgreSQL on 127.0.0.1:${layout.ports.postgres}`);
+  await startMemcached(layout, programs.memcached);
+  started(`memcached (Rucio's cache) on 127.0.0.1:${layout.ports.memcached}`);
   await startNodeService(layout, 'idp', 'the OpenID provider', 'idp', layout.ports.idp, [
     '--key-file',
     join(layout.stateDir, 'idp-signing-key.json')
@@ -141,7 +153,7 @@ export async function up(options: UpOptions, log: Logger): Promise<Layout> {
   started(`Transfer service on ${transfersUrl(layout)}`);
   await startRucioDaemons(layout, programs.venvBin);
   started(
-    "Rucio's daemons (conveyor submitter, poller, finisher; judge evaluator, cleaner, repairer; abacus)"
+    "Rucio's daemons (conveyor submitter, poller, finisher; judge evaluator, injector, cleaner, repairer; abacus)"
   );
   writeCompanionConfig(layout);
   const userConfig = linkUserConfig(companionConfigPath(layout));
@@ -161,10 +173,26 @@ export async function up(options: UpOptions, log: Logger): Promise<Layout> {
   return layout;
 }
 
+/**
+ * Starts memcached, Rucio's cache, on loopback (as `memcache` when devlake runs as root: memcached
+ * refuses to run as root).
+ */
+function startMemcached(layout: Layout, memcached: string): Promise<unknown> {
+  return startService(layout, {
+    name: 'memcached',
+    title: "Rucio's cache (memcached)",
+    command: memcached,
+    args: ['-l', '127.0.0.1', '-p', String(layout.ports.memcached), '-U', '0', '-m', '64'],
+    user: serviceUser('memcache'),
+    port: layout.ports.memcached
+  });
+}
+
 /** Fails before anything starts when a port of a service that is not running is taken. */
 async function checkPorts(layout: Layout): Promise<void> {
   const listeners: [string, string, number][] = [
     ['postgres', 'PostgreSQL', layout.ports.postgres],
+    ['memcached', 'memcached', layout.ports.memcached],
     ['idp', 'the OpenID provider', layout.ports.idp],
     ['rucio-server', 'the Rucio server', layout.ports.rucio],
     ['rucio-auth-x509', "Rucio's X.509 sign-in server", layout.ports.x509Auth],
@@ -199,22 +227,50 @@ function checkSameBasePort(layout: Layout, options: LayoutOptions): void {
   }
 }
 
-/** Seeds the demo data again (idempotent), or a benchmark dataset of `files` files. */
+/** Files and size of each of `seed --large`'s dataset `bench:large_files`. */
+export const LARGE_FILES = { files: 4, bytes: 1024 ** 3 } as const;
+
+/**
+ * Seeds the demo data again (idempotent), or a benchmark dataset: `bench:files_<files>` of small
+ * files, or with `large`, `bench:large_files` of {@link LARGE_FILES}.
+ */
 export async function seed(
-  options: LayoutOptions & { files?: number | undefined },
+  options: LayoutOptions & { files?: number | undefined; large?: boolean | undefined },
   log: Logger
 ): Promise<void> {
   const layout = resolveLayout(options);
   await requireRunning(layout);
-  if (options.files === undefined) {
+  if (options.large) {
+    const { did, written } = await seedLargeFiles(layout, rootClient(layout), LARGE_FILES, log);
+    log(
+      written > 0
+        ? `Dataset ${did} holds ${LARGE_FILES.files} files of ${LARGE_FILES.bytes} bytes.`
+        : `Dataset ${did} was there already (${LARGE_FILES.files} files); nothing written.`
+    );
+  }
+  if (options.files !== undefined) {
+    const dataset = benchDataset(options.files);
+    await seedDataset(layout, rootClient(layout), dataset, log);
+    giveStorageTo(layout, serviceUser('xrootd'));
+    log(`Dataset ${dataset.scope}:${dataset.name} holds ${options.files} files.`);
+  }
+  if (!options.large && options.files === undefined) {
     await seedAll(layout, serviceUser('xrootd'), log);
     writeFileSync(seededMarker(layout), new Date().toISOString() + '\n');
-    return;
   }
-  const dataset = benchDataset(options.files);
-  await seedDataset(layout, rootClient(layout), dataset, log);
-  giveStorageTo(layout, serviceUser('xrootd'));
-  log(`Dataset ${dataset.scope}:${dataset.name} holds ${options.files} files.`);
+}
+
+/**
+ * Makes a DID available on the scratch RSE for an account without transfers (see
+ * {@link stageOnScratch}), for benchmarks.
+ */
+export async function stage(
+  options: LayoutOptions & { did: DidRef; account: string },
+  log: Logger
+): Promise<StagedOnScratch> {
+  const layout = resolveLayout(options);
+  await requireRunning(layout);
+  return stageOnScratch(layout, options.did, options.account, log);
 }
 
 async function requireRunning(layout: Layout): Promise<void> {
@@ -241,6 +297,7 @@ export async function down(options: LayoutOptions, log: Logger): Promise<void> {
     layout.ports.transfers,
     layout.ports.idp,
     layout.ports.x509Auth,
+    layout.ports.memcached,
     ...Object.values(layout.ports.rses)
   ];
   const busy = [];

@@ -20,6 +20,11 @@ export function segment(value: string): string {
   return encodeURIComponent(value);
 }
 
+/** The REST path of a DID, `/dids/<scope>/<name>`, each part one encoded segment. */
+export function didPath(scope: string, name: string): string {
+  return `/dids/${segment(scope)}/${segment(name)}`;
+}
+
 /**
  * A small client for Rucio's REST API, signed in as one userpass account, used by devlake to seed
  * its data and by its tests. Tokens are cached until five minutes before they expire.

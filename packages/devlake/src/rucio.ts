@@ -24,7 +24,11 @@ function sitePackages(venvBin: string): string {
   ).trim();
 }
 
-/** Rucio's configuration: database, bootstrap root identity, client, and the conveyor's FTS3. */
+/**
+ * Rucio's configuration: database, bootstrap root identity, client, the conveyor's FTS3, and the
+ * cache (memcached, as Rucio is deployed: without it every RSE attribute is read from the
+ * database each time, and a rule of 100,000 files takes hours to make its locks).
+ */
 export function rucioConfig(layout: Layout, alembicIni: string): string {
   const root = demoAccount('root');
   const url = rucioUrl(layout);
@@ -70,6 +74,9 @@ expected_scope = openid profile
 
 [monitor]
 enable_metrics = False
+
+[cache]
+url = 127.0.0.1:${layout.ports.memcached}
 `;
 }
 
@@ -224,7 +231,10 @@ export async function startRucioX509Auth(layout: Layout, venvBin: string): Promi
   });
 }
 
-/** Rucio's daemons that move rules to OK (or STUCK), clean expired rules and count quota usage. */
+/**
+ * Rucio's daemons that inject large rules, move rules to OK (or STUCK), clean expired rules and
+ * count quota usage.
+ */
 export function rucioDaemons(layout: Layout, venvBin: string): ServiceSpec[] {
   const env = rucioEnv(layout);
   const daemon = (name: string, title: string, args: string[]): ServiceSpec => ({
@@ -251,6 +261,8 @@ export function rucioDaemons(layout: Layout, venvBin: string): ServiceSpec[] {
     ]),
     daemon('rucio-conveyor-finisher', "Rucio's transfer finisher", ['--sleep-time', '2']),
     daemon('rucio-judge-evaluator', "Rucio's rule evaluator", ['--sleep-time', '2']),
+    // Creates the locks of rules Rucio makes asynchronously: those of DIDs of 10,000 files or more.
+    daemon('rucio-judge-injector', "Rucio's rule injector", ['--sleep-time', '2']),
     daemon('rucio-judge-cleaner', "Rucio's expired-rule cleaner", ['--sleep-time', '10']),
     // Retries stuck rules: on its own after 30 minutes, at once when their owner boosts them.
     daemon('rucio-judge-repairer', "Rucio's stuck-rule repairer", ['--sleep-time', '5']),

@@ -1,14 +1,24 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { adler32 } from './adler32.js';
+import { Adler32, adler32 } from './adler32.js';
 import { createHash } from 'node:crypto';
-import { CONTAINERS, SCOPES, fileContent, type DemoDataset } from './catalogue.js';
+import {
+  CONTAINERS,
+  LARGE_FILES_DATASET,
+  SCOPES,
+  fileContent,
+  largeFileChunks,
+  largeFilesDataset,
+  type DemoDataset,
+  type DemoFile
+} from './catalogue.js';
 import { DEFAULT_USERS as IDP_USERS } from './idp/accounts.js';
 import { hashedPath } from './lfn.js';
 import { x509Files } from './x509.js';
 import type { ServiceUser } from './processes.js';
-import { RucioError, RucioRest, segment } from './rest.js';
+import { RucioError, RucioRest, didPath, segment } from './rest.js';
+import { makeStorageDir, storageUser } from './storage.js';
 import {
   ACCOUNTS,
   RSE_PREFIX,
@@ -53,7 +63,8 @@ async function idempotent(action: () => Promise<unknown>): Promise<void> {
   }
 }
 
-function chunks<T>(items: readonly T[], size: number): T[][] {
+/** Splits `items` into lists of at most `size`. */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) {
     out.push(items.slice(i, i + size));
@@ -62,7 +73,7 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
 }
 
 /** Runs `work` over `items` with at most `limit` in flight. */
-async function inParallel<T>(
+export async function inParallel<T>(
   items: readonly T[],
   limit: number,
   work: (item: T) => Promise<void>
@@ -208,16 +219,27 @@ export async function seedAccounts(layout: Layout, rucio: RucioRest): Promise<vo
   }
 }
 
+/** A file as Rucio registers it: its DID, size and checksums. */
+export interface FileRecord {
+  readonly scope: string;
+  readonly name: string;
+  readonly bytes: number;
+  readonly adler32: string;
+  readonly md5?: string;
+}
+
+/** Where a file of `scope` sits in an RSE's storage directory: Rucio's hash path below the prefix. */
+export function storagePath(layout: Layout, rse: string, scope: string, name: string): string {
+  return join(storageRoot(layout, rse), RSE_PREFIX, hashedPath(scope, name));
+}
+
 /** Writes a dataset's files onto its RSEs' storage and returns their Rucio file records. */
-function writeFiles(
-  layout: Layout,
-  dataset: DemoDataset
-): { scope: string; name: string; bytes: number; adler32: string; md5: string }[] {
+function writeFiles(layout: Layout, dataset: DemoDataset): FileRecord[] {
   const records = [];
   for (const file of dataset.files) {
     const content = fileContent(dataset.scope, file.name, file.bytes);
     for (const rse of dataset.rses) {
-      const path = join(storageRoot(layout, rse), RSE_PREFIX, hashedPath(dataset.scope, file.name));
+      const path = storagePath(layout, rse, dataset.scope, file.name);
       mkdirSync(dirname(path), { recursive: true });
       writeFileSync(path, content);
     }
@@ -243,37 +265,62 @@ export async function seedDataset(
   dataset: DemoDataset,
   log: (line: string) => void
 ): Promise<void> {
-  const path = `/dids/${segment(dataset.scope)}/${segment(dataset.name)}`;
+  if (await isSeeded(rucio, dataset)) {
+    return;
+  }
+  log(
+    `  ${dataset.scope}:${dataset.name} (${dataset.files.length} files on ${dataset.rses.join(', ')})`
+  );
+  await registerDataset(rucio, dataset, writeFiles(layout, dataset));
+}
+
+/**
+ * True when the dataset exists and holds all its files (closing it then, unless it is a user's, in
+ * case an older devlake left it open).
+ */
+async function isSeeded(rucio: RucioRest, dataset: DemoDataset): Promise<boolean> {
+  const path = didPath(dataset.scope, dataset.name);
   try {
     // Rucio fills in an open dataset's length only when asked to count its files.
     const existing = await rucio.json<{ length: number | null; open?: boolean }>('GET', path, {
       query: { dynamic_depth: 'FILE' }
     });
-    if (existing.length === dataset.files.length) {
-      if (existing.open !== false) {
-        await closeUnlessUsers(rucio, dataset, path);
-      }
-      return;
+    if (existing.length !== dataset.files.length) {
+      return false;
     }
+    if (existing.open !== false) {
+      await closeUnlessUsers(rucio, dataset, path);
+    }
+    return true;
   } catch (error) {
-    if (!(error instanceof RucioError && error.status === 404)) {
-      throw error;
+    if (error instanceof RucioError && error.status === 404) {
+      return false;
     }
+    throw error;
   }
-  log(
-    `  ${dataset.scope}:${dataset.name} (${dataset.files.length} files on ${dataset.rses.join(', ')})`
-  );
-  const records = writeFiles(layout, dataset);
+}
+
+/**
+ * Registers the replicas of `records` (files whose bytes are on the dataset's RSEs now), creates
+ * the dataset with its metadata, attaches all its files, closes it unless it is a user's, and adds
+ * a rule per RSE that keeps it there, except for benchmark datasets.
+ */
+async function registerDataset(
+  rucio: RucioRest,
+  dataset: DemoDataset,
+  records: readonly FileRecord[]
+): Promise<void> {
+  const path = didPath(dataset.scope, dataset.name);
   for (const rse of dataset.rses) {
     await inParallel(chunks(records, 1000), 3, batch =>
       idempotent(() => rucio.request('POST', '/replicas/', { body: { rse, files: batch } }))
     );
   }
   await idempotent(() => rucio.request('POST', path, { body: { type: 'DATASET' } }));
-  await inParallel(chunks(records, 1000), 3, batch =>
+  await inParallel(chunks(dataset.files, 1000), 3, batch =>
     idempotent(() =>
       rucio.request('POST', `${path}/dids`, {
-        body: { dids: batch.map(({ scope, name }) => ({ scope, name })) }
+        body: { dids: batch.map(({ name }) => ({ scope: dataset.scope, name })) }
       })
     )
   );
@@ -297,6 +344,100 @@ export async function seedDataset(
       })
     );
   }
+}
+
+/** Sizes of the benchmark dataset of large files; see {@link seedLargeFiles}. */
+export interface LargeFilesOptions {
+  /** Dataset name in the `bench` scope (default `large_files`). */
+  readonly name?: string;
+  /** Number of files. */
+  readonly files: number;
+  /** Size of each file in bytes. */
+  readonly bytes: number;
+}
+
+/**
+ * Seeds a benchmark dataset of large files, `bench:large_files` unless named otherwise: each
+ * file's bytes ({@link largeFileChunks}) written straight into the site disk's storage directory at
+ * Rucio's hash path, adler32 and md5 summed on the way, replicas registered as root, the dataset
+ * closed. Like the other benchmark datasets it gets no rule. Files already registered are not
+ * written again, and a dataset that holds all its files is left alone. Resolves with the dataset's
+ * DID and how many files this call wrote.
+ */
+export async function seedLargeFiles(
+  layout: Layout,
+  rucio: RucioRest,
+  options: LargeFilesOptions,
+  log: (line: string) => void = () => undefined
+): Promise<{ did: string; written: number }> {
+  const dataset = largeFilesDataset(
+    options.name ?? LARGE_FILES_DATASET,
+    options.files,
+    options.bytes
+  );
+  const did = `${dataset.scope}:${dataset.name}`;
+  if (await isSeeded(rucio, dataset)) {
+    return { did, written: 0 };
+  }
+  log(
+    `  ${did} (${dataset.files.length} files of ${options.bytes} bytes on ${dataset.rses.join(', ')})`
+  );
+  const owner = storageUser();
+  const records: FileRecord[] = [];
+  for (const file of dataset.files) {
+    if (!(await isRegistered(rucio, dataset.scope, file.name))) {
+      const paths = dataset.rses.map(rse => storagePath(layout, rse, dataset.scope, file.name));
+      records.push(writeLargeFile(paths, dataset.scope, file, owner));
+    }
+  }
+  await registerDataset(rucio, dataset, records);
+  return { did, written: records.length };
+}
+
+async function isRegistered(rucio: RucioRest, scope: string, name: string): Promise<boolean> {
+  try {
+    await rucio.request('GET', didPath(scope, name));
+    return true;
+  } catch (error) {
+    if (error instanceof RucioError && error.status === 404) {
+      return false;
+    }
+    throw error;
+  }
+}
+
+/** Writes one large file at `paths`, a MiB at a time, and returns its record with both checksums. */
+function writeLargeFile(
+  paths: readonly string[],
+  scope: string,
+  file: DemoFile,
+  owner: ServiceUser | undefined
+): FileRecord {
+  const sum = new Adler32();
+  const md5 = createHash('md5');
+  const fds = paths.map(path => {
+    makeStorageDir(dirname(path), owner);
+    return openSync(path, 'w', 0o644);
+  });
+  try {
+    for (const chunk of largeFileChunks(scope, file.name, file.bytes)) {
+      sum.update(chunk);
+      md5.update(chunk);
+      for (const fd of fds) {
+        writeSync(fd, chunk);
+      }
+    }
+  } finally {
+    for (const fd of fds) {
+      closeSync(fd);
+    }
+  }
+  if (owner) {
+    for (const path of paths) {
+      chownSync(path, owner.uid, owner.gid);
+    }
+  }
+  return { scope, name: file.name, bytes: file.bytes, adler32: sum.hex(), md5: md5.digest('hex') };
 }
 
 /**

@@ -96,6 +96,8 @@ export interface Layout {
     readonly transfers: number;
     readonly idp: number;
     readonly x509Auth: number;
+    /** memcached, Rucio's cache. */
+    readonly memcached: number;
     readonly rses: Readonly<Record<string, number>>;
   };
 }
@@ -151,6 +153,7 @@ export function resolveLayout(options: LayoutOptions = {}): Layout {
       transfers: basePort + 3,
       idp: basePort + 4,
       x509Auth: basePort + 5,
+      memcached: basePort + 6,
       rses
     }
   };

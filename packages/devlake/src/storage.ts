@@ -1,7 +1,30 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { serviceUser } from './dependencies.js';
 import { ownedDir, startService, type ServiceUser } from './processes.js';
 import { RSE_PREFIX, RSES, storageRoot, type Layout } from './settings.js';
+
+/** The user XRootD runs as, who must own what is put into storage: `xrootd` when devlake runs as root. */
+export function storageUser(): ServiceUser | undefined {
+  return serviceUser('xrootd');
+}
+
+/**
+ * Creates `dir` in an RSE's storage directory, with its missing parents, and gives every directory
+ * it creates to XRootD's user, so that XRootD may write and delete there as well.
+ */
+export function makeStorageDir(dir: string, owner: ServiceUser | undefined): void {
+  const first = mkdirSync(dir, { recursive: true });
+  if (!owner || first === undefined) {
+    return;
+  }
+  for (let created = dir; ; created = dirname(created)) {
+    chownSync(created, owner.uid, owner.gid);
+    if (created === first || created === dirname(created)) {
+      return;
+    }
+  }
+}
 
 /** Service name of an RSE's XRootD instance. */
 export function storageServiceName(rse: string): string {

@@ -4,7 +4,10 @@ import {
   LARGE_DATASET_FILES,
   SCOPES,
   benchDataset,
-  fileContent
+  fileContent,
+  largeFileBytes,
+  largeFileChunks,
+  largeFilesDataset
 } from '../src/catalogue.js';
 import { NAME_PATTERN, SCOPE_PATTERN } from '../src/lfn.js';
 import { RSES, SCRATCH_RSE } from '../src/settings.js';
@@ -72,5 +75,43 @@ describe('demo catalogue', () => {
     expect(bench.files).toHaveLength(1234);
     expect(new Set(bench.files.map(f => f.name)).size).toBe(1234);
     expect(bench.name).toBe('files_1234');
+  });
+
+  it('when a large file is generated in chunks, then its bytes are the requested size and any range can be computed alone', () => {
+    const bytes = 3 * 1024 ** 2 + 5;
+    const chunks = [...largeFileChunks('bench', 'x/large_000.bin', bytes)];
+    expect(chunks.map(c => c.length)).toEqual([1024 ** 2, 1024 ** 2, 1024 ** 2, 5]);
+    const whole = Buffer.concat(chunks);
+    for (const [offset, length] of [
+      [0, 100],
+      [17, 33],
+      [1024 ** 2 - 3, 10],
+      [bytes - 5, 5]
+    ] as const) {
+      expect(largeFileBytes('bench', 'x/large_000.bin', offset, length)).toEqual(
+        whole.subarray(offset, offset + length)
+      );
+    }
+  });
+
+  it('when large files are generated, then no MiB repeats, within a file or across files, and none is zeros', () => {
+    const mib = 1024 ** 2;
+    const blocks = ['x/large_000.bin', 'x/large_001.bin'].flatMap(name => [
+      ...largeFileChunks('bench', name, 2 * mib)
+    ]);
+    expect(new Set(blocks.map(b => b.toString('hex', 0, 64))).size).toBe(4);
+    expect(blocks.every(b => b.some(byte => byte !== 0))).toBe(true);
+  });
+
+  it('when a large-files dataset is asked for, then its file names start with the dataset name', () => {
+    const large = largeFilesDataset('large_files', 4, 1024 ** 3);
+    expect(large.files.map(f => f.name)).toEqual([
+      'large_files/large_000.bin',
+      'large_files/large_001.bin',
+      'large_files/large_002.bin',
+      'large_files/large_003.bin'
+    ]);
+    expect(large.files.every(f => f.bytes === 1024 ** 3)).toBe(true);
+    expect(large.scope).toBe('bench');
   });
 });
