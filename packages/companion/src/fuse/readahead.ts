@@ -1,3 +1,4 @@
+import { sharedBuffer } from './storage.js';
 /** Reads `length` bytes at `start` of a file into `target` at `offset`. */
 export type RangeFetch = (
   start: number,
@@ -126,7 +127,7 @@ export class ReadAhead {
   }
 
   private start(start: number, end: number, ahead: boolean): void {
-    const data = Buffer.allocUnsafe(end - start);
+    const data = sharedBuffer(end - start);
     const segment: Segment = {
       start,
       end,
