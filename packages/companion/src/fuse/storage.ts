@@ -1,4 +1,7 @@
 import { readFileSync } from 'node:fs';
+import type * as Http from 'node:http';
+import type * as Https from 'node:https';
+import type * as WorkerThreads from 'node:worker_threads';
 import { Worker } from 'node:worker_threads';
 import type { CredentialSource } from '../auth/credentials.js';
 import type { InstanceConfig } from '../config.js';
@@ -64,10 +67,9 @@ interface StorageThreadOptions {
  */
 function storageThread(): void {
   /* eslint-disable @typescript-eslint/no-require-imports -- the source of an eval'd worker, which has require and no import */
-  const http = require('node:http') as typeof import('node:http');
-  const https = require('node:https') as typeof import('node:https');
-  const { parentPort, workerData } =
-    require('node:worker_threads') as typeof import('node:worker_threads');
+  const http = require('node:http') as typeof Http;
+  const https = require('node:https') as typeof Https;
+  const { parentPort, workerData } = require('node:worker_threads') as typeof WorkerThreads;
   /* eslint-enable @typescript-eslint/no-require-imports */
   const options = workerData as StorageThreadOptions;
   const agents = {
