@@ -9,6 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../packages/companion/src/index.js';
 import { adler32 } from '../../packages/devlake/src/adler32.js';
+import { resolveLayout } from '../../packages/devlake/src/settings.js';
+import { stageOnScratch } from '../../packages/devlake/src/stage.js';
 import { putNewDataset } from '../support/lake.js';
 import { REPO } from '../support/processes.js';
 import { devlake, rucioAs } from '../devlake/helpers.js';
@@ -213,6 +215,51 @@ describe('the data lake folder (FUSE)', () => {
       );
     });
     expect(await Promise.all(jobs)).toEqual(Array.from({ length: 8 }, () => true));
+  });
+
+  it('when the 10,000-file dataset is made available, then ls -l lists its 10,000 files with Rucio’s sizes', async () => {
+    // Put on the scratch RSE for alice as Rucio would after 10,000 transfers (devlake's stage).
+    const staged = await stageOnScratch(
+      resolveLayout({ stateDir: devlake.stateDir }),
+      {
+        scope: 'lofar',
+        name: 'L700000_subbands'
+      },
+      'alice'
+    );
+    try {
+      expect(staged.ruleState).toBe('OK');
+      // Its files are named L700000/subbands/SB<n>.h5.
+      const folder = join(mountPoint, 'lofar', 'L700000_subbands', 'L700000', 'subbands');
+      await waitFor(() => existsSync(folder), 180_000, 'the 10,000-file folder');
+      const listing = execFileSync('ls', ['-l', folder], {
+        encoding: 'utf8',
+        maxBuffer: 64 * 1024 * 1024
+      })
+        .split('\n')
+        .filter(line => line.endsWith('.h5'));
+      expect(listing).toHaveLength(10_000);
+      const sizes = new Map(
+        listing.map(line => {
+          const parts = line.trim().split(/\s+/);
+          return [parts[parts.length - 1] as string, Number(parts[4])];
+        })
+      );
+      const rucio = await rucioAs('alice').request('GET', '/dids/lofar/L700000_subbands/files');
+      const files = (await rucio.text())
+        .split('\n')
+        .filter(Boolean)
+        .map(line => JSON.parse(line) as { name: string; bytes: number });
+      expect(files).toHaveLength(10_000);
+      for (const file of files) {
+        expect(sizes.get(file.name.split('/').pop() as string)).toBe(file.bytes);
+      }
+    } finally {
+      // Ends at once (a deleted rule would stay an hour), so that alice's folder stays small.
+      await rucioAs('root').request('PUT', `/rules/${staged.ruleId}`, {
+        body: { options: { lifetime: 1 } }
+      });
+    }
   });
 
   it('when a program writes, creates or deletes, then the answer is EROFS', async () => {
