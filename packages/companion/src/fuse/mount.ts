@@ -204,7 +204,9 @@ export class ScratchMount implements LocalPathSource {
       kernelCache: true,
       entryTimeout: KERNEL_CACHE_SECONDS,
       attrTimeout: KERNEL_CACHE_SECONDS,
-      fsname: `dlaas-${this.rucio.instance.name}`,
+      // fuse-native passes only the options it knows; `ro` (the kernel itself refuses writes, and
+      // mount and statvfs say read-only) rides along in the -o list after the file system name.
+      fsname: `dlaas-${this.rucio.instance.name},ro`,
       // Reads end by themselves (EIO after the storage timeout); fuse-native's own timer is off.
       timeout: false
     });
