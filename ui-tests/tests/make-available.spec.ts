@@ -2,7 +2,7 @@ import type { Instance, LocalPath, Window } from '@dlaas/api';
 import type { IJupyterLabPageFixture } from '@jupyterlab/galata';
 import { expect, test } from '@jupyterlab/galata';
 import { rucioOf, didPath, putNewDataset } from '../../test/support/lake';
-import { DataLakePanel, escapeRegExp, REPLICATION_TIMEOUT } from './datalake';
+import { DataLakePanel, REPLICATION_TIMEOUT } from './datalake';
 import { labInfo } from './lab';
 
 /** A dataset of three files made for this run, so that it starts out not available. */
@@ -128,20 +128,28 @@ test.describe('making data available and using it', () => {
     await expect(panel.details.getByRole('button', { name: 'Copy path' })).toBeEnabled();
   });
 
-  test('when an available dataset is opened in the file browser, then the file browser shows its folder under datalake/', async ({
+  test('when an available dataset is opened in the file browser, then the file browser shows its folder under datalake/ (in the mount: datalake/user.alice/<dataset>, with the files under their Rucio names)', async ({
     page
   }) => {
     const panel = await makeAvailable(page);
     await panel.details.getByRole('button', { name: 'Open in file browser' }).click();
+    if (labInfo().datalake.mode !== 'fuse') {
+      // A link to the scratch storage: Rucio's hashed layout, user/alice/ab/cd/<name>.
+      await expect
+        .poll(() => page.filebrowser.getCurrentDirectory())
+        .toMatch(/^datalake\/user\/alice(\/|$)/);
+      return;
+    }
     await expect
       .poll(() => page.filebrowser.getCurrentDirectory())
-      .toMatch(
-        labInfo().datalake.mode === 'fuse'
-          ? // The companion's mount: <scope>/<dataset>.
-            new RegExp(`^datalake/user\\.alice/${escapeRegExp(NAME)}$`)
-          : // A link to the scratch storage: Rucio's hashed layout, user/alice/ab/cd/<name>.
-            /^datalake\/user\/alice(\/|$)/
-      );
+      .toBe(`datalake/user.alice/${NAME}`);
+    // The files are named <dataset>/part_<i>.dat, and a / in a name is a folder.
+    await expect.poll(() => page.filebrowser.isFileListedInBrowser(NAME)).toBe(true);
+    expect(await page.filebrowser.openDirectory(`datalake/user.alice/${NAME}/${NAME}`)).toBe(true);
+    for (const name of sizes.keys()) {
+      const base = name.slice(name.lastIndexOf('/') + 1);
+      await expect.poll(() => page.filebrowser.isFileListedInBrowser(base)).toBe(true);
+    }
   });
 
   for (const notebook of NOTEBOOKS) {
@@ -175,23 +183,6 @@ test.describe('the datalake folder the companion mounts', () => {
       labInfo().datalake.mode !== 'fuse',
       'This machine cannot FUSE-mount, so datalake/ links to the scratch storage.'
     );
-  });
-
-  test('when an available dataset is opened in the file browser, then it shows the dataset’s folder in the mount, datalake/user.alice/<dataset>, with the files under their Rucio names', async ({
-    page
-  }) => {
-    const panel = await makeAvailable(page);
-    await panel.details.getByRole('button', { name: 'Open in file browser' }).click();
-    await expect
-      .poll(() => page.filebrowser.getCurrentDirectory())
-      .toBe(`datalake/user.alice/${NAME}`);
-    // The files are named <dataset>/part_<i>.dat, and a / in a name is a folder.
-    await expect.poll(() => page.filebrowser.isFileListedInBrowser(NAME)).toBe(true);
-    expect(await page.filebrowser.openDirectory(`datalake/user.alice/${NAME}/${NAME}`)).toBe(true);
-    for (const name of sizes.keys()) {
-      const base = name.slice(name.lastIndexOf('/') + 1);
-      await expect.poll(() => page.filebrowser.isFileListedInBrowser(base)).toBe(true);
-    }
   });
 
   test('when a Python notebook reads a file of an available dataset at the path the companion gives, then it reads it from the mount with Rucio’s size and Adler-32', async ({
