@@ -24,12 +24,20 @@ function sitePackages(venvBin: string): string {
   ).trim();
 }
 
+/** The configuration of the rule injector: Rucio's, with memcached as its cache (see {@link rucioConfig}). */
+export function injectorConfigPath(layout: Layout): string {
+  return join(layout.stateDir, 'rucio', 'rucio-injector.cfg');
+}
+
 /**
- * Rucio's configuration: database, bootstrap root identity, client, the conveyor's FTS3, and the
- * cache (memcached, as Rucio is deployed: without it every RSE attribute is read from the
- * database each time, and a rule of 100,000 files takes hours to make its locks).
+ * Rucio's configuration: database, bootstrap root identity, client, the conveyor's FTS3; with
+ * `cache`, memcached as Rucio's cache. Only the rule injector gets it: without a cache it reads
+ * every RSE attribute from the database for each lock, and a rule of 100,000 files took over 25
+ * minutes (about 2 with it); the server and the other daemons keep none, so that what the tests
+ * change (an RSE blocked for writing) holds at once, where a cache would serve the old RSE for
+ * up to ten minutes.
  */
-export function rucioConfig(layout: Layout, alembicIni: string): string {
+export function rucioConfig(layout: Layout, alembicIni: string, cache = false): string {
   const root = demoAccount('root');
   const url = rucioUrl(layout);
   return `[common]
@@ -75,9 +83,7 @@ expected_scope = openid profile
 [monitor]
 enable_metrics = False
 
-[cache]
-url = 127.0.0.1:${layout.ports.memcached}
-`;
+${cache ? `\n[cache]\nurl = 127.0.0.1:${layout.ports.memcached}\n` : ''}`;
 }
 
 function writeConfig(layout: Layout, venvBin: string): string {
@@ -118,6 +124,7 @@ function writeConfig(layout: Layout, venvBin: string): string {
   writePolicyPackage(layout);
   const config = rucioConfigPath(layout);
   writeFileSync(config, rucioConfig(layout, alembicIni));
+  writeFileSync(injectorConfigPath(layout), rucioConfig(layout, alembicIni, true));
   return config;
 }
 
@@ -237,12 +244,17 @@ export async function startRucioX509Auth(layout: Layout, venvBin: string): Promi
  */
 export function rucioDaemons(layout: Layout, venvBin: string): ServiceSpec[] {
   const env = rucioEnv(layout);
-  const daemon = (name: string, title: string, args: string[]): ServiceSpec => ({
+  const daemon = (
+    name: string,
+    title: string,
+    args: string[],
+    extraEnv: Record<string, string> = {}
+  ): ServiceSpec => ({
     name,
     title,
     command: join(venvBin, name),
     args,
-    env
+    env: { ...env, ...extraEnv }
   });
   return [
     daemon('rucio-conveyor-submitter', "Rucio's transfer submitter", [
@@ -262,7 +274,9 @@ export function rucioDaemons(layout: Layout, venvBin: string): ServiceSpec[] {
     daemon('rucio-conveyor-finisher', "Rucio's transfer finisher", ['--sleep-time', '2']),
     daemon('rucio-judge-evaluator', "Rucio's rule evaluator", ['--sleep-time', '2']),
     // Creates the locks of rules Rucio makes asynchronously: those of DIDs of 10,000 files or more.
-    daemon('rucio-judge-injector', "Rucio's rule injector", ['--sleep-time', '2']),
+    daemon('rucio-judge-injector', "Rucio's rule injector", ['--sleep-time', '2'], {
+      RUCIO_CONFIG: injectorConfigPath(layout)
+    }),
     daemon('rucio-judge-cleaner', "Rucio's expired-rule cleaner", ['--sleep-time', '10']),
     // Retries stuck rules: on its own after 30 minutes, at once when their owner boosts them.
     daemon('rucio-judge-repairer', "Rucio's stuck-rule repairer", ['--sleep-time', '5']),
