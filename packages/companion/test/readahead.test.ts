@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ReadAhead, type ReadAheadOptions } from '../src/fuse/readahead.js';
+import { SharedBufferPool } from '../src/fuse/storage.js';
 
 const MiB = 1024 * 1024;
 const OPTIONS: ReadAheadOptions = { chunk: 2 * MiB, firstAhead: 4 * MiB, maxAhead: 16 * MiB };
@@ -88,5 +89,29 @@ describe('read-ahead', () => {
     s.fail(false);
     expect(await reads.read(piece, piece.length, 6 * MiB)).toBe(piece.length);
     expect(piece.equals(s.bytes.subarray(6 * MiB, 6 * MiB + piece.length))).toBe(true);
+  });
+
+  it('when a long file is read with a pool, then segments reuse a few blocks of memory instead of one per request', async () => {
+    const size = 80 * MiB;
+    const s = storage(size);
+    const blocks = new Set<ArrayBufferLike>();
+    const reads = new ReadAhead(
+      size,
+      (start, end, target, offset) => {
+        blocks.add(target.buffer);
+        return s.fetch(start, end, target, offset);
+      },
+      OPTIONS,
+      new SharedBufferPool(OPTIONS.chunk, 32)
+    );
+    const piece = Buffer.alloc(128 * 1024);
+    for (let at = 0; at < size; at += piece.length) {
+      await reads.read(piece, piece.length, at);
+      expect(piece.equals(s.bytes.subarray(at, at + piece.length))).toBe(true);
+    }
+    reads.close();
+    // 40 requests of 2 MiB; at most 16 MiB ahead and 1 MiB behind are held at once.
+    expect(s.fetches.length).toBeGreaterThanOrEqual(40);
+    expect(blocks.size).toBeLessThanOrEqual(12);
   });
 });

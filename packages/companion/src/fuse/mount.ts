@@ -8,8 +8,8 @@ import { log } from '../log.js';
 import type { LocalPathSource, PathResolver } from '../domain/paths.js';
 import type { RucioClient } from '../rucio/client.js';
 import { ScratchCatalogue } from './catalogue.js';
-import { ReadAhead } from './readahead.js';
-import { EIO, StorageError, StorageReader } from './storage.js';
+import { EIO, SharedBufferPool, StorageError, StorageReader } from './storage.js';
+import { READ_AHEAD, ReadAhead } from './readahead.js';
 import { buildTree, lookup, type MountTree, type MountedFile, type TreeNode } from './tree.js';
 
 /** errno values (negative, as FUSE wants them). */
@@ -46,8 +46,13 @@ export interface ScratchMountOptions {
   readonly refreshIntervalMs: number;
 }
 
-/** Seconds the kernel keeps names and attributes: long enough for `ls -l` twice, short enough that removed files go soon. */
-const KERNEL_CACHE_SECONDS = 10;
+/**
+ * Seconds the kernel keeps names and attributes. Rucio files never change, so only a removed
+ * file's name can be stale: `ls` (which the kernel does not cache) no longer shows it at once,
+ * and opening it says ENOENT; a `stat` by name may still answer for this long. Long enough that
+ * a second `ls -l` of 100,000 files (15 s the first time) asks nothing.
+ */
+const KERNEL_CACHE_SECONDS = 60;
 
 /** How long the companion's start waits for the folder's first filling. */
 const FIRST_FILL_MS = 10_000;
@@ -149,6 +154,8 @@ export class ScratchMount implements LocalPathSource {
   private readonly catalogue: ScratchCatalogue;
   private readonly storage: StorageReader;
   private readonly handles = new Map<number, Handle>();
+  /** Segment memory shared by the open files: at most 32 blocks of a read-ahead chunk kept. */
+  private readonly memory = new SharedBufferPool(READ_AHEAD.chunk, 32);
   /** Callers of {@link prepare} waiting for the next tree. */
   private readonly waiters = new Set<(changed: boolean) => void>();
   private nextHandle = 1;
@@ -475,8 +482,11 @@ export class ScratchMount implements LocalPathSource {
         const { file } = node;
         this.handles.set(fd, {
           file,
-          reads: new ReadAhead(file.bytes, (start, end, target, offset) =>
-            this.storage.read(file.pfn, start, end, target, offset)
+          reads: new ReadAhead(
+            file.bytes,
+            (start, end, target, offset) => this.storage.read(file.pfn, start, end, target, offset),
+            READ_AHEAD,
+            this.memory
           )
         });
         return done(0, fd);
@@ -506,6 +516,7 @@ export class ScratchMount implements LocalPathSource {
         );
       },
       release: (_path: string, fd: number, done: Done) => {
+        this.handles.get(fd)?.reads.close();
         this.handles.delete(fd);
         done(0);
       },

@@ -1,4 +1,4 @@
-import { sharedBuffer } from './storage.js';
+import { SharedBufferPool } from './storage.js';
 /** Reads `length` bytes at `start` of a file into `target` at `offset`. */
 export type RangeFetch = (
   start: number,
@@ -54,7 +54,9 @@ export class ReadAhead {
   constructor(
     private readonly size: number,
     private readonly fetch: RangeFetch,
-    private readonly options: ReadAheadOptions = READ_AHEAD
+    private readonly options: ReadAheadOptions = READ_AHEAD,
+    /** Where segments' memory comes from and goes back to (shared by a mount's open files). */
+    private readonly pool: SharedBufferPool = new SharedBufferPool(options.chunk, 0)
   ) {}
 
   /** Copies up to `length` bytes at `position` into `target`; resolves with the count (0 at the end). */
@@ -73,13 +75,15 @@ export class ReadAhead {
       : 0;
     this.lastEnd = end;
     // Let go of what failed, and of what lies behind a sequential reader or away from a jump.
-    this.segments = this.segments.filter(s =>
+    const kept = this.segments.filter(s =>
       s.failed
         ? false
         : sequential
           ? s.end > position - KEEP_BEHIND
           : s.end > position && s.start < end
     );
+    this.release(this.segments.filter(s => !kept.includes(s)));
+    this.segments = kept;
     this.cover(position, end, false);
     if (this.ahead > 0) {
       // Up to a chunk boundary, so that the window moves on by whole chunks.
@@ -127,7 +131,7 @@ export class ReadAhead {
   }
 
   private start(start: number, end: number, ahead: boolean): void {
-    const data = sharedBuffer(end - start);
+    const data = this.pool.take(end - start);
     const segment: Segment = {
       start,
       end,
@@ -142,6 +146,20 @@ export class ReadAhead {
     // A read-ahead nobody waits for may fail unseen; the read that needs it fetches again.
     segment.done.catch(() => undefined);
     this.segments.push(segment);
+  }
+
+  /** Gives the memory of segments back once their fetches are over (the storage may still write). */
+  private release(segments: readonly Segment[]): void {
+    for (const segment of segments) {
+      const give = (): void => this.pool.give(segment.data);
+      segment.done.then(give, give);
+    }
+  }
+
+  /** Lets go of every segment (the file was closed). */
+  close(): void {
+    this.release(this.segments);
+    this.segments = [];
   }
 
   /** Bytes held for this file. */

@@ -320,3 +320,37 @@ export class StorageReader {
 export function sharedBuffer(size: number): Buffer {
   return Buffer.from(new SharedArrayBuffer(size));
 }
+
+/**
+ * Shared memory of one size, reused: what a finished segment held goes to the next one, instead
+ * of a new zero-filled block per request that the garbage collector frees late (8 readers of
+ * 1 GiB left the companion at 1.5 GB of resident memory). Keeps at most `keep` blocks.
+ */
+export class SharedBufferPool {
+  private readonly free: SharedArrayBuffer[] = [];
+
+  constructor(
+    readonly size: number,
+    private readonly keep: number
+  ) {}
+
+  /** A buffer of `length` bytes (contents undefined), from the pool when it fits. */
+  take(length: number): Buffer {
+    if (length > this.size) {
+      return sharedBuffer(length);
+    }
+    return Buffer.from(this.free.pop() ?? new SharedArrayBuffer(this.size), 0, length);
+  }
+
+  /** Gives a buffer's memory back; the caller no longer uses it. */
+  give(buffer: Buffer): void {
+    const memory = buffer.buffer;
+    if (
+      memory instanceof SharedArrayBuffer &&
+      memory.byteLength === this.size &&
+      this.free.length < this.keep
+    ) {
+      this.free.push(memory);
+    }
+  }
+}
