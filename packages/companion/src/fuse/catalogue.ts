@@ -96,6 +96,8 @@ export interface Catalogue {
   readonly claims: Claim[];
   /** The earliest time a rule expires (ms since the epoch), when the tree changes by itself. */
   readonly nextExpiry: number | null;
+  /** Claims read from Rucio this time (not kept from before). */
+  readonly listed: number;
 }
 
 /**
@@ -137,6 +139,7 @@ export class ScratchCatalogue {
       current.push(rule);
     }
     current.sort((a, b) => a.locks_ok_cnt - b.locks_ok_cnt);
+    let listedClaims = 0;
     // Until a rule is listed again, what was listed of it before stands.
     const known = current.map(rule => this.rules.get(rule.id));
     const entries = await inParallel(current, LISTINGS_AT_ONCE, async (rule, index) => {
@@ -149,13 +152,14 @@ export class ScratchCatalogue {
         return before;
       }
       const listed = await this.list(rule, key);
+      listedClaims += listed.claims.length;
       known[index] = listed;
       partly?.(known.flatMap(entry => entry?.claims ?? []));
       return listed;
     });
     this.rules.clear();
     current.forEach((rule, index) => this.rules.set(rule.id, entries[index] as RuleEntry));
-    return { claims: entries.flatMap(entry => entry.claims), nextExpiry };
+    return { claims: entries.flatMap(entry => entry.claims), nextExpiry, listed: listedClaims };
   }
 
   private async list(rule: RuleLine, key: string): Promise<RuleEntry> {
