@@ -279,6 +279,10 @@ export class ScratchMount implements LocalPathSource {
    * tree as it was and is tried again at the next refresh.
    */
   refresh(): Promise<void> {
+    if (!this.mounted) {
+      // Nothing to show: paths come from the fallback, and Rucio is not asked for the folder.
+      return Promise.resolve();
+    }
     if (this.refreshing) {
       this.refreshAgain = true;
       return this.refreshing;
