@@ -38,12 +38,14 @@ interface Companion {
 let companion: Companion;
 
 /** Starts the companion with the test configuration; resolves when it listens. */
-async function startCompanion(options: { stopWithStdin?: boolean } = {}): Promise<Companion> {
+async function startCompanion(
+  options: { stopWithStdin?: boolean; config?: string } = {}
+): Promise<Companion> {
   const child = spawn(
     process.execPath,
     [MAIN, '--port', '0', ...(options.stopWithStdin ? ['--stop-with-stdin'] : [])],
     {
-      env: { ...process.env, DLAAS_CONFIG: configFile, DLAAS_LOG_LEVEL: 'info' },
+      env: { ...process.env, DLAAS_CONFIG: options.config ?? configFile, DLAAS_LOG_LEVEL: 'info' },
       stdio: [options.stopWithStdin ? 'pipe' : 'ignore', 'ignore', 'pipe']
     }
   );
@@ -343,5 +345,45 @@ describe('the data lake folder (FUSE)', () => {
     await exited;
     expect(companion.process.exitCode).toBe(0);
     expect(isMounted()).toBe(false);
+  });
+
+  it('when the folder cannot be mounted, then the instance says why and what to do, and paths come from the fallback mappings', async () => {
+    const blocked = join(work, 'not-empty');
+    mkdirSync(blocked);
+    writeFileSync(join(blocked, 'notes.txt'), 'mine');
+    const config = JSON.parse(readFileSync(configFile, 'utf8')) as Config;
+    const instance = config.instances[0];
+    if (instance?.paths?.mode !== 'fuse') {
+      throw new Error('the test configuration has no fuse instance');
+    }
+    const other = join(work, 'blocked.json');
+    writeFileSync(
+      other,
+      JSON.stringify({
+        instances: [{ ...instance, paths: { ...instance.paths, mountPoint: blocked } }]
+      })
+    );
+    const fallback = await startCompanion({ config: other });
+    try {
+      const instances = (await fallback.client.get('/api/instances')).body as {
+        instances: Instance[];
+      };
+      expect(instances.instances[0]?.paths?.problem).toBe(
+        `The data lake folder ${blocked} could not be mounted: ${blocked} is not empty; move its files away, or choose another "paths.mountPoint".`
+      );
+      const answer = await fallback.client.get(
+        `/api/instances/devlake/paths?did=${encodeURIComponent(datasetDid)}&limit=100`
+      );
+      const paths = (answer.body as Window<LocalPath>).items;
+      expect(paths).toHaveLength(checksums.size);
+      const storage = instance.paths.mappings?.[0]?.localPrefix as string;
+      for (const entry of paths) {
+        expect(entry.path?.startsWith(storage)).toBe(true);
+        expect(adler32(readFileSync(entry.path as string))).toBe(checksums.get(entry.name));
+      }
+      expect(readFileSync(join(blocked, 'notes.txt'), 'utf8')).toBe('mine');
+    } finally {
+      await stopCompanion(fallback);
+    }
   });
 });
