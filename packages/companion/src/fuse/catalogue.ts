@@ -98,6 +98,8 @@ export interface Catalogue {
   readonly nextExpiry: number | null;
   /** Claims read from Rucio this time (not kept from before). */
   readonly listed: number;
+  /** Whether the claims differ from the last reading's (rules listed again, gone or expired). */
+  readonly changed: boolean;
 }
 
 /**
@@ -109,6 +111,12 @@ export interface Catalogue {
  */
 export class ScratchCatalogue {
   private readonly rules = new Map<string, RuleEntry>();
+  private readings = 0;
+
+  /** Whether this is the first reading (whose result is news even when empty). */
+  private get first(): boolean {
+    return this.readings === 1;
+  }
 
   constructor(private readonly rucio: RucioClient) {}
 
@@ -118,6 +126,7 @@ export class ScratchCatalogue {
    * a lake with one huge dataset shows the others while that one is listed.
    */
   async read(partly?: (claims: Claim[]) => void): Promise<Catalogue> {
+    this.readings += 1;
     const account = await this.rucio.whoami();
     const scratch = this.rucio.instance.scratchRse;
     const current: RuleLine[] = [];
@@ -157,9 +166,15 @@ export class ScratchCatalogue {
       partly?.(known.flatMap(entry => entry?.claims ?? []));
       return listed;
     });
+    const gone = [...this.rules.keys()].some(id => !current.some(rule => rule.id === id));
     this.rules.clear();
     current.forEach((rule, index) => this.rules.set(rule.id, entries[index] as RuleEntry));
-    return { claims: entries.flatMap(entry => entry.claims), nextExpiry, listed: listedClaims };
+    return {
+      claims: entries.flatMap(entry => entry.claims),
+      nextExpiry,
+      listed: listedClaims,
+      changed: listedClaims > 0 || gone || this.first
+    };
   }
 
   private async list(rule: RuleLine, key: string): Promise<RuleEntry> {

@@ -219,7 +219,8 @@ export class ScratchMount implements LocalPathSource {
 
   /**
    * Mounts the folder (clearing a stale mount a killed companion left), then reads what the user
-   * made available, waiting for it at most {@link FIRST_FILL_MS}. Never throws: when the folder cannot be mounted, {@link problem} says why.
+   * made available, waiting for it at most {@link FIRST_FILL_MS}. Never throws: when the folder
+   * cannot be mounted, {@link problem} says why.
    */
   async start(): Promise<void> {
     const obstacle = mountObstacle(this.mountPoint);
@@ -291,10 +292,14 @@ export class ScratchMount implements LocalPathSource {
       do {
         this.refreshAgain = false;
         try {
-          const { claims, nextExpiry, listed } = await this.catalogue.read(partly =>
+          const { claims, nextExpiry, listed, changed } = await this.catalogue.read(partly =>
             this.setTree(buildTree(partly))
           );
-          this.setTree(buildTree(claims));
+          // What was listed is in the tree already (the last partial tree holds every claim);
+          // rules that went need one more build; a reading that changed nothing needs none.
+          if (changed && listed === 0) {
+            this.setTree(buildTree(claims));
+          }
           if (listed >= LARGE_LISTING) {
             collectGarbage();
           }
