@@ -170,10 +170,7 @@ export type InstanceConfig = Static<typeof InstanceConfig>;
 export type Config = Static<typeof ConfigSchema>;
 /** How the companion signs in to an instance. */
 export type AuthConfig = Static<typeof Auth>;
-/** How PFNs on the scratch RSE become local paths. */
-export type PathsConfig =
-  Static<typeof PrefixPaths> | Static<typeof FusePaths> | Static<typeof NoPaths>;
-/** The FUSE mode of {@link PathsConfig}. */
+/** The `fuse` mode of an instance's `paths`. */
 export type FusePathsConfig = Static<typeof FusePaths>;
 
 /** A configuration that cannot be used; the message names the key and the fix. */

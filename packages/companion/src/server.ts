@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { apiRouter } from './api/routes.js';
 import { xsrfCheck } from './api/security.js';
 import type { Config } from './config.js';
-import { Lake, type LakeOptions } from './domain/lake.js';
+import type { AvailabilityOptions } from './domain/availability.js';
+import { Lake } from './domain/lake.js';
 import { AppError } from './errors.js';
 import { log } from './log.js';
 
@@ -125,7 +126,7 @@ export interface RunningCompanion {
 export async function start(
   config: Config,
   listen: Listen,
-  options: LakeOptions = {}
+  options: AvailabilityOptions = {}
 ): Promise<RunningCompanion> {
   const lake = new Lake(config, options);
   // Mounted before the companion answers, so that a Jupyter server that starts it finds its

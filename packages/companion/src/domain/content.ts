@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { didString, type DidRef } from '../did.js';
 import { AppError } from '../errors.js';
+import { StorageReader } from '../fuse/storage.js';
 import type { RucioClient } from '../rucio/client.js';
 import { unreachable } from '../rucio/errors.js';
 import { rucioNumber } from '../rucio/json.js';
@@ -151,7 +152,7 @@ export async function fileContent(
   }
   let response: Response;
   try {
-    response = await fetch(pfn.replace(/^davs:/, 'https:'), { headers });
+    response = await fetch(StorageReader.urlOf(pfn), { headers });
   } catch (error) {
     throw unreachable(`The storage holding ${didString(did)}`, new URL(pfn).host, error);
   }

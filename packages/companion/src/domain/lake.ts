@@ -9,9 +9,6 @@ import { Availabilities, type AvailabilityOptions } from './availability.js';
 import { Browser } from './browse.js';
 import { PathResolver } from './paths.js';
 
-/** Options of {@link Lake}: the tracker's. */
-export type LakeOptions = AvailabilityOptions;
-
 /** How long a storage may send nothing before a read of the mount fails, unless configured. */
 const DEFAULT_READ_TIMEOUT_SECONDS = 30;
 
@@ -31,7 +28,7 @@ export class Lake {
 
   constructor(
     readonly config: Config,
-    private readonly options: LakeOptions = {}
+    private readonly options: AvailabilityOptions = {}
   ) {}
 
   /** The instances as the panel sees them. */

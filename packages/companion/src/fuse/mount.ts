@@ -212,11 +212,6 @@ export class ScratchMount implements LocalPathSource {
     return this.fuse !== undefined;
   }
 
-  /** Files in the folder now. */
-  get fileCount(): number {
-    return this.tree.fileCount;
-  }
-
   /**
    * Mounts the folder (clearing a stale mount a killed companion left), then reads what the user
    * made available, waiting for it at most {@link FIRST_FILL_MS}. Never throws: when the folder

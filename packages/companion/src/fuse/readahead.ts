@@ -161,9 +161,4 @@ export class ReadAhead {
     this.release(this.segments);
     this.segments = [];
   }
-
-  /** Bytes held for this file. */
-  get buffered(): number {
-    return this.segments.reduce((sum, s) => sum + (s.end - s.start), 0);
-  }
 }

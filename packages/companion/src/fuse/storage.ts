@@ -249,11 +249,6 @@ export class StorageReader {
     return new URL(pfn.replace(/^davs:/, 'https:').replace(/^dav:/, 'http:'));
   }
 
-  /** Whether a PFN can be read over HTTP at all. */
-  static readable(pfn: string): boolean {
-    return /^(https?|davs?):\/\//.test(pfn);
-  }
-
   private async headers(url: URL): Promise<Record<string, string>> {
     const method = this.instance.auth.method;
     if (method === 'userpass' || method === 'x509') {
