@@ -15,12 +15,21 @@ test('when the Data Lake panel is open and JupyterLab is reloaded, then it is op
   page
 }) => {
   const panel = new DataLakePanel(page);
-  // JupyterLab saves its layout to the workspace a moment after it changes.
-  const saved = page.waitForRequest(
-    request => request.method() === 'PUT' && /\/api\/workspaces\//.test(request.url())
-  );
+  // JupyterLab saves its layout to the workspace a moment after it changes; saves made before the
+  // panel opened do not count (reloading after one of them lost the panel now and then).
+  const saved = page.waitForRequest(request => {
+    if (request.method() !== 'PUT' || !/\/api\/workspaces\//.test(request.url())) {
+      return false;
+    }
+    const body = request.postDataJSON() as {
+      data?: { 'layout-restorer:data'?: { left?: { current?: string; collapsed?: boolean } } };
+    } | null;
+    const left = body?.data?.['layout-restorer:data']?.left;
+    // 'dlaas' is the name the extension gives the panel for the layout restorer.
+    return left?.current === 'dlaas' && left.collapsed === false;
+  });
   await panel.open();
-  await saved;
+  await (await saved).response();
   await page.reload();
   await expect(panel.root).toBeVisible();
   await expect(panel.searchBox).toBeVisible();

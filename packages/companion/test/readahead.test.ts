@@ -91,14 +91,16 @@ describe('read-ahead', () => {
     expect(piece.equals(s.bytes.subarray(6 * MiB, 6 * MiB + piece.length))).toBe(true);
   });
 
-  it('when a long file is read with a pool, then segments reuse a few blocks of memory instead of one per request', async () => {
+  it('when a long file is read with a pool, then segments reuse a few blocks of one reservation instead of memory per request', async () => {
     const size = 80 * MiB;
     const s = storage(size);
-    const blocks = new Set<ArrayBufferLike>();
+    const buffers = new Set<ArrayBufferLike>();
+    const blocks = new Set<number>();
     const reads = new ReadAhead(
       size,
       (start, end, target, offset) => {
-        blocks.add(target.buffer);
+        buffers.add(target.buffer);
+        blocks.add(target.byteOffset);
         return s.fetch(start, end, target, offset);
       },
       OPTIONS,
@@ -110,8 +112,80 @@ describe('read-ahead', () => {
       expect(piece.equals(s.bytes.subarray(at, at + piece.length))).toBe(true);
     }
     reads.close();
-    // 40 requests of 2 MiB; at most 16 MiB ahead and 1 MiB behind are held at once.
+    // 40 requests of 2 MiB; at most 16 MiB ahead and a little behind are held at once.
     expect(s.fetches.length).toBeGreaterThanOrEqual(40);
+    expect(buffers.size).toBe(1);
     expect(blocks.size).toBeLessThanOrEqual(12);
+  });
+
+  it("when the kernel sends a sequential reader's reads out of order, then each byte is fetched once, in few requests", async () => {
+    const size = 32 * MiB;
+    const s = storage(size);
+    const reads = new ReadAhead(size, s.fetch, OPTIONS);
+    const out = Buffer.alloc(size);
+    const piece = 128 * 1024;
+    // Batches of 8 reads (a 1 MiB kernel read-ahead window), each batch in a shuffled order and
+    // answered together, as the kernel's threads ask.
+    let seed = 11;
+    for (let batch = 0; batch < size; batch += 8 * piece) {
+      const order = Array.from({ length: 8 }, (_, i) => batch + i * piece).filter(at => at < size);
+      for (let i = order.length - 1; i > 0; i--) {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        const j = seed % (i + 1);
+        [order[i], order[j]] = [order[j] as number, order[i] as number];
+      }
+      await Promise.all(
+        order.map(async at => {
+          const target = Buffer.alloc(piece);
+          const count = await reads.read(target, piece, at);
+          target.copy(out, at, 0, count);
+        })
+      );
+    }
+    expect(out.equals(s.bytes)).toBe(true);
+    const fetched = s.fetches.reduce((sum, [a, b]) => sum + b - a + 1, 0);
+    expect(fetched).toBe(size);
+    // 16 chunks, the first batch's reads one by one (no run has begun), and a few cut at windows' ends.
+    expect(s.fetches.length).toBeLessThan(40);
+  });
+
+  it('when 8 files are read at once from one pool, then read-ahead stays within the pool, and every byte is right', async () => {
+    const size = 24 * MiB;
+    const pool = new SharedBufferPool(OPTIONS.chunk, 16, 12);
+    const files = Array.from({ length: 8 }, () => storage(size));
+    let mostOut = 0;
+    let out = 0;
+    const readers = files.map(
+      s =>
+        new ReadAhead(
+          size,
+          async (start, end, target, offset) => {
+            out += 1;
+            mostOut = Math.max(mostOut, out);
+            try {
+              await s.fetch(start, end, target, offset);
+            } finally {
+              out -= 1;
+            }
+          },
+          OPTIONS,
+          pool
+        )
+    );
+    await Promise.all(
+      readers.map(async (reads, i) => {
+        const piece = Buffer.alloc(128 * 1024);
+        for (let at = 0; at < size; at += piece.length) {
+          await reads.read(piece, piece.length, at);
+          expect(piece.equals(files[i]?.bytes.subarray(at, at + piece.length) as Buffer)).toBe(
+            true
+          );
+        }
+        reads.close();
+      })
+    );
+    // One chunk ahead each is always allowed; beyond that, the pool's 12 blocks bound the rest.
+    expect(mostOut).toBeLessThanOrEqual(12 + 8);
+    expect(pool.canReadAhead).toBe(true);
   });
 });

@@ -214,14 +214,19 @@ export class ScratchCatalogue {
     ];
     claims.push({ segments, owners: levelOwners, mtimeMs });
     if (!isContainer) {
+      // A dataset may hold 100,000 files: each claim's arrays are made to size (`concat`, where
+      // spreading leaves room to grow), and claims of one depth share one owners array.
+      const ownersOf = new Map<number, readonly (string | undefined)[]>();
       for (const file of await this.replicas(did, mtimeMs)) {
-        const fileSegments = [...segments, ...file.did.slice(file.did.indexOf(':') + 1).split('/')];
-        claims.push({
-          segments: fileSegments,
-          owners: [...levelOwners, ...fileSegments.slice(levelOwners.length).map(() => undefined)],
-          file,
-          mtimeMs
-        });
+        const fileSegments = segments.concat(file.did.slice(file.did.indexOf(':') + 1).split('/'));
+        let fileOwners = ownersOf.get(fileSegments.length);
+        if (!fileOwners) {
+          fileOwners = levelOwners.concat(
+            new Array<undefined>(fileSegments.length - levelOwners.length).fill(undefined)
+          );
+          ownersOf.set(fileSegments.length, fileOwners);
+        }
+        claims.push({ segments: fileSegments, owners: fileOwners, file, mtimeMs });
       }
       return;
     }

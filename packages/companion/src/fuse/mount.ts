@@ -176,8 +176,11 @@ export class ScratchMount implements LocalPathSource {
   private readonly catalogue: ScratchCatalogue;
   private readonly storage: StorageReader;
   private readonly handles = new Map<number, Handle>();
-  /** Segment memory shared by the open files: at most 32 blocks of a read-ahead chunk kept. */
-  private readonly memory = new SharedBufferPool(READ_AHEAD.chunk, 32);
+  /**
+   * Segment memory shared by the open files: 16 chunks (32 MiB); read-ahead beyond one chunk per
+   * file stops while 12 are out (8 readers together hold about what 2 would alone).
+   */
+  private readonly memory = new SharedBufferPool(READ_AHEAD.chunk, 16, 12);
   /** Attributes made for nodes, kept as long as the nodes are. */
   private readonly stats = new WeakMap<TreeNode, Record<string, number>>();
   /** Callers of {@link prepare} waiting for the next tree. */
@@ -529,8 +532,12 @@ export class ScratchMount implements LocalPathSource {
         if (!handle) {
           return done(EBADF);
         }
-        handle.reads.read(buffer, length, position).then(
-          count => done(count),
+        const count = handle.reads.read(buffer, length, position);
+        if (typeof count === 'number') {
+          return done(count);
+        }
+        count.then(
+          bytes => done(bytes),
           (error: unknown) => {
             const errno = error instanceof StorageError ? error.errno : EIO;
             log('warn', 'read failed', {

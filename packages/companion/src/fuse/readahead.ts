@@ -17,11 +17,11 @@ export interface ReadAheadOptions {
   readonly firstAhead: number;
 }
 
-/** Defaults of {@link ReadAheadOptions}: 2 MiB requests, windows from 4 to 16 MiB. */
+/** Defaults of {@link ReadAheadOptions}: 2 MiB requests, windows from 4 to 8 MiB. */
 export const READ_AHEAD: ReadAheadOptions = {
   chunk: 2 * 1024 * 1024,
   firstAhead: 4 * 1024 * 1024,
-  maxAhead: 16 * 1024 * 1024
+  maxAhead: 8 * 1024 * 1024
 };
 
 /** A piece of the file being fetched or fetched. */
@@ -33,22 +33,29 @@ interface Segment {
   readonly done: Promise<void>;
   /** Fetched ahead of the reader (not because a read asked for it). */
   readonly ahead: boolean;
+  /** The bytes are all here. */
+  fetched: boolean;
   failed: boolean;
 }
 
-/** How far behind the reader segments are kept (the kernel's reads may arrive a little out of order). */
-const KEEP_BEHIND = 1024 * 1024;
+/**
+ * How far around the furthest read a read still counts as sequential, and how far behind it
+ * segments are kept (a read arriving late must not fetch again): the kernel sends a sequential reader's reads several at a time (its own
+ * read-ahead window, 128 KiB by default, up to a few MiB where raised), and they arrive out of order.
+ */
+const NEAR = 2 * 1024 * 1024;
 
 /**
  * The reads of one open file: what the kernel asks for is served from segments fetched with
- * range requests. While reads are sequential the window ahead of the reader doubles (several
- * chunk-sized requests in flight); a read elsewhere fetches just what it needs and resets the
- * window, so random small reads (ROOT, HDF5 and FITS readers seek a lot) stay small. Segments
- * behind the reader are let go.
+ * range requests. While reads are sequential the window ahead of the furthest read doubles
+ * (several chunk-sized requests in flight); a read elsewhere fetches just what it needs and
+ * resets the window, so random small reads (ROOT, HDF5 and FITS readers seek a lot) stay small.
+ * Segments behind the reader are let go.
  */
 export class ReadAhead {
   private segments: Segment[] = [];
-  private lastEnd = -1;
+  /** Where the furthest read of the current sequential run ended (-1: none yet). */
+  private frontier = -1;
   private ahead = 0;
 
   constructor(
@@ -56,48 +63,67 @@ export class ReadAhead {
     private readonly fetch: RangeFetch,
     private readonly options: ReadAheadOptions = READ_AHEAD,
     /** Where segments' memory comes from and goes back to (shared by a mount's open files). */
-    private readonly pool: SharedBufferPool = new SharedBufferPool(options.chunk, 0)
+    private readonly pool: SharedBufferPool = new SharedBufferPool(options.chunk, 8)
   ) {}
 
-  /** Copies up to `length` bytes at `position` into `target`; resolves with the count (0 at the end). */
-  async read(target: Buffer, length: number, position: number): Promise<number> {
+  /**
+   * Copies up to `length` bytes at `position` into `target` and gives the count (0 at the end):
+   * at once when those bytes are here already (the common case of a sequential reader, whose
+   * reads the window ahead has fetched), else a promise of it. Answering at once matters: the
+   * kernel keeps only a few reads of a sequential reader in flight, so each read's turnaround in
+   * the companion bounds the throughput.
+   */
+  read(target: Buffer, length: number, position: number): number | Promise<number> {
     const end = Math.min(position + length, this.size);
     if (position >= end) {
       return 0;
     }
-    // Sequential: right after the last read, or inside what was read ahead (the kernel's reads
-    // may arrive out of order); anything else is a jump.
+    // Sequential: right after the furthest read, or, once a sequential run has begun, near it
+    // (the kernel's reads arrive out of order), or inside what was read ahead; anything else is
+    // a jump (random reads are contiguous only by chance, and then cost one window).
+    const near =
+      this.ahead > 0
+        ? position >= this.frontier - NEAR && position <= this.frontier + NEAR
+        : position === this.frontier;
     const sequential =
-      position === this.lastEnd ||
+      near ||
       this.segments.some(s => s.ahead && !s.failed && position >= s.start && position < s.end);
     this.ahead = sequential
       ? Math.min(Math.max(this.ahead * 2, this.options.firstAhead), this.options.maxAhead)
       : 0;
-    this.lastEnd = end;
+    this.frontier = sequential ? Math.max(this.frontier, end) : end;
     // Let go of what failed, and of what lies behind a sequential reader or away from a jump.
-    const kept = this.segments.filter(s =>
-      s.failed
+    const kept: Segment[] = [];
+    for (const s of this.segments) {
+      const keep = s.failed
         ? false
         : sequential
-          ? s.end > position - KEEP_BEHIND
-          : s.end > position && s.start < end
-    );
-    this.release(this.segments.filter(s => !kept.includes(s)));
+          ? s.end > this.frontier - NEAR
+          : s.end > position && s.start < end;
+      if (keep) {
+        kept.push(s);
+      } else {
+        this.release(s);
+      }
+    }
     this.segments = kept;
     this.cover(position, end, false);
     if (this.ahead > 0) {
       // Up to a chunk boundary, so that the window moves on by whole chunks.
       const chunk = this.options.chunk;
-      this.cover(end, Math.min(Math.ceil((end + this.ahead) / chunk) * chunk, this.size), true);
+      const until = Math.ceil((this.frontier + this.ahead) / chunk) * chunk;
+      this.cover(this.frontier, Math.min(until, this.size), true);
     }
     const needed = this.segments.filter(s => s.start < end && s.end > position);
-    await Promise.all(needed.map(s => s.done));
-    for (const s of needed) {
-      const from = Math.max(s.start, position);
-      const to = Math.min(s.end, end);
-      s.data.copy(target, from - position, from - s.start, to - s.start);
-    }
-    return end - position;
+    const copy = (): number => {
+      for (const s of needed) {
+        const from = Math.max(s.start, position);
+        const to = Math.min(s.end, end);
+        s.data.copy(target, from - position, from - s.start, to - s.start);
+      }
+      return end - position;
+    };
+    return needed.every(s => s.fetched) ? copy() : Promise.all(needed.map(s => s.done)).then(copy);
   }
 
   /** Starts fetches for the parts of [from, to) no segment covers. */
@@ -117,14 +143,21 @@ export class ReadAhead {
       gaps.push([cursor, to]);
     }
     const chunk = this.options.chunk;
+    // Beyond one chunk ahead of the reader, read-ahead waits while the open files together hold
+    // the pool's share of memory (8 readers must not hold 8 full windows).
+    let ahead = this.segments.filter(s => s.ahead && s.start >= this.frontier).length;
     for (const [start, end] of gaps) {
       if (!inChunks) {
         this.start(start, end, false);
         continue;
       }
       for (let at = start; at < end;) {
+        if (ahead >= 1 && !this.pool.canReadAhead) {
+          return;
+        }
         const next = Math.min((Math.floor(at / chunk) + 1) * chunk, end);
         this.start(at, next, true);
+        ahead += 1;
         at = next;
       }
     }
@@ -137,11 +170,17 @@ export class ReadAhead {
       end,
       data,
       ahead,
+      fetched: false,
       failed: false,
-      done: this.fetch(start, end - 1, data, 0).catch((error: unknown) => {
-        segment.failed = true;
-        throw error;
-      })
+      done: this.fetch(start, end - 1, data, 0).then(
+        () => {
+          segment.fetched = true;
+        },
+        (error: unknown) => {
+          segment.failed = true;
+          throw error;
+        }
+      )
     };
     // A read-ahead nobody waits for may fail unseen; the read that needs it fetches again.
     segment.done.catch(() => undefined);
@@ -149,16 +188,20 @@ export class ReadAhead {
   }
 
   /** Gives the memory of segments back once their fetches are over (the storage may still write). */
-  private release(segments: readonly Segment[]): void {
-    for (const segment of segments) {
-      const give = (): void => this.pool.give(segment.data);
-      segment.done.then(give, give);
+  private release(segment: Segment): void {
+    if (segment.fetched || segment.failed) {
+      this.pool.give(segment.data);
+      return;
     }
+    const give = (): void => this.pool.give(segment.data);
+    segment.done.then(give, give);
   }
 
   /** Lets go of every segment (the file was closed). */
   close(): void {
-    this.release(this.segments);
+    for (const segment of this.segments) {
+      this.release(segment);
+    }
     this.segments = [];
   }
 }

@@ -317,35 +317,56 @@ export function sharedBuffer(size: number): Buffer {
 }
 
 /**
- * Shared memory of one size, reused: what a finished segment held goes to the next one, instead
- * of a new zero-filled block per request that the garbage collector frees late (8 readers of
- * 1 GiB left the companion at 1.5 GB of resident memory). Keeps at most `keep` blocks.
+ * Shared memory in blocks of one size, carved from one reservation of `blocks` blocks made at
+ * first use (the kernel gives it pages as they are first written) and reused: a block per request
+ * from the allocator left the companion at 1.5 GB of resident memory after 8 readers of 1 GiB,
+ * and blocks freed and allocated again fragment the C heap, which then stays large. Read-ahead
+ * stops taking blocks once `aheadBlocks` are out; reads asked for always get memory (a block
+ * of its own when the reservation is all out).
  */
 export class SharedBufferPool {
-  private readonly free: SharedArrayBuffer[] = [];
+  private reservation: SharedArrayBuffer | undefined;
+  private readonly free: number[] = [];
+  private carved = 0;
+  private out = 0;
 
   constructor(
     readonly size: number,
-    private readonly keep: number
+    private readonly blocks: number,
+    /** Blocks out at once beyond which read-ahead waits. */
+    private readonly aheadBlocks = blocks
   ) {}
 
-  /** A buffer of `length` bytes (contents undefined), from the pool when it fits. */
+  /** Whether another block may be taken to read ahead. */
+  get canReadAhead(): boolean {
+    return this.out < this.aheadBlocks;
+  }
+
+  /** A buffer of `length` bytes (contents undefined), from the reservation when it fits. */
   take(length: number): Buffer {
-    if (length > this.size) {
-      return sharedBuffer(length);
+    if (length <= this.size) {
+      const offset = this.free.pop() ?? this.carve();
+      if (offset !== undefined) {
+        this.out += 1;
+        this.reservation ??= new SharedArrayBuffer(this.size * this.blocks);
+        return Buffer.from(this.reservation, offset, length);
+      }
     }
-    return Buffer.from(this.free.pop() ?? new SharedArrayBuffer(this.size), 0, length);
+    return sharedBuffer(length);
+  }
+
+  private carve(): number | undefined {
+    if (this.carved === this.blocks) {
+      return undefined;
+    }
+    return this.size * this.carved++;
   }
 
   /** Gives a buffer's memory back; the caller no longer uses it. */
   give(buffer: Buffer): void {
-    const memory = buffer.buffer;
-    if (
-      memory instanceof SharedArrayBuffer &&
-      memory.byteLength === this.size &&
-      this.free.length < this.keep
-    ) {
-      this.free.push(memory);
+    if (this.reservation !== undefined && buffer.buffer === this.reservation) {
+      this.out -= 1;
+      this.free.push(buffer.byteOffset);
     }
   }
 }
