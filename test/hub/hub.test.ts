@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkConfig, start, type RunningCompanion } from '../../packages/companion/src/index.js';
 import { CompanionClient, deviceToken, testConfig } from '../companion/harness.js';
 import { devlake } from '../devlake/helpers.js';
+import { HUB_REQUIREMENTS, HUB_VENV } from '../support/hub.js';
 import { ensureVenv, freePort, groupAlive, REPO, signalGroup } from '../support/processes.js';
 
 /**
@@ -16,8 +17,6 @@ import { ensureVenv, freePort, groupAlive, REPO, signalGroup } from '../support/
  * auth_state, as OAuthenticator does after an IAM login; the companion then takes it from the hub
  * API, exchanges it for Rucio's audience, and acts as alice in devlake's Rucio.
  */
-const HUB_VENV = join(REPO, '.venv-hub');
-const HUB_REQUIREMENTS = ['jupyterhub>=5.5,<6'];
 const SERVICE_TOKEN = randomBytes(24).toString('hex');
 
 let work: string;

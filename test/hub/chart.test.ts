@@ -1,0 +1,219 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { checkConfig } from '../../packages/companion/src/index.js';
+import { HUB_REQUIREMENTS, HUB_VENV } from '../support/hub.js';
+import { ensureVenv, REPO, run } from '../support/processes.js';
+
+/**
+ * The Helm chart (helm/dlaas) without a cluster: `helm lint --strict` and `helm template` of each
+ * example values file (z2jh 4.4.0's schema checks the `jupyterhub:` part, ours the `dlaas:` part),
+ * every rendered object validated against Kubernetes' schemas (kubernetes-validate), what the
+ * chart adds checked object by object, and its hub code under its pytest tests with the
+ * OAuthenticator and KubeSpawner of z2jh 4.4.0.
+ */
+const CHART = join(REPO, 'helm', 'dlaas');
+const EXAMPLES = ['devlake', 'escape'] as const;
+/** The Kubernetes release the rendered objects are validated against. */
+const KUBERNETES = '1.33.0';
+
+interface K8sObject {
+  readonly kind: string;
+  readonly metadata: { readonly name: string };
+  readonly data?: Record<string, string>;
+  readonly stringData?: Record<string, string>;
+  readonly spec?: Record<string, unknown>;
+}
+
+let python: string;
+let helm: string;
+let work: string;
+const rendered = new Map<string, K8sObject[]>();
+
+async function template(
+  values: string[],
+  set: string[] = []
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return run(
+    helm,
+    [
+      'template',
+      'hub',
+      CHART,
+      '--namespace',
+      'dlaas',
+      ...values.flatMap(file => ['-f', file]),
+      ...set.flatMap(s => ['--set', s])
+    ],
+    { allowFailure: true }
+  );
+}
+
+function find(objects: readonly K8sObject[], kind: string, name: string): K8sObject {
+  const found = objects.find(o => o.kind === kind && o.metadata.name === name);
+  if (!found) {
+    throw new Error(
+      `no ${kind} ${name} among ${objects.map(o => `${o.kind}/${o.metadata.name}`).join(', ')}`
+    );
+  }
+  return found;
+}
+
+beforeAll(async () => {
+  python = await ensureVenv(HUB_VENV, HUB_REQUIREMENTS);
+  helm = (await run('sh', ['scripts/ensure-helm.sh'])).stdout.trim();
+  work = mkdtempSync(join(tmpdir(), 'dlaas-chart-'));
+  for (const example of EXAMPLES) {
+    const result = await template([join(CHART, 'examples', `${example}.yaml`)]);
+    expect(result.code, result.stderr).toBe(0);
+    writeFileSync(join(work, `${example}.yaml`), result.stdout);
+    rendered.set(
+      example,
+      parseAllDocuments(result.stdout)
+        .map(doc => doc.toJS() as K8sObject | null)
+        .filter((o): o is K8sObject => o !== null)
+    );
+  }
+});
+
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('the Helm chart', () => {
+  it.each(EXAMPLES)(
+    'when linted strictly with the %s example, then helm finds nothing',
+    async example => {
+      const result = await run(
+        helm,
+        ['lint', '--strict', CHART, '-f', join(CHART, 'examples', `${example}.yaml`)],
+        {
+          allowFailure: true
+        }
+      );
+      expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
+    }
+  );
+
+  it.each(EXAMPLES)(
+    'when the %s example is rendered, then every object is valid for Kubernetes',
+    async example => {
+      const result = await run(
+        join(HUB_VENV, 'bin', 'kubernetes-validate'),
+        ['--strict', '-k', KUBERNETES, join(work, `${example}.yaml`)],
+        { allowFailure: true }
+      );
+      expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
+      expect(rendered.get(example)?.length).toBeGreaterThan(10);
+    }
+  );
+
+  it.each(EXAMPLES)(
+    'when the %s example is rendered, then the companion configuration it mounts is one the companion accepts',
+    example => {
+      const objects = rendered.get(example) ?? [];
+      const config = JSON.parse(
+        find(objects, 'ConfigMap', 'dlaas-companion').data?.['companion.json'] ?? ''
+      );
+      expect(() => checkConfig(config, `the ${example} example's dlaas-companion`)).not.toThrow();
+      expect(config.instances.length).toBeGreaterThan(0);
+    }
+  );
+
+  it('when rendered, then the hub gets dlaas’s code, its settings, the client secret and the auth-state role', () => {
+    const objects = rendered.get('escape') ?? [];
+    const hubConfig = find(objects, 'ConfigMap', 'dlaas-hub').data ?? {};
+    expect(hubConfig['dlaas_hub.py']?.trim()).toBe(
+      readFileSync(join(CHART, 'files', 'dlaas_hub.py'), 'utf8').trim()
+    );
+    const settings = JSON.parse(hubConfig['dlaas.json'] ?? '');
+    expect(settings.iam.issuer).toBe('https://iam-escape.cloud.cnaf.infn.it/');
+    expect(settings.fuse.mode).toBe('devicePlugin');
+    expect(settings.instances).toBeUndefined();
+
+    const deployment = find(objects, 'Deployment', 'hub');
+    const pod = (
+      deployment.spec?.['template'] as {
+        spec: {
+          containers: {
+            env: { name: string; valueFrom?: unknown }[];
+            volumeMounts: { name: string; mountPath: string }[];
+          }[];
+          volumes: { name: string; configMap?: { name: string } }[];
+        };
+      }
+    ).spec;
+    const hub = pod.containers[0];
+    expect(hub?.env.find(e => e.name === 'DLAAS_IAM_CLIENT_SECRET')?.valueFrom).toEqual({
+      secretKeyRef: { name: 'dlaas-iam', key: 'client-secret', optional: true }
+    });
+    expect(pod.volumes.find(v => v.name === 'dlaas-hub')?.configMap?.name).toBe('dlaas-hub');
+    expect(hub?.volumeMounts.find(m => m.name === 'dlaas-hub')?.mountPath).toBe(
+      '/usr/local/etc/jupyterhub/dlaas'
+    );
+
+    // z2jh keeps its values for the hub (extraConfig, loadRoles) in the Secret `hub`.
+    const secret = find(objects, 'Secret', 'hub');
+    const values = Buffer.from(secret.data?.['values.yaml'] ?? '', 'base64').toString();
+    expect(values).toContain('dlaas_hub.configure(c, dlaas_hub.load_settings()');
+    expect(values).toMatch(
+      /server:\s+scopes:\s+- users:activity!user\s+- access:servers!server\s+- admin:auth_state!user/
+    );
+
+    const egress = find(objects, 'NetworkPolicy', 'dlaas-singleuser-egress');
+    expect(egress.spec?.['podSelector']).toEqual({
+      matchLabels: { component: 'singleuser-server', release: 'hub' }
+    });
+  });
+
+  it('when the fuse mode is not one of the four, then rendering fails and says which are', async () => {
+    const result = await template(
+      [join(CHART, 'examples', 'devlake.yaml')],
+      ['dlaas.fuse.mode=fast']
+    );
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('/dlaas/fuse/mode');
+    expect(result.stderr).toMatch(/privileged.*devicePlugin.*hostPath.*off/);
+  });
+
+  it('when the IAM secret named in dlaas differs from the one the hub reads, then rendering fails with a sentence', async () => {
+    const result = await template(
+      [join(CHART, 'examples', 'devlake.yaml')],
+      ['dlaas.iam.existingSecret=other']
+    );
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('set both to the same Secret');
+  });
+
+  it('when z2jh’s own values are wrong, then its schema refuses them', async () => {
+    const result = await template(
+      [join(CHART, 'examples', 'devlake.yaml')],
+      ['jupyterhub.singleuser.containerSecurityContext.privileged=true']
+    );
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/containerSecurityContext/);
+  });
+  it('when helm checks Chart.lock against Chart.yaml, then they agree (only the offline repository stops a build)', async () => {
+    const copy = join(work, 'lock-check');
+    cpSync(CHART, copy, { recursive: true, filter: source => !source.includes('/charts') });
+    const result = await run(helm, ['dependency', 'build', copy], { allowFailure: true });
+    // Offline, the build stops at the repository; a lock out of sync stops it before that.
+    expect(`${result.stdout}${result.stderr}`).not.toContain('out of sync');
+    expect(`${result.stdout}${result.stderr}`).toMatch(/repository|Saving|Downloading/);
+  });
+});
+
+describe('the chart’s hub configuration', () => {
+  it('when its pytest tests run, then they all pass', async () => {
+    const result = await run(
+      python,
+      ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', join(CHART, 'tests')],
+      { allowFailure: true }
+    );
+    expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
+    // Not an empty run: the tests were collected and passed.
+    expect(result.stdout).toMatch(/\b(1[0-9]|[2-9][0-9]) passed\b/);
+  });
+});
