@@ -4,16 +4,26 @@
 # .tools/bin), after copying z2jh 4.4.0 (the chart's dependency, which the chart repository cannot
 # give these machines) from the vendored artifacts into helm/dlaas/charts/.
 #   sh scripts/ensure-helm.sh        → /path/to/helm
-# DLAAS_VENDOR_DIR names the vendored artifacts' folder (default: ../shared/vendor beside the repo).
+# DLAAS_VENDOR_DIR names the vendored artifacts' folder (default: ../shared/vendor beside the
+# repository, else /work/shared/vendor).
 set -eu
 cd "$(dirname "$0")/.."
 version=v3.21.4
-vendor=${DLAAS_VENDOR_DIR:-../shared/vendor}
 chart=jupyterhub-4.4.0.tgz
+vendor=${DLAAS_VENDOR_DIR:-}
+if [ -z "$vendor" ]; then
+  # Beside this checkout, or beside the main one when this is another clone on the same machine.
+  for dir in ../shared/vendor /work/shared/vendor; do
+    if [ -f "$dir/$chart" ]; then
+      vendor=$dir
+      break
+    fi
+  done
+fi
 
 if [ ! -f "helm/dlaas/charts/$chart" ]; then
-  if [ ! -f "$vendor/$chart" ]; then
-    echo "dlaas: z2jh's chart $chart is not in $vendor; set DLAAS_VENDOR_DIR to the folder that holds it." >&2
+  if [ ! -f "${vendor:-../shared/vendor}/$chart" ]; then
+    echo "dlaas: z2jh's chart $chart is not in ${vendor:-../shared/vendor}; set DLAAS_VENDOR_DIR to the folder that holds it." >&2
     exit 1
   fi
   mkdir -p helm/dlaas/charts
