@@ -237,6 +237,9 @@ export async function startOidcProvider(
     },
     // Our own pages live under /interaction (see handleInteraction below).
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // INDIGO IAM's paths (its discovery names them too), so that clients that derive endpoints
+    // from the issuer, as the Helm chart's hub configuration does, find them here as at IAM.
+    routes: { authorization: '/authorize', userinfo: '/userinfo' },
     features: {
       devInteractions: { enabled: false },
       deviceFlow: {
@@ -480,7 +483,7 @@ export async function startOidcProvider(
 
   /** IAM's userinfo accepts its JWT access tokens; oidc-provider's does not, so answer here. */
   function handleJwtUserinfo(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
-    if (url.pathname !== '/me') {
+    if (url.pathname !== '/userinfo') {
       return false;
     }
     const token = /^Bearer (\S+\.\S+\.\S+)$/.exec(req.headers.authorization ?? '')?.[1];
