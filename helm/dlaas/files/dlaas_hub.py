@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlencode
 
-#: Where the chart mounts the ConfigMap that holds the ``dlaas:`` values.
-SETTINGS_FILE = Path("/usr/local/etc/jupyterhub/dlaas/dlaas.json")
+#: Where the chart mounts the ConfigMap that holds the ``dlaas:`` values (``DLAAS_HUB_SETTINGS``
+#: names another file: a hub run outside Kubernetes, as the tests run z2jh's configuration).
+SETTINGS_FILE = Path(os.environ.get("DLAAS_HUB_SETTINGS", "/usr/local/etc/jupyterhub/dlaas/dlaas.json"))
 #: Where the companion's configuration is mounted in every user server.
 COMPANION_CONFIG_DIR = "/etc/dlaas"
 #: Scopes every IAM sign-in asks for; the lake's own come from ``iam.scopes``.
