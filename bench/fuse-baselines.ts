@@ -58,9 +58,10 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
 import { request, Agent, type IncomingMessage } from 'node:http';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
 
 const root = join(import.meta.dirname, '..');
 
@@ -156,7 +157,7 @@ export function ensureBaselineTools(): { rclone: string; xrootdfs: string; curl:
 
 /** A FUSE mount made by a process this module started. */
 export interface MountHandle {
-  readonly tool: 'rclone' | 'xrootdfs';
+  readonly tool: 'rclone' | 'xrootdfs' | 'fuse-native (memory)';
   /** The mount point (absolute). */
   readonly dir: string;
   readonly pid: number;
@@ -263,6 +264,22 @@ async function startMount(
         }
       })())
   };
+}
+
+/**
+ * Mounts bench/fuse-memory.ts on `dir`: one file of `bytes` served from memory by fuse-native with
+ * the companion's options, the ceiling of any fuse-native file system here.
+ */
+export function mountInMemory(dir: string, bytes: number): Promise<MountHandle> {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'fuse-memory.ts');
+  return startMount(
+    'fuse-native (memory)',
+    dir,
+    process.execPath,
+    ['--import', 'tsx', script, resolve(dir), String(bytes)],
+    process.env,
+    30_000
+  );
 }
 
 /**

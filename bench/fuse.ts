@@ -35,6 +35,7 @@ import {
   formatTable,
   listLong,
   median,
+  mountInMemory,
   mountRclone,
   mountXrootdfs,
   parallelReaders,
@@ -162,7 +163,8 @@ async function main(): Promise<void> {
   const dlaasDir = join(work, 'datalake');
   const rcloneDir = join(work, 'rclone');
   const xrootdDir = join(work, 'xrootdfs');
-  for (const dir of [rcloneDir, xrootdDir]) {
+  const memoryDir = join(work, 'memory');
+  for (const dir of [rcloneDir, xrootdDir, memoryDir]) {
     mkdirSync(dir);
   }
   const companion = await startCompanion(dlaasDir, work);
@@ -187,12 +189,19 @@ async function main(): Promise<void> {
     const first = files[0] as string;
     mounts.push(await mountRclone(`${scratch.url}${scratch.prefix}`, rcloneDir));
     mounts.push(await mountXrootdfs(rootUrlOf(`${scratch.url}${scratch.prefix}`), xrootdDir));
+    mounts.push(await mountInMemory(memoryDir, LARGE_FILES.bytes));
     const viaRclone = (file: string): string => join(rcloneDir, storePath(file));
     const viaXrootd = (file: string): string => join(xrootdDir, storePath(file));
     await appears(viaRclone(first), 30_000);
     await appears(viaXrootd(first), 30_000);
 
-    const seq: Record<string, number[]> = { curl: [], dlaas: [], rclone: [], xrootdfs: [] };
+    const seq: Record<string, number[]> = {
+      curl: [],
+      dlaas: [],
+      rclone: [],
+      xrootdfs: [],
+      memory: []
+    };
     const reread: Record<string, number[]> = { 'local disk (page cache)': [], dlaas: [] };
     const random: Record<string, { p50: number[]; p99: number[] }> = {
       'curl ranges': { p50: [], p99: [] },
@@ -223,6 +232,7 @@ async function main(): Promise<void> {
       seq['dlaas']?.push((await sequentialRead(inMount(first))).bytesPerSecond);
       seq['rclone']?.push((await sequentialRead(viaRclone(first))).bytesPerSecond);
       seq['xrootdfs']?.push((await sequentialRead(viaXrootd(first))).bytesPerSecond);
+      seq['memory']?.push((await sequentialRead(join(memoryDir, 'file'))).bytesPerSecond);
 
       reread['local disk (page cache)']?.push((await rereadFromCache(local(first))).bytesPerSecond);
       reread['dlaas']?.push((await rereadFromCache(inMount(first))).bytesPerSecond);
@@ -279,6 +289,11 @@ async function main(): Promise<void> {
         'sequential 1 GiB, cold: xrootdfs',
         `${(m(seq['xrootdfs']) / MB).toFixed(0)} MB/s`,
         `dlaas ${(m(seq['dlaas']) / m(seq['xrootdfs'])).toFixed(2)}×`
+      ],
+      [
+        'sequential 1 GiB, cold: fuse-native file in memory (ceiling)',
+        `${(m(seq['memory']) / MB).toFixed(0)} MB/s`,
+        `dlaas ${(m(seq['dlaas']) / m(seq['memory'])).toFixed(2)}×; ${(m(seq['memory']) / m(seq['curl'])).toFixed(2)}× curl`
       ],
       [
         'dlaas vs the faster other mount',

@@ -30,7 +30,7 @@ interface FuseInstance {
   unmount(cb: (error: Error | null) => void): void;
 }
 
-interface FuseClass {
+export interface FuseClass {
   new (
     mountPoint: string,
     ops: Record<string, unknown>,
