@@ -40,8 +40,9 @@ interface Segment {
 
 /**
  * How far around the furthest read a read still counts as sequential, and how far behind it
- * segments are kept (a read arriving late must not fetch again): the kernel sends a sequential reader's reads several at a time (its own
- * read-ahead window, 128 KiB by default, up to a few MiB where raised), and they arrive out of order.
+ * segments are kept (a read arriving late must not fetch again): the kernel sends a sequential
+ * reader's reads several at a time (its own read-ahead window, 128 KiB by default, up to a few
+ * MiB where raised), and they arrive out of order.
  */
 const NEAR = 2 * 1024 * 1024;
 
@@ -142,15 +143,17 @@ export class ReadAhead {
     if (cursor < to) {
       gaps.push([cursor, to]);
     }
+    if (!inChunks) {
+      for (const [start, end] of gaps) {
+        this.start(start, end, false);
+      }
+      return;
+    }
     const chunk = this.options.chunk;
     // Beyond one chunk ahead of the reader, read-ahead waits while the open files together hold
     // the pool's share of memory (8 readers must not hold 8 full windows).
     let ahead = this.segments.filter(s => s.ahead && s.start >= this.frontier).length;
     for (const [start, end] of gaps) {
-      if (!inChunks) {
-        this.start(start, end, false);
-        continue;
-      }
       for (let at = start; at < end;) {
         if (ahead >= 1 && !this.pool.canReadAhead) {
           return;
@@ -189,12 +192,12 @@ export class ReadAhead {
 
   /** Gives the memory of segments back once their fetches are over (the storage may still write). */
   private release(segment: Segment): void {
-    if (segment.fetched || segment.failed) {
-      this.pool.give(segment.data);
-      return;
-    }
     const give = (): void => this.pool.give(segment.data);
-    segment.done.then(give, give);
+    if (segment.fetched || segment.failed) {
+      give();
+    } else {
+      segment.done.then(give, give);
+    }
   }
 
   /** Lets go of every segment (the file was closed). */
