@@ -6,7 +6,7 @@
  *   tsx bench/fuse-memory.ts DIR BYTES      (mounts DIR/file, BYTES long; unmounts on SIGTERM)
  */
 import { createRequire } from 'node:module';
-import type { FuseClass } from '../packages/companion/src/fuse/mount.js';
+import { fuseOptions, type FuseClass } from '../packages/companion/src/fuse/mount.js';
 
 const [dir, size] = [process.argv[2], Number(process.argv[3])];
 if (!dir || !Number.isSafeInteger(size) || size <= 0) {
@@ -54,16 +54,7 @@ const fuse = new Fuse(
       done(count);
     }
   },
-  {
-    force: true,
-    mkdir: true,
-    autoUnmount: true,
-    kernelCache: true,
-    entryTimeout: 60,
-    attrTimeout: 60,
-    fsname: 'dlaas-bench-memory,ro',
-    timeout: false
-  }
+  fuseOptions('dlaas-bench-memory')
 );
 fuse.mount(error => {
   if (error) {

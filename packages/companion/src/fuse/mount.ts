@@ -76,6 +76,26 @@ const collectGarbage: () => void = (() => {
   }
 })();
 
+/**
+ * fuse-native's options of the folder, named `fsname` in the mount table (also those of
+ * bench:fuse's in-memory ceiling, so that it measures the same kind of mount).
+ */
+export function fuseOptions(fsname: string): Record<string, unknown> {
+  return {
+    force: true,
+    mkdir: true,
+    autoUnmount: true,
+    kernelCache: true,
+    entryTimeout: KERNEL_CACHE_SECONDS,
+    attrTimeout: KERNEL_CACHE_SECONDS,
+    // fuse-native passes only the options it knows; `ro` (the kernel itself refuses writes, and
+    // mount and statvfs say read-only) rides along in the -o list after the file system name.
+    fsname: `${fsname},ro`,
+    // Reads end by themselves (EIO after the storage timeout); fuse-native's own timer is off.
+    timeout: false
+  };
+}
+
 /** How long the companion's start waits for the folder's first filling. */
 const FIRST_FILL_MS = 10_000;
 
@@ -227,19 +247,11 @@ export class ScratchMount implements LocalPathSource {
       return;
     }
     const Fuse = loadFuse();
-    const fuse = new Fuse(this.mountPoint, this.operations(), {
-      force: true,
-      mkdir: true,
-      autoUnmount: true,
-      kernelCache: true,
-      entryTimeout: KERNEL_CACHE_SECONDS,
-      attrTimeout: KERNEL_CACHE_SECONDS,
-      // fuse-native passes only the options it knows; `ro` (the kernel itself refuses writes, and
-      // mount and statvfs say read-only) rides along in the -o list after the file system name.
-      fsname: `dlaas-${this.rucio.instance.name},ro`,
-      // Reads end by themselves (EIO after the storage timeout); fuse-native's own timer is off.
-      timeout: false
-    });
+    const fuse = new Fuse(
+      this.mountPoint,
+      this.operations(),
+      fuseOptions(`dlaas-${this.rucio.instance.name}`)
+    );
     const error = await new Promise<Error | null>(resolvePromise => fuse.mount(resolvePromise));
     if (error) {
       this.fail(`mounting failed: ${error.message}.`);
