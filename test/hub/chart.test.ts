@@ -168,33 +168,34 @@ describe('the Helm chart', () => {
     });
   });
 
-  it('when the fuse mode is not one of the four, then rendering fails and says which are', async () => {
-    const result = await template(
-      [join(CHART, 'examples', 'devlake.yaml')],
-      ['dlaas.fuse.mode=fast']
-    );
+  it.each([
+    {
+      when: 'the fuse mode is not one of the four',
+      set: 'dlaas.fuse.mode=fast',
+      says: ['/dlaas/fuse/mode', /privileged.*devicePlugin.*hostPath.*off/]
+    },
+    {
+      when: 'the IAM secret named in dlaas differs from the one the hub reads',
+      set: 'dlaas.iam.existingSecret=other',
+      says: ['set both to the same Secret']
+    },
+    {
+      when: 'z2jh’s own values are wrong (its schema refuses them)',
+      set: 'jupyterhub.singleuser.containerSecurityContext.privileged=true',
+      says: [/containerSecurityContext/]
+    }
+  ])('when $when, then rendering fails and says so', async ({ set, says }) => {
+    const result = await template([join(CHART, 'examples', 'devlake.yaml')], [set]);
     expect(result.code).not.toBe(0);
-    expect(result.stderr).toContain('/dlaas/fuse/mode');
-    expect(result.stderr).toMatch(/privileged.*devicePlugin.*hostPath.*off/);
+    for (const sentence of says) {
+      if (typeof sentence === 'string') {
+        expect(result.stderr).toContain(sentence);
+      } else {
+        expect(result.stderr).toMatch(sentence);
+      }
+    }
   });
 
-  it('when the IAM secret named in dlaas differs from the one the hub reads, then rendering fails with a sentence', async () => {
-    const result = await template(
-      [join(CHART, 'examples', 'devlake.yaml')],
-      ['dlaas.iam.existingSecret=other']
-    );
-    expect(result.code).not.toBe(0);
-    expect(result.stderr).toContain('set both to the same Secret');
-  });
-
-  it('when z2jh’s own values are wrong, then its schema refuses them', async () => {
-    const result = await template(
-      [join(CHART, 'examples', 'devlake.yaml')],
-      ['jupyterhub.singleuser.containerSecurityContext.privileged=true']
-    );
-    expect(result.code).not.toBe(0);
-    expect(result.stderr).toMatch(/containerSecurityContext/);
-  });
   it('when helm checks Chart.lock against Chart.yaml, then they agree (only the offline repository stops a build)', async () => {
     const copy = join(work, 'lock-check');
     cpSync(CHART, copy, { recursive: true, filter: source => !source.includes('/charts') });
