@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { checkConfig } from '../../packages/companion/src/index.js';
+import { CHART_SCHEMA, instancesSchema } from '../../scripts/chart-schema.js';
 import { HUB_REQUIREMENTS, HUB_VENV } from '../support/hub.js';
 import { ensureVenv, REPO, run } from '../support/processes.js';
+import { find, type K8sObject } from '../support/z2jh.js';
 
 /**
  * The Helm chart (helm/dlaas) without a cluster: `helm lint --strict` and `helm template` of each
@@ -18,14 +20,6 @@ const CHART = join(REPO, 'helm', 'dlaas');
 const EXAMPLES = ['devlake', 'escape'] as const;
 /** The Kubernetes release the rendered objects are validated against. */
 const KUBERNETES = '1.33.0';
-
-interface K8sObject {
-  readonly kind: string;
-  readonly metadata: { readonly name: string };
-  readonly data?: Record<string, string>;
-  readonly stringData?: Record<string, string>;
-  readonly spec?: Record<string, unknown>;
-}
 
 let python: string;
 let helm: string;
@@ -49,16 +43,6 @@ async function template(
     ],
     { allowFailure: true }
   );
-}
-
-function find(objects: readonly K8sObject[], kind: string, name: string): K8sObject {
-  const found = objects.find(o => o.kind === kind && o.metadata.name === name);
-  if (!found) {
-    throw new Error(
-      `no ${kind} ${name} among ${objects.map(o => `${o.kind}/${o.metadata.name}`).join(', ')}`
-    );
-  }
-  return found;
 }
 
 beforeAll(async () => {
@@ -161,6 +145,7 @@ describe('the Helm chart', () => {
     expect(values).toMatch(
       /server:\s+scopes:\s+- users:activity!user\s+- access:servers!server\s+- admin:auth_state!user/
     );
+    expect(values).toMatch(/user:\s+scopes:\s+- self\s+- admin:auth_state!user/);
 
     const egress = find(objects, 'NetworkPolicy', 'dlaas-singleuser-egress');
     expect(egress.spec?.['podSelector']).toEqual({
@@ -180,6 +165,16 @@ describe('the Helm chart', () => {
       says: ['set both to the same Secret']
     },
     {
+      when: 'an instance signs in with a method the companion does not know (its own schema)',
+      set: 'dlaas.instances[0].auth.method=kerberos',
+      says: ['/dlaas/instances/0/auth/method', "value must be 'jupyterhub'"]
+    },
+    {
+      when: 'an instance’s path mode is misspelt',
+      set: 'dlaas.instances[0].paths.mode=fused',
+      says: ['/dlaas/instances/0/paths/mode', "value must be 'fuse'"]
+    },
+    {
       when: 'z2jh’s own values are wrong (its schema refuses them)',
       set: 'jupyterhub.singleuser.containerSecurityContext.privileged=true',
       says: [/containerSecurityContext/]
@@ -194,6 +189,13 @@ describe('the Helm chart', () => {
         expect(result.stderr).toMatch(sentence);
       }
     }
+  });
+
+  it('when values.schema.json is read, then its dlaas.instances is the companion’s own schema (npm run chart:schema)', () => {
+    const committed = JSON.parse(readFileSync(CHART_SCHEMA, 'utf8')) as {
+      properties: { dlaas: { properties: { instances: unknown } } };
+    };
+    expect(committed.properties.dlaas.properties.instances).toEqual(instancesSchema());
   });
 
   it('when helm checks Chart.lock against Chart.yaml, then they agree (only the offline repository stops a build)', async () => {

@@ -11,6 +11,9 @@ export const HUB_REQUIREMENTS = [
   'jupyterhub==5.5.0',
   'oauthenticator==17.4.0',
   'jupyterhub-kubespawner==7.0.0',
+  // z2jh's configuration makes tornado use curl, and starts the idle culler as a hub service.
+  'pycurl==7.49.0',
+  'jupyterhub-idle-culler==1.4.0',
   'pytest>=9,<10',
   'kubernetes-validate==1.37.0'
 ];

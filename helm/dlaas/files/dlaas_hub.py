@@ -114,16 +114,14 @@ def refresh_ahead(seconds_before: float, clock: Callable[[], float] = time.time)
             return False
         if not token_info.get("refresh_token"):
             token_info["refresh_token"] = refresh_token
-        state = dict(auth_state)
-        state.update(
-            access_token=token_info["access_token"],
-            refresh_token=token_info["refresh_token"],
-            id_token=token_info.get("id_token", auth_state.get("id_token")),
-            token_response=token_info,
-        )
-        if authenticator.modify_auth_state_hook is not None:
-            state = await authenticator.modify_auth_state_hook(authenticator, state)
-        return {"name": user.name, "auth_state": state}
+        # The model a login makes, from the new token (OAuthenticator's one path for login and
+        # refresh): userinfo read again, the auth state built and modified (the exchange), admin
+        # and groups updated. JupyterHub wants the groups in it when groups are managed.
+        try:
+            return await authenticator._token_to_auth_model(token_info)
+        except Exception as error:
+            authenticator.log.info(f"dlaas: the renewed token of {user.name} was not accepted ({error}); a new login is needed.")
+            return False
 
     return hook
 
@@ -149,8 +147,12 @@ def exchange_hook(exchange: dict[str, Any] | None, clock: Callable[[], float] = 
         }
         if exchange.get("scope"):
             params["scope"] = exchange["scope"]
-        answer = await authenticator.fetch(
+        if not authenticator.basic_auth:
+            # As OAuthenticator sends its own grants: the client's credentials in the form.
+            params.update(client_id=authenticator.client_id, client_secret=authenticator.client_secret)
+        answer = await authenticator.httpfetch(
             authenticator.token_url,
+            label="exchanging the access token for Rucio's audience",
             method="POST",
             headers=authenticator.build_token_info_request_headers(),
             body=urlencode(params).encode(),
@@ -226,8 +228,11 @@ def configure(c: Any, settings: dict[str, Any], client_secret: str | None = None
     for key, url in iam_endpoints(iam["issuer"]).items():
         setattr(oauth, key, url)
     oauth.client_id = iam["clientId"]
+    # IAM's clients authenticate at the token endpoint with client_secret_basic by default.
+    oauth.basic_auth = True
     if client_secret:
         oauth.client_secret = client_secret
+    oauth.login_service = iam.get("loginService") or "IAM"
     if iam.get("callbackUrl"):
         oauth.oauth_callback_url = iam["callbackUrl"]
     oauth.scope = list(dict.fromkeys([*BASE_SCOPES, *(iam.get("scopes") or [])]))

@@ -60,6 +60,10 @@ def test_iam_sign_in_is_configured_from_the_values():
     assert a.allowed_groups == {"escape"} and a.admin_groups == {"escape/hub-admins"}
     assert a.enable_auth_state and a.refresh_pre_spawn and a.auth_refresh_age == 60
     assert a.manage_groups
+    # IAM's clients authenticate with client_secret_basic; the login button names the service.
+    assert a.basic_auth and a.login_service == "IAM"
+    dlaas_hub.configure(c, {**ESCAPE, "iam": {**ESCAPE["iam"], "loginService": "ESCAPE IAM"}})
+    assert authenticator(c).login_service == "ESCAPE IAM"
 
 
 def test_groups_come_from_a_claim_with_dots_without_iam_leading_slash():
@@ -144,6 +148,7 @@ class TokenEndpoint:
 
     def __init__(self):
         self.grants: list[dict[str, list[str]]] = []
+        self.authorizations: list[str | None] = []
         self.refuse = False
         endpoint = self
 
@@ -151,6 +156,7 @@ class TokenEndpoint:
             def post(self):
                 form = parse_qs(self.request.body.decode())
                 endpoint.grants.append(form)
+                endpoint.authorizations.append(self.request.headers.get("Authorization"))
                 if endpoint.refuse:
                     self.set_status(400)
                     self.finish({"error": "invalid_grant"})
@@ -161,9 +167,15 @@ class TokenEndpoint:
                 else:
                     self.finish({"access_token": jwt({"exp": 4000, "aud": form["audience"][0]}), "token_type": "Bearer"})
 
+        class UserInfo(RequestHandler):
+            def get(self):
+                self.finish({"preferred_username": "alice", "groups": ["/dlaas", "/dlaas/admins"]})
+
         sockets = bind_sockets(0, "127.0.0.1")
-        self.url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}/token"
-        self.server = HTTPServer(Application([("/token", Token)]))
+        base = f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
+        self.url = f"{base}/token"
+        self.userinfo_url = f"{base}/userinfo"
+        self.server = HTTPServer(Application([("/token", Token), ("/userinfo", UserInfo)]))
         self.server.add_sockets(sockets)
 
 
@@ -182,6 +194,11 @@ def endpoint():
 def token_authenticator(url: str, exchange: dict | None = None) -> GenericOAuthenticator:
     c = Config()
     c.GenericOAuthenticator.token_url = url
+    c.GenericOAuthenticator.userdata_url = url.replace("/token", "/userinfo")
+    c.GenericOAuthenticator.username_claim = "preferred_username"
+    c.GenericOAuthenticator.manage_groups = True
+    c.GenericOAuthenticator.auth_state_groups_key = dlaas_hub.groups_of("groups")
+    c.GenericOAuthenticator.admin_groups = {"dlaas/admins"}
     c.GenericOAuthenticator.client_id = "dlaas-hub"
     c.GenericOAuthenticator.client_secret = "s3cret"
     a = GenericOAuthenticator(config=c)
@@ -199,7 +216,10 @@ def test_a_token_near_its_expiry_is_renewed_before_it_fails(endpoint):
     assert model["name"] == "alice"
     assert model["auth_state"]["expires_at"] == 5000.0
     assert model["auth_state"]["refresh_token"] == "r1"
-    assert model["auth_state"]["oauth_user"] == {"sub": "a"}
+    # A login's model: userinfo read again, groups (which JupyterHub requires when it manages
+    # them) and admin from the groups.
+    assert model["auth_state"]["oauth_user"]["preferred_username"] == "alice"
+    assert model["groups"] == ["dlaas", "dlaas/admins"] and model["admin"] is True
 
 
 def test_a_token_with_time_left_is_left_to_oauthenticator(endpoint):
@@ -229,6 +249,30 @@ def test_with_exchange_on_the_auth_state_gets_a_token_for_rucio(endpoint):
     assert state["rucio_expires_at"] == 4000.0
     rucio = json.loads(base64.urlsafe_b64decode(state["rucio_access_token"].split(".")[1] + "=="))
     assert rucio["aud"] == "rucio"
+
+
+@pytest.mark.parametrize("basic", [True, False])
+def test_the_exchange_authenticates_the_client_as_oauthenticator_does(endpoint, basic):
+    loop, idp = endpoint
+    a = token_authenticator(idp.url, {"enabled": True, "audience": "rucio"})
+    a.basic_auth = basic
+    loop.run_until_complete(a.modify_auth_state_hook(a, {"access_token": jwt({"exp": 1600})}))
+    grant, authorization = idp.grants[0], idp.authorizations[0]
+    if basic:
+        assert authorization == "Basic " + base64.b64encode(b"dlaas-hub:s3cret").decode()
+        assert "client_secret" not in grant
+    else:
+        assert authorization is None
+        assert grant["client_id"] == ["dlaas-hub"] and grant["client_secret"] == ["s3cret"]
+
+
+def test_a_refused_exchange_is_an_error_that_names_the_step(endpoint, caplog):
+    loop, idp = endpoint
+    idp.refuse = True
+    a = token_authenticator(idp.url, {"enabled": True, "audience": "rucio"})
+    with pytest.raises(Exception, match="400"):
+        loop.run_until_complete(a.modify_auth_state_hook(a, {"access_token": jwt({"exp": 1600})}))
+    assert "exchanging the access token for Rucio's audience" in caplog.text
 
 
 def test_without_exchange_only_the_expiry_is_added(endpoint):

@@ -11,9 +11,12 @@ const instance: InstanceConfig = {
   scratchRse: 'SCRATCH'
 };
 
-function jwt(expSeconds: number): string {
+/** A JWT expiring in `expSeconds`, issued `agoSeconds` ago when given (claim `iat`). */
+function jwt(expSeconds: number, agoSeconds?: number): string {
   const part = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
-  return `${part({ alg: 'RS256' })}.${part({ sub: 'alice', exp: Math.floor(Date.now() / 1000) + expSeconds })}.sig`;
+  const now = Math.floor(Date.now() / 1000);
+  const iat = agoSeconds === undefined ? {} : { iat: now - agoSeconds };
+  return `${part({ alg: 'RS256' })}.${part({ sub: 'alice', exp: now + expSeconds, ...iat })}.sig`;
 }
 
 /** A stand-in for JupyterHub's `/user` route: the transport of this unit, not Rucio. */
@@ -80,6 +83,21 @@ describe('HubCredentials', () => {
     authState = { access_token: jwt(3600) };
     await source.token(true);
     expect(calls).toBe(6);
+  });
+
+  it('when a token lives one minute in all (iat), then it is kept until a quarter of its life is left, not fetched on every request', async () => {
+    authState = { access_token: jwt(60, 0) };
+    calls = 0;
+    const fresh = new HubCredentials(instance, { method: 'jupyterhub' }, env());
+    await fresh.token();
+    await fresh.token();
+    expect(calls).toBe(2);
+    authState = { access_token: jwt(10, 50) };
+    calls = 0;
+    const old = new HubCredentials(instance, { method: 'jupyterhub' }, env());
+    await old.token();
+    await old.token();
+    expect(calls).toBe(4);
   });
 
   it('when the hub keeps no auth_state or the token expired, then the sentence says to log in again', async () => {

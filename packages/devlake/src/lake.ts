@@ -410,7 +410,7 @@ export interface DevlakeStatus {
       Record<string, { cert: string; key: string; proxy: string; dn: string }>
     >;
   };
-  /** devlake's OpenID provider, which Rucio trusts; alice and bob can sign in there. */
+  /** devlake's OpenID provider, which Rucio trusts; alice, bob (and carol, who has no account) sign in there. */
   readonly idp: {
     readonly issuer: string;
     readonly clients: readonly {

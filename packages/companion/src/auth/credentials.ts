@@ -14,6 +14,8 @@ export interface RucioToken {
   readonly value: string;
   /** Milliseconds since the epoch. */
   readonly expiresAt: number;
+  /** When it was issued (ms since the epoch), when known: short-lived tokens are renewed later. */
+  readonly issuedAt?: number;
   /** The account Rucio says the token acts as, when it says. */
   readonly account: string | null;
 }
@@ -60,7 +62,7 @@ abstract class CachedCredentials<
   }
 
   token(refresh = false): Promise<RucioToken> {
-    if (!refresh && this.cached && stillFresh(this.cached.expiresAt)) {
+    if (!refresh && this.cached && stillFresh(this.cached.expiresAt, this.cached.issuedAt)) {
       return Promise.resolve(this.cached);
     }
     this.pending ??= this.fetchToken()
@@ -179,15 +181,26 @@ export class X509Credentials extends CachedCredentials<Extract<AuthConfig, { met
 
 /** Reads the `exp` claim of a JWT without checking it (Rucio checks it). */
 export function jwtExpiry(token: string): number | undefined {
+  return jwtTime(token, 'exp');
+}
+
+/** A JWT's `iat` claim in milliseconds since the epoch, if it is a JWT with one. */
+export function jwtIssuedAt(token: string): number | undefined {
+  return jwtTime(token, 'iat');
+}
+
+function jwtTime(token: string, claim: 'exp' | 'iat'): number | undefined {
   const payload = token.split('.')[1];
   if (!payload) {
     return undefined;
   }
   try {
-    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as {
-      exp?: unknown;
-    };
-    return typeof claims.exp === 'number' ? claims.exp * 1000 : undefined;
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<
+      string,
+      unknown
+    >;
+    const value = claims[claim];
+    return typeof value === 'number' ? value * 1000 : undefined;
   } catch {
     return undefined;
   }
@@ -300,7 +313,7 @@ export class HubCredentials extends CachedCredentials<
         await response.body?.cancel();
         throw notSignedIn(
           this.instance.name,
-          `JupyterHub did not hand out your sign-in (HTTP ${response.status}).`
+          `JupyterHub did not hand out your sign-in (HTTP ${response.status}). If your sign-in at the hub has expired, log out of JupyterHub and log in again.`
         );
       }
       return (await response.json().catch(() => ({}))) as Record<string, unknown>;
@@ -324,7 +337,13 @@ export class HubCredentials extends CachedCredentials<
         'The access token JupyterHub holds for you has expired. Log out of JupyterHub and log in again.'
       );
     }
-    return { value, expiresAt, account: this.auth.account ?? null };
+    const issuedAt = jwtIssuedAt(value);
+    return {
+      value,
+      expiresAt,
+      ...(issuedAt !== undefined ? { issuedAt } : {}),
+      account: this.auth.account ?? null
+    };
   }
 }
 

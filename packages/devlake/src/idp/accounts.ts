@@ -25,6 +25,13 @@ export interface OidcClient {
   grantTypes?: string[];
   /** Default `['http://127.0.0.1/callback']`. */
   redirectUris?: string[];
+  /**
+   * `native` lets a loopback redirect URI come back on any port (RFC 8252), as a hub started on a
+   * free port needs; default `web` (exact match).
+   */
+  applicationType?: 'web' | 'native';
+  /** Lifetime (s) of the access tokens this client gets; default the provider's. */
+  accessTokenTtl?: number;
 }
 
 /** alice and bob, with fixed `sub` values so Rucio identities can be registered once. */
@@ -42,14 +49,31 @@ export const DEFAULT_USERS: readonly OidcUser[] = [
     name: 'Bob Builder',
     email: 'bob@devlake.local',
     groups: ['dlaas']
+  },
+  {
+    // In none of the groups a hub on devlake allows: its login is refused.
+    username: 'carol',
+    sub: 'ca401000-0000-4000-8000-000000000003',
+    name: 'Carol Outsider',
+    email: 'carol@devlake.local',
+    groups: ['visitors']
   }
 ];
 
 /**
- * `dlaas` (the product's client) and `rucio` (the client Rucio itself is registered as, referenced
- * from idpsecrets), both confidential with `client_secret_basic` and every grant type.
+ * `dlaas` (the product's client), `rucio` (the client Rucio itself is registered as, referenced
+ * from idpsecrets) and `dlaas-hub` (a JupyterHub on devlake, as the Helm chart's devlake example
+ * configures it: its callback on any loopback port, access tokens that live one minute so that
+ * the hub tests see them renewed), all confidential with `client_secret_basic` and every grant type.
  */
 export const DEFAULT_CLIENTS: readonly OidcClient[] = [
   { clientId: 'dlaas', clientSecret: 'dlaas-secret' },
-  { clientId: 'rucio', clientSecret: 'rucio-secret' }
+  { clientId: 'rucio', clientSecret: 'rucio-secret' },
+  {
+    clientId: 'dlaas-hub',
+    clientSecret: 'dlaas-hub-secret',
+    applicationType: 'native',
+    redirectUris: ['http://127.0.0.1/hub/oauth_callback'],
+    accessTokenTtl: 60
+  }
 ];

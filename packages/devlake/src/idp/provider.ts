@@ -201,7 +201,12 @@ export async function startOidcProvider(
   const issuer = `http://127.0.0.1:${port}`;
 
   const resourceFor = (audience: string): string => `${RESOURCE_PREFIX}${audience}`;
-  const resourceServerInfo = (resource: string): ResourceServer => {
+  const clientTtl = new Map(
+    clients.flatMap(c =>
+      c.accessTokenTtl ? [[c.clientId, positive(c.accessTokenTtl, 'accessTokenTtl')]] : []
+    )
+  );
+  const resourceServerInfo = (resource: string, clientId?: string): ResourceServer => {
     const audience = resource.startsWith(RESOURCE_PREFIX)
       ? resource.slice(RESOURCE_PREFIX.length)
       : undefined;
@@ -212,7 +217,8 @@ export async function startOidcProvider(
       audience,
       scope: TOKEN_SCOPES,
       accessTokenFormat: 'jwt',
-      accessTokenTTL: accessTokenTtl,
+      accessTokenTTL:
+        (clientId !== undefined ? clientTtl.get(clientId) : undefined) ?? accessTokenTtl,
       jwt: { sign: { alg: 'RS256' } }
     };
   };
@@ -279,7 +285,8 @@ export async function startOidcProvider(
           const audience = audienceParam(ctx);
           return resourceFor(audience ?? defaultAudience);
         },
-        getResourceServerInfo: (_ctx, resource) => resourceServerInfo(resource),
+        getResourceServerInfo: (_ctx, resource, client) =>
+          resourceServerInfo(resource, client.clientId),
         // Refresh and code grants may omit `resource` and get the granted audience.
         useGrantedResource: () => true
       }
@@ -374,7 +381,10 @@ export async function startOidcProvider(
     }
     const requestedResource = Array.isArray(params.resource) ? params.resource[0] : params.resource;
     const resource = requestedResource ?? resourceFor(params.audience ?? defaultAudience);
-    const resourceServer = new provider.ResourceServer(resource, resourceServerInfo(resource));
+    const resourceServer = new provider.ResourceServer(
+      resource,
+      resourceServerInfo(resource, client.clientId)
+    );
     const scope = requestedScopes.filter(s => resourceServer.scopes.has(s)).join(' ');
 
     const grant = new provider.Grant({ accountId: user.sub, clientId: client.clientId });
@@ -513,6 +523,7 @@ export async function startOidcProvider(
         if (handleJwtUserinfo(req, res, url) || (await handleInteraction(req, res, url))) {
           return;
         }
+        offlineAccessAsAtIam(req, url);
         await callback(req, res);
       } catch (error) {
         if (!res.headersSent) {
@@ -666,8 +677,27 @@ function toClientMetadata(client: OidcClient): ClientMetadata {
     token_endpoint_auth_method: method,
     grant_types: client.grantTypes ?? ALL_GRANT_TYPES,
     response_types: ['code'],
+    ...(client.applicationType ? { application_type: client.applicationType } : {}),
     redirect_uris: client.redirectUris ?? ['http://127.0.0.1/callback']
   };
+}
+
+/**
+ * IAM grants `offline_access` (a refresh token) at a plain authorization request; OpenID Connect,
+ * which oidc-provider follows, only with `prompt=consent`, and drops the scope otherwise. Asking
+ * for consent (which this provider grants at once) keeps clients as they are at IAM, e.g. a
+ * JupyterHub's OAuthenticator, which never sends `prompt`.
+ */
+function offlineAccessAsAtIam(req: IncomingMessage, url: URL): void {
+  const scope = url.searchParams.get('scope')?.split(' ') ?? [];
+  if (
+    url.pathname === '/authorize' &&
+    scope.includes('offline_access') &&
+    !url.searchParams.has('prompt')
+  ) {
+    url.searchParams.set('prompt', 'consent');
+    req.url = `${url.pathname}${url.search}`;
+  }
 }
 
 function audienceParam(ctx: KoaContextWithOIDC): string | undefined {
