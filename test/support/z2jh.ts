@@ -141,6 +141,8 @@ async function ensureSingleuserVenv(): Promise<string> {
     .digest('hex');
   if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== hash) {
     const bin = join(SINGLEUSER_VENV, 'bin');
+    // pip keeps an installed dlaas of the same version; the image installs into a fresh one.
+    await run(python, ['-m', 'pip', 'uninstall', '--yes', '--quiet', 'dlaas']);
     await run('sh', [script, wheel], {
       env: { ...process.env, PATH: `${bin}:${process.env['PATH'] ?? ''}`, PYTHON: python }
     });

@@ -43,7 +43,8 @@ function parseExpiry(header: string | null): number {
 
 /**
  * A credential source that fetches tokens from somewhere (Rucio, JupyterHub) and keeps each until
- * five minutes before it expires; concurrent requests share one fetch.
+ * five minutes before it expires (a quarter of its life for short-lived tokens); concurrent
+ * requests share one fetch.
  */
 abstract class CachedCredentials<
   A extends { account?: string | undefined }
@@ -276,7 +277,8 @@ export class TokenCredentials implements CredentialSource {
  * the server's `$JUPYTERHUB_API_TOKEN` (the server needs the scope `admin:auth_state!user`)
  * returns the user's `auth_state`, where OAuthenticator keeps the IAM tokens. The name is
  * `$JUPYTERHUB_USER`, or what `/user` says. The token is fetched again
- * five minutes before it expires (the hub refreshes it) or when Rucio refuses it.
+ * five minutes (or a quarter of its life, if shorter) before it expires (the hub renews it), or
+ * when Rucio refuses it.
  */
 export class HubCredentials extends CachedCredentials<
   Extract<AuthConfig, { method: 'jupyterhub' }>

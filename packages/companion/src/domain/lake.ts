@@ -110,6 +110,9 @@ export class Lake {
   async authStatus(name: string): Promise<AuthStatus> {
     const { config, rucio } = this.instance(name);
     try {
+      // The credential first: the account is remembered, a sign-in that has lapsed (a hub that
+      // no longer hands out the token, say) is not.
+      await rucio.credentials.token();
       const account = await rucio.whoami();
       return { instance: name, method: config.auth.method, signedIn: true, account };
     } catch (error) {
