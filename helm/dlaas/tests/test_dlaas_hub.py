@@ -150,6 +150,7 @@ class TokenEndpoint:
         self.grants: list[dict[str, list[str]]] = []
         self.authorizations: list[str | None] = []
         self.refuse = False
+        self.refuse_userinfo = False
         endpoint = self
 
         class Token(RequestHandler):
@@ -169,6 +170,10 @@ class TokenEndpoint:
 
         class UserInfo(RequestHandler):
             def get(self):
+                if endpoint.refuse_userinfo:
+                    self.set_status(401)
+                    self.finish({"error": "invalid_token"})
+                    return
                 self.finish({"preferred_username": "alice", "groups": ["/dlaas", "/dlaas/admins"]})
 
         sockets = bind_sockets(0, "127.0.0.1")
@@ -220,6 +225,15 @@ def test_a_token_near_its_expiry_is_renewed_before_it_fails(endpoint):
     # them) and admin from the groups.
     assert model["auth_state"]["oauth_user"]["preferred_username"] == "alice"
     assert model["groups"] == ["dlaas", "dlaas/admins"] and model["admin"] is True
+
+
+def test_a_renewed_token_the_provider_does_not_accept_asks_for_a_new_login(endpoint):
+    loop, idp = endpoint
+    idp.refuse_userinfo = True
+    hook = dlaas_hub.refresh_ahead(300, clock=lambda: 1000)
+    state = {"access_token": jwt({"exp": 1100}), "refresh_token": "r1", "expires_at": 1100.0}
+    assert loop.run_until_complete(hook(token_authenticator(idp.url), User(), state)) is False
+    assert idp.grants[0]["grant_type"] == ["refresh_token"]
 
 
 def test_a_token_with_time_left_is_left_to_oauthenticator(endpoint):
