@@ -4,6 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AuthConfig, InstanceConfig } from '../config.js';
 import { AppError } from '../errors.js';
+import { fetchWithinOrigin } from '../http.js';
 import { rucioException, unreachable } from '../rucio/errors.js';
 import { DeviceCredentials } from './device.js';
 import { ExchangingCredentials } from './exchange.js';
@@ -96,8 +97,11 @@ export class UserpassCredentials extends CachedCredentials<
     }
     let response: Response;
     try {
-      response = await fetch(url, { headers });
+      response = await fetchWithinOrigin(url, { headers }, this.instance.name);
     } catch (error) {
+      if (error instanceof AppError) {
+        throw error;
+      }
       throw unreachable(this.instance.name, this.instance.authUrl ?? this.instance.rucioUrl, error);
     }
     const value = response.headers.get('x-rucio-auth-token');
@@ -307,8 +311,11 @@ export class HubCredentials extends CachedCredentials<
     const hubGet = async (path: string): Promise<Record<string, unknown>> => {
       let response: Response;
       try {
-        response = await fetch(`${base}${path}`, { headers });
+        response = await fetchWithinOrigin(`${base}${path}`, { headers }, 'JupyterHub');
       } catch (error) {
+        if (error instanceof AppError) {
+          throw error;
+        }
         throw unreachable('JupyterHub', api, error);
       }
       if (!response.ok) {

@@ -1,6 +1,7 @@
 import type { CredentialSource } from '../auth/credentials.js';
 import type { InstanceConfig } from '../config.js';
 import { AppError } from '../errors.js';
+import { fetchWithinOrigin } from '../http.js';
 import { mapRucioError, rucioException, unreachable, type ErrorContext } from './errors.js';
 import { parseRucioJson } from './json.js';
 
@@ -58,15 +59,13 @@ export class RucioClient {
         body = JSON.stringify(options.body);
       }
       try {
-        return await fetch(url, {
-          method,
-          headers,
-          body,
-          redirect: 'follow',
-          signal: options.signal ?? null
-        });
+        return await fetchWithinOrigin(
+          url,
+          { method, headers, body: body ?? null, signal: options.signal ?? null },
+          this.instance.name
+        );
       } catch (error) {
-        if (options.signal?.aborted) {
+        if (options.signal?.aborted || error instanceof AppError) {
           throw error;
         }
         throw unreachable(this.instance.name, this.instance.rucioUrl, error);
