@@ -78,11 +78,19 @@ export class DeviceCredentials implements CredentialSource {
       scope: this.auth.scope ?? 'openid profile offline_access',
       ...this.extraParameters()
     });
+    const verificationUri = signInLink(response.verification_uri, this.auth.issuer);
+    if (verificationUri === null) {
+      throw new AppError(
+        502,
+        'rucio_error',
+        `The sign-in service of ${this.instance.name} gave a sign-in page that is not an https address, so dlaas does not show it. Tell the data lake's admins.`
+      );
+    }
     const abort = new AbortController();
     const pending = {
       userCode: response.user_code,
-      verificationUri: response.verification_uri,
-      verificationUriComplete: response.verification_uri_complete ?? null,
+      verificationUri,
+      verificationUriComplete: signInLink(response.verification_uri_complete, this.auth.issuer),
       expiresAt: new Date(Date.now() + response.expires_in * 1000).toISOString(),
       abort
     };
@@ -224,4 +232,24 @@ export class DeviceCredentials implements CredentialSource {
       return undefined;
     }
   }
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/**
+ * A provider's sign-in page as a link the panel may show: https, or http when the issuer itself is
+ * a plain-http loopback provider (a test lake) and the page is on loopback too; otherwise null (a
+ * `javascript:` or other link from a provider in the middle never becomes a link in Jupyter's
+ * origin).
+ */
+export function signInLink(link: string | undefined, issuer: string): string | null {
+  const url = link === undefined ? null : URL.parse(link);
+  if (url?.protocol === 'https:') {
+    return url.href;
+  }
+  const from = URL.parse(issuer);
+  const loopbackIssuer = from?.protocol === 'http:' && LOOPBACK.has(from.hostname);
+  return url?.protocol === 'http:' && loopbackIssuer && LOOPBACK.has(url.hostname)
+    ? url.href
+    : null;
 }
