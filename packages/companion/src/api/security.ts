@@ -8,7 +8,11 @@ function cookie(header: string | undefined, name: string): string | undefined {
   for (const part of (header ?? '').split(';')) {
     const [key, ...value] = part.trim().split('=');
     if (key === name) {
-      return decodeURIComponent(value.join('='));
+      try {
+        return decodeURIComponent(value.join('='));
+      } catch {
+        return undefined; // malformed %-escapes: no usable cookie, so the check refuses (403)
+      }
     }
   }
   return undefined;
