@@ -1,3 +1,4 @@
+import { stripVTControlCharacters } from 'node:util';
 import { AppError } from '../errors.js';
 
 /** What the companion was doing when Rucio answered with an error, for the sentence. */
@@ -25,7 +26,28 @@ export async function rucioException(
   } catch {
     // Flask's HTML 404 or an empty body: the status says enough.
   }
-  return { exceptionClass, message };
+  return {
+    exceptionClass: exceptionClass === undefined ? undefined : tame(exceptionClass, 100),
+    message: tame(message)
+  };
+}
+
+/** The longest text from a server that goes into a sentence for the panel. */
+export const MAX_SERVER_TEXT = 300;
+
+/**
+ * Text from a server (Rucio's exception message, a network error) made fit for a sentence: no
+ * control characters, runs of white space as one space, no `user:password@` in URLs, and at
+ * most `max` characters (cut with "…").
+ */
+export function tame(text: string, max = MAX_SERVER_TEXT): string {
+  const plain = stripVTControlCharacters(text)
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ')
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return plain.length > max ? `${plain.slice(0, max - 1)}…` : plain;
 }
 
 /**
@@ -128,10 +150,11 @@ export function mapRucioError(
 
 /** The AppError for a Rucio that cannot be reached at all. */
 export function unreachable(instance: string, url: string, cause: unknown): AppError {
-  const reason =
+  const reason = tame(
     cause instanceof Error
       ? ((cause.cause as Error | undefined)?.message ?? cause.message)
-      : String(cause);
+      : String(cause)
+  );
   return new AppError(
     502,
     'rucio_unreachable',
