@@ -1,4 +1,7 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { defaultTokenFile } from '../src/auth/device.js';
 import { SORTS, searchQuery, sortParam } from '../src/domain/browse.js';
 import { contentType, parseRange } from '../src/domain/content.js';
 import { PathResolver } from '../src/domain/paths.js';
@@ -90,6 +93,40 @@ describe('PathResolver', () => {
     expect(
       new PathResolver({ mode: 'none' }).resolve('davs://eos.example:443/eos/scratch/x')
     ).toBeNull();
+  });
+});
+
+describe('PathResolver at path boundaries', () => {
+  const resolver = new PathResolver({
+    mode: 'prefix',
+    mappings: [{ pfnPrefix: 'davs://eos.example:443/eos/scratch', localPrefix: '/eos/scratch' }]
+  });
+
+  it('when a prefix without a trailing slash is configured, then it covers its folder and not a sibling that starts alike', () => {
+    expect(resolver.resolve('davs://eos.example:443/eos/scratch/cta/x.fits')).toBe(
+      '/eos/scratch/cta/x.fits'
+    );
+    expect(resolver.resolve('davs://eos.example:443/eos/scratch2/cta/x.fits')).toBeNull();
+    expect(resolver.resolve('davs://eos.example:443/eos/scratchy')).toBeNull();
+  });
+
+  it.each(['a%00b', 'a%0Ab', 'a\u0007b', 'a%7Fb'])(
+    'when a PFN holds a control character (%s), then it has no local path',
+    name => {
+      expect(resolver.resolve(`davs://eos.example:443/eos/scratch/${name}`)).toBeNull();
+    }
+  );
+});
+
+describe('defaultTokenFile', () => {
+  it.each([
+    [undefined, join(homedir(), '.local', 'share')],
+    ['', join(homedir(), '.local', 'share')],
+    ['relative/data', join(homedir(), '.local', 'share')],
+    ['/data/alice', '/data/alice']
+  ])('when XDG_DATA_HOME is %j, then tokens are kept under %s', (xdg, base) => {
+    const env = xdg === undefined ? {} : { XDG_DATA_HOME: xdg };
+    expect(defaultTokenFile('lake', env)).toBe(join(base, 'dlaas', 'lake.tokens.json'));
   });
 });
 

@@ -1,7 +1,7 @@
 import type { DeviceSignIn } from '@dlaas/api';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import * as oidc from 'openid-client';
 import type { AuthConfig, InstanceConfig } from '../config.js';
 import { AppError } from '../errors.js';
@@ -21,8 +21,10 @@ interface StoredTokens {
 }
 
 /** Default place of an instance's tokens: private to the user, kept across restarts. */
-function defaultTokenFile(instance: string): string {
-  const base = process.env['XDG_DATA_HOME'] ?? join(homedir(), '.local', 'share');
+export function defaultTokenFile(instance: string, env: NodeJS.ProcessEnv = process.env): string {
+  // The XDG spec: an unset, empty or relative XDG_DATA_HOME means the default.
+  const xdg = env['XDG_DATA_HOME'];
+  const base = xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.local', 'share');
   return join(base, 'dlaas', `${instance}.tokens.json`);
 }
 

@@ -34,12 +34,16 @@ export class PathResolver implements LocalPathSource {
   /** The local path of a PFN, or null. */
   resolve(pfn: string): string | null {
     for (const { pfnPrefix, localPrefix } of this.mappings) {
-      if (pfn.startsWith(pfnPrefix)) {
+      if (startsAtBoundary(pfn, pfnPrefix)) {
         let rest: string;
         try {
           rest = decodeURIComponent(pfn.slice(pfnPrefix.length));
         } catch {
           return null;
+        }
+        // eslint-disable-next-line no-control-regex
+        if (/[\u0000-\u001f\u007f]/.test(rest)) {
+          return null; // a NUL or another control character: no file of ours is named so
         }
         const root = posix.normalize(localPrefix.endsWith('/') ? localPrefix : `${localPrefix}/`);
         const path = posix.normalize(posix.join(root, rest));
@@ -48,4 +52,12 @@ export class PathResolver implements LocalPathSource {
     }
     return null;
   }
+}
+
+/** Whether `pfn` starts with `prefix` at a path boundary: `/scratch` covers `/scratch/x`, not `/scratch2/x`. */
+function startsAtBoundary(pfn: string, prefix: string): boolean {
+  if (!pfn.startsWith(prefix)) {
+    return false;
+  }
+  return prefix.endsWith('/') || pfn.length === prefix.length || pfn[prefix.length] === '/';
 }
