@@ -169,7 +169,18 @@ async function availabilityEvents(lake: Lake, req: Request, res: Response): Prom
   const dids = list.map(d => parseDid(d));
   const wanted = new Set(dids.map(d => `${d.scope}:${d.name}`));
   const { availabilities } = lake.instance(req.params['instance'] as string);
+  // In place before anything is awaited: a client that leaves while the first answers are read
+  // must leave no listener and no timer behind.
+  let gone = false;
+  const cleanups: (() => void)[] = [];
+  res.on('close', () => {
+    gone = true;
+    cleanups.forEach(cleanup => cleanup());
+  });
   const initial = await Promise.all(dids.map(d => availabilities.availability(d)));
+  if (gone) {
+    return;
+  }
   res.writeHead(200, {
     'Content-Type': 'text/event-stream',
     'Cache-Control': 'no-cache, no-transform',
@@ -186,8 +197,8 @@ async function availabilityEvents(lake: Lake, req: Request, res: Response): Prom
   };
   availabilities.on('availability', onChange);
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-  req.on('close', () => {
-    clearInterval(heartbeat);
-    availabilities.off('availability', onChange);
-  });
+  cleanups.push(
+    () => clearInterval(heartbeat),
+    () => availabilities.off('availability', onChange)
+  );
 }
