@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { didString, type DidRef } from '../did.js';
 import { AppError } from '../errors.js';
-import { StorageReader } from '../fuse/storage.js';
+import { StorageReader, storageHeaders } from '../fuse/storage.js';
 import type { RucioClient } from '../rucio/client.js';
 import { unreachable } from '../rucio/errors.js';
 import { rucioNumber } from '../rucio/json.js';
@@ -145,14 +145,13 @@ export async function fileContent(
   if (range) {
     headers['Range'] = `bytes=${range.start}-${range.end}`;
   }
-  const token = await rucio.credentials.token();
-  if (rucio.instance.auth.method !== 'userpass') {
-    // Storage of token-based lakes (WLCG) takes the same bearer token.
-    headers['Authorization'] = `Bearer ${token.value}`;
-  }
+  const url = StorageReader.urlOf(pfn);
+  // Storage of token-based lakes (WLCG) takes the same bearer token, over https or to trusted
+  // test hosts only; never Rucio's own session token (userpass), nor any with a certificate.
+  Object.assign(headers, await storageHeaders(rucio.instance, rucio.credentials, url));
   let response: Response;
   try {
-    response = await fetch(StorageReader.urlOf(pfn), { headers });
+    response = await fetch(url, { headers });
   } catch (error) {
     throw unreachable(`The storage holding ${didString(did)}`, new URL(pfn).host, error);
   }

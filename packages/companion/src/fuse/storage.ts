@@ -172,7 +172,6 @@ export class StorageReader {
   private nextId = 1;
   /** Why https storage cannot be read (a certificate file that cannot be read), if so. */
   private tlsProblem: string | undefined;
-  private readonly trusted: ReadonlySet<string>;
   private readonly warned = new Set<string>();
 
   constructor(
@@ -180,9 +179,7 @@ export class StorageReader {
     private readonly credentials: CredentialSource,
     /** A storage that sends nothing for this long fails the read with EIO. */
     private readonly timeoutMs: number
-  ) {
-    this.trusted = new Set((instance.trustedHttpHosts ?? []).map(h => h.toLowerCase()));
-  }
+  ) {}
 
   /** The storage thread, started on first use (it reads the certificate files once). */
   private get storage(): Worker {
@@ -249,24 +246,8 @@ export class StorageReader {
     return new URL(pfn.replace(/^davs:/, 'https:').replace(/^dav:/, 'http:'));
   }
 
-  private async headers(url: URL): Promise<Record<string, string>> {
-    const method = this.instance.auth.method;
-    if (method === 'userpass' || method === 'x509') {
-      return {};
-    }
-    if (url.protocol !== 'https:' && !this.trusted.has(url.host.toLowerCase())) {
-      if (!this.warned.has(url.host)) {
-        this.warned.add(url.host);
-        log('warn', 'storage on plain http gets no token', {
-          instance: this.instance.name,
-          host: url.host,
-          hint: 'list the host in trustedHttpHosts if it is a trusted test storage'
-        });
-      }
-      return {};
-    }
-    const token = await this.credentials.token();
-    return { Authorization: `Bearer ${token.value}` };
+  private headers(url: URL): Promise<Record<string, string>> {
+    return storageHeaders(this.instance, this.credentials, url, this.warned);
   }
 
   /**
@@ -312,6 +293,41 @@ export class StorageReader {
 }
 
 /** A buffer in memory the storage thread can write into. */
+/**
+ * The headers a read from storage carries: the user's bearer token for the sign-ins that have one
+ * from the identity provider (token, jupyterhub, device), and only over https or to a host the
+ * instance lists in `trustedHttpHosts`; nothing for userpass (its token is Rucio's own session,
+ * which storage must never see) or x509 (the certificate speaks for the user over TLS). `warned`
+ * keeps the hosts already named in the log.
+ */
+export async function storageHeaders(
+  instance: InstanceConfig,
+  credentials: CredentialSource,
+  url: URL,
+  warned: Set<string> = new Set()
+): Promise<Record<string, string>> {
+  const method = instance.auth.method;
+  if (method === 'userpass' || method === 'x509') {
+    return {};
+  }
+  const trusted = (instance.trustedHttpHosts ?? []).some(
+    host => host.toLowerCase() === url.host.toLowerCase()
+  );
+  if (url.protocol !== 'https:' && !trusted) {
+    if (!warned.has(url.host)) {
+      warned.add(url.host);
+      log('warn', 'storage on plain http gets no token', {
+        instance: instance.name,
+        host: url.host,
+        hint: 'list the host in trustedHttpHosts if it is a trusted test storage'
+      });
+    }
+    return {};
+  }
+  const token = await credentials.token();
+  return { Authorization: `Bearer ${token.value}` };
+}
+
 export function sharedBuffer(size: number): Buffer {
   return Buffer.from(new SharedArrayBuffer(size));
 }
