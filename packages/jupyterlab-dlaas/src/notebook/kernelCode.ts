@@ -114,7 +114,7 @@ export function variableNameProblem(
       Private.alternative(language, name)
     );
   }
-  if (Private.PROTECTED[language].has(name)) {
+  if (Private.isProtected(language, name)) {
     return trans.__(
       '"%1" already means something in %2 and replacing it would break code that uses it: choose another name, such as %3.',
       name,
@@ -319,12 +319,22 @@ namespace Private {
   };
 
   /** A name the user may take instead of `name`. */
+  /**
+   * Whether assigning `name` would replace something the language or the kernel relies on: the
+   * built-ins listed above, and in Python every `__dunder__` (`__builtins__`, `__name__`, …:
+   * names Python itself defines and looks up).
+   */
+  export function isProtected(language: KernelLanguage, name: string): boolean {
+    return PROTECTED[language].has(name) || (language === 'python' && /^__\w*__$/.test(name));
+  }
+
   export function alternative(language: KernelLanguage, name: string): string {
-    for (const candidate of [`${name}_data`, `my_${name}`, 'my_data']) {
+    const base = name.replace(/^_+|_+$/g, '') || 'data';
+    for (const candidate of [`${base}_data`, `my_${base}`, 'my_data']) {
       if (
         NAME_PATTERN[language].test(candidate) &&
         !KEYWORDS[language].has(candidate) &&
-        !PROTECTED[language].has(candidate)
+        !isProtected(language, candidate)
       ) {
         return candidate;
       }

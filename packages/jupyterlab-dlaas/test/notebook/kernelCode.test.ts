@@ -92,7 +92,22 @@ describe('variableNameProblem', () => {
     julia: ['end', 'function', 'begin', 'true', 'nothing', 'missing', 'where', 'in']
   };
   const protected_: Record<KernelLanguage, string[]> = {
-    python: ['list', 'str', 'open', 'print', 'len', 'In', 'Out', '_', 'get_ipython'],
+    python: [
+      'list',
+      'str',
+      'open',
+      'print',
+      'len',
+      'In',
+      'Out',
+      '_',
+      'get_ipython',
+      // A shared notebook's attachment must not replace Python's own names.
+      '__builtins__',
+      '__name__',
+      '__import__',
+      '__doc__'
+    ],
     r: ['T', 'F'],
     julia: ['ans', 'pi', 'Main']
   };
