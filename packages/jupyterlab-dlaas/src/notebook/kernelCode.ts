@@ -24,6 +24,7 @@
  * nothing and leaves no helper name behind in the user's namespace.
  */
 import { nullTranslator, type TranslationBundle } from '@jupyterlab/translation';
+import { R_BASE_FUNCTIONS } from './rBase';
 
 /** The kernel languages dlaas injects variables into. */
 export type KernelLanguage = 'python' | 'r' | 'julia';
@@ -314,7 +315,8 @@ namespace Private {
       // IPython's own names in the user namespace.
       ...'In Out get_ipython display _ __ ___ _i _ii _iii _ih _oh _dh'.split(' ')
     ]),
-    r: new Set('T F'.split(' ')),
+    // T and F, and base R's functions (a shared notebook's attachment must not hide them).
+    r: new Set(['T', 'F', ...R_BASE_FUNCTIONS]),
     julia: new Set('ans nothing missing Inf NaN pi Main Base Core _'.split(' '))
   };
 

@@ -108,7 +108,7 @@ describe('variableNameProblem', () => {
       '__import__',
       '__doc__'
     ],
-    r: ['T', 'F'],
+    r: ['T', 'F', 'c', 'file', 'list', 'sum', 'library', 'data.frame', 'is.na', 'Sys.time'],
     julia: ['ans', 'pi', 'Main']
   };
 
