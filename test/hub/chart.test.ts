@@ -7,7 +7,7 @@ import { checkConfig } from '../../packages/companion/src/index.js';
 import { CHART_SCHEMA, instancesSchema } from '../../scripts/chart-schema.js';
 import { HUB_REQUIREMENTS, HUB_VENV } from '../support/hub.js';
 import { ensureVenv, REPO, run } from '../support/processes.js';
-import { find, type K8sObject } from '../support/z2jh.js';
+import { decoded, find, type K8sObject } from '../support/z2jh.js';
 
 /**
  * The Helm chart (helm/dlaas) without a cluster: `helm lint --strict` and `helm template` of each
@@ -139,8 +139,7 @@ describe('the Helm chart', () => {
     );
 
     // z2jh keeps its values for the hub (extraConfig, loadRoles) in the Secret `hub`.
-    const secret = find(objects, 'Secret', 'hub');
-    const values = Buffer.from(secret.data?.['values.yaml'] ?? '', 'base64').toString();
+    const values = decoded(find(objects, 'Secret', 'hub'), 'values.yaml');
     expect(values).toContain('dlaas_hub.configure(c, dlaas_hub.load_settings()');
     expect(values).toMatch(
       /server:\s+scopes:\s+- users:activity!user\s+- access:servers!server\s+- admin:auth_state!user/

@@ -151,7 +151,8 @@ async function ensureSingleuserVenv(): Promise<string> {
   return python;
 }
 
-function decoded(object: K8sObject, key: string): string {
+/** A ConfigMap's value, or a Secret's decoded from base64; throws when the key is missing. */
+export function decoded(object: K8sObject, key: string): string {
   const value = object.data?.[key];
   if (value === undefined) {
     throw new Error(`${object.kind} ${object.metadata.name} has no key ${key}`);
