@@ -61,9 +61,15 @@ export async function startCompanion(): Promise<RunningCompanion> {
 /** Everything the companion answered during the tests, for the token scan. */
 export const answers: string[] = [];
 
-/** A small client for the companion that sends Jupyter's XSRF cookie and header on POSTs. */
+/**
+ * A small client for the companion that sends Jupyter's XSRF cookie and header on POSTs, and the
+ * companion's token when it has one (`dlaas-companion --port` requires it).
+ */
 export class CompanionClient {
-  constructor(readonly base: string) {}
+  constructor(
+    readonly base: string,
+    readonly token?: string
+  ) {}
 
   async call(
     method: string,
@@ -75,6 +81,9 @@ export class CompanionClient {
     if (options.xsrf !== false) {
       headers['Cookie'] = '_xsrf=test-xsrf-value';
       headers['X-XSRFToken'] = 'test-xsrf-value';
+    }
+    if (this.token !== undefined) {
+      headers['Authorization'] = `token ${this.token}`;
     }
     const response = await fetch(this.base + path, {
       method,

@@ -1,5 +1,6 @@
 import type { Availability, Instance, LocalPath, Window } from '@dlaas/api';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
@@ -27,6 +28,8 @@ const scratchRse = devlake.rses.find(r => r.role === 'scratch');
 const work = mkdtempSync(join(tmpdir(), 'dlaas-mount-'));
 const mountPoint = join(work, 'datalake');
 const configFile = join(work, 'companion.json');
+/** The token every request to the companion on its port carries (`DLAAS_TOKEN`). */
+const token = randomBytes(32).toString('base64url');
 
 /** A companion process and its client. */
 interface Companion {
@@ -45,7 +48,12 @@ async function startCompanion(
     process.execPath,
     [MAIN, '--port', '0', ...(options.stopWithStdin ? ['--stop-with-stdin'] : [])],
     {
-      env: { ...process.env, DLAAS_CONFIG: options.config ?? configFile, DLAAS_LOG_LEVEL: 'info' },
+      env: {
+        ...process.env,
+        DLAAS_CONFIG: options.config ?? configFile,
+        DLAAS_LOG_LEVEL: 'info',
+        DLAAS_TOKEN: token
+      },
       stdio: [options.stopWithStdin ? 'pipe' : 'ignore', 'ignore', 'pipe']
     }
   );
@@ -68,7 +76,7 @@ async function startCompanion(
   if (address === undefined) {
     throw new Error(`the companion did not start:\n${log.join('\n')}`);
   }
-  return { process: child, client: new CompanionClient(address), log };
+  return { process: child, client: new CompanionClient(address, token), log };
 }
 
 async function stopCompanion(c: Companion, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {

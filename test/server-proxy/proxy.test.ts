@@ -1,4 +1,10 @@
-import type { AuthStatus, Availability, ErrorResponse, MakeAvailableResponse } from '@dlaas/api';
+import type {
+  AuthStatus,
+  Availability,
+  ErrorResponse,
+  MakeAvailableResponse,
+  TransfersResponse
+} from '@dlaas/api';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -18,10 +24,12 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stripVTControlCharacters } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { devlake, rucioAs } from '../devlake/helpers.js';
+import { devlake, rucioAs, type Rule } from '../devlake/helpers.js';
 import type { Config } from '../../packages/companion/src/index.js';
 import { linkUserConfig } from '../../packages/devlake/src/userconfig.js';
 import { builtWheel, ensureLabVenv, installWheel, LAB_VENV } from '../../packages/lab/src/venv.js';
+import { putDatasetBytesLater } from '../support/bytes-later.js';
+import { EventStream } from '../support/event-stream.js';
 import { freePort, groupAlive, run, signalGroup } from '../support/processes.js';
 
 /**
@@ -590,6 +598,86 @@ describe('the dlaas wheel in JupyterLab', () => {
     expect(response.status).toBe(200);
     expect(companionsOf(main.pid).map(p => p.pid)).toEqual(after.map(p => p.pid));
     expect(foldersIn(join(scratch, 'tmp'), 'jupyter-server-proxy-')).toEqual([]);
+  });
+
+  it('when the companion is killed with SIGKILL while a rule it made is replicating, then it is started again and, through the proxy, the transfers list and the reopened event stream show the rule still REPLICATING and then AVAILABLE', async () => {
+    // A new dataset whose bytes reach the site's storage only later: its rule replicates (its
+    // transfers fail at the source and are retried) until they are written.
+    const dataset = `proxy-kill-${randomBytes(5).toString('hex')}`;
+    const did = `user.alice:${dataset}`;
+    const writeBytes = await putDatasetBytesLater(devlake, dataset, 3);
+    const eventsUrl = `${base}/dlaas/api/instances/devlake/events?did=${encodeURIComponent(did)}`;
+    const auth = { Authorization: `token ${TOKEN}` };
+    // The panel shows the dataset, and follows it on the event stream, through the proxy.
+    const before = await EventStream.open(eventsUrl, auth);
+    expect(before.status).toBe(200);
+    expect(
+      (await before.until(a => a.did === did, 10_000, 'the first event')).availability.state
+    ).toBe('NOT_AVAILABLE');
+    const page = await jupyter('/lab');
+    const xsrf = cookiesOf(page).get('_xsrf') ?? '';
+    await page.body?.cancel();
+    const made = await jupyter(makeAvailablePath, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Cookie: `_xsrf=${xsrf}`, 'X-XSRFToken': xsrf },
+      body: JSON.stringify({ did })
+    });
+    expect(made.status).toBe(201);
+    const { availability } = await json<MakeAvailableResponse>(made);
+    expect(availability.state).toBe('REPLICATING');
+    const ruleId = availability.ruleId ?? '';
+
+    // Killed at once: Rucio retries the failing transfers three times (about 15 s) before it
+    // calls the rule stuck, and everything below until the bytes are written must fit in that.
+    const companions = companionsOf(main.pid);
+    expect(companions).toHaveLength(1);
+    const dead = companions[0]?.pid ?? 0;
+    process.kill(dead, 'SIGKILL');
+    await before.ended(10_000);
+
+    // The panel's next requests, as it retries them, reach a companion again.
+    const deadline = performance.now() + 30_000;
+    let health = await jupyter('/dlaas/health');
+    while (health.status !== 200 && performance.now() < deadline) {
+      await health.body?.cancel();
+      await sleep(100);
+      health = await jupyter('/dlaas/health');
+    }
+    expect(health.status).toBe(200);
+    const after = companionsOf(main.pid);
+    expect(after).toHaveLength(1);
+    expect(after[0]?.pid).not.toBe(dead);
+
+    // The transfers list, and the event stream opened again (as EventSource reconnects), show
+    // the rule still replicating.
+    const reopened = await EventStream.open(eventsUrl, auth);
+    try {
+      const [transfers, first] = await Promise.all([
+        jupyter('/dlaas/api/instances/devlake/transfers').then(r => json<TransfersResponse>(r)),
+        reopened.until(a => a.did === did, 10_000, 'the first event after the restart')
+      ]);
+      const rule = await rucioAs('alice').json<Rule>('GET', `/rules/${ruleId}`);
+      expect(rule.state, 'Rucio has not given up on the rule yet (a heavily loaded machine?)').toBe(
+        'REPLICATING'
+      );
+      expect(transfers.transfers.find(t => t.did === did)).toMatchObject({
+        ruleId,
+        state: 'REPLICATING'
+      });
+      expect(reopened.status).toBe(200);
+      expect(first.availability).toMatchObject({ state: 'REPLICATING', ruleId });
+
+      // The bytes arrive: the stream shows the rule done.
+      await writeBytes();
+      const done = await reopened.until(
+        a => a.did === did && a.state === 'AVAILABLE',
+        120_000,
+        'AVAILABLE'
+      );
+      expect(done.availability).toMatchObject({ ruleId, files: { ok: 3, total: 3 } });
+    } finally {
+      reopened.close();
+    }
   });
 
   it('when the Jupyter server stops, then its companion stops with it and the private folder is removed', async () => {

@@ -143,6 +143,13 @@ const InstanceConfig = Type.Object(
     scratchRse: Type.String({ minLength: 1 }),
     /** Lifetime of the rules "make available" creates, in seconds. */
     ruleLifetimeSeconds: Type.Optional(Type.Integer({ minimum: 3600, maximum: 365 * 86400 })),
+    /**
+     * Seconds Rucio may take to start answering a request, and may stay silent in the middle of
+     * an answer, before the request fails (default 30).
+     */
+    requestTimeoutSeconds: Type.Optional(Type.Number({ minimum: 0.1, maximum: 3600 })),
+    /** Requests sent to Rucio at once; more wait their turn (default 8). */
+    maxConcurrentRequests: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
     paths: Type.Optional(Type.Union([PrefixPaths, FusePaths, NoPaths])),
     /**
      * Storage hosts (`host` or `host:port`) that may receive the user's bearer token over plain
@@ -150,7 +157,23 @@ const InstanceConfig = Type.Object(
      */
     trustedHttpHosts: Type.Optional(Type.Array(HostName)),
     /** PEM bundle of the CAs that sign Rucio's and the storages' certificates. */
-    caBundle: Type.Optional(Type.String({ minLength: 1 }))
+    caBundle: Type.Optional(Type.String({ minLength: 1 })),
+    /**
+     * The lake's rules for scopes and names, as in its Rucio schema (`SCOPE`, `NAME` and their
+     * lengths): regular expressions matched against the whole text. Rucio's generic schema by
+     * default; communities set their own (CMS block names hold `#`).
+     */
+    naming: Type.Optional(
+      Type.Object(
+        {
+          scope: Type.Optional(Type.String({ minLength: 1 })),
+          name: Type.Optional(Type.String({ minLength: 1 })),
+          scopeMaxLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+          nameMaxLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 }))
+        },
+        { additionalProperties: false }
+      )
+    )
   },
   { additionalProperties: false }
 );
@@ -330,6 +353,18 @@ export function checkConfig(raw: unknown, source: string): Config {
       throw new ConfigError(
         `In ${source}, the key "instances.${index}.auth" of method "token" needs "file" or "env" saying where the token is.`
       );
+    }
+  });
+  raw.instances.forEach((instance, index) => {
+    for (const key of ['scope', 'name'] as const) {
+      const pattern = instance.naming?.[key];
+      try {
+        new RegExp(pattern ?? '', 'u');
+      } catch (error) {
+        throw new ConfigError(
+          `In ${source}, the key "instances.${index}.naming.${key}" is not a regular expression (${(error as Error).message}). Copy the pattern from the data lake's Rucio schema.`
+        );
+      }
     }
   });
   const mounts = new Map<string, string>();

@@ -3,7 +3,8 @@ import { chmodSync, existsSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { apiRouter } from './api/routes.js';
-import { xsrfCheck } from './api/security.js';
+import { tcpGuard, xsrfCheck, type TcpGuardOptions } from './api/security.js';
+import { tokenProblem, writeTokenFile, type CompanionToken } from './companion-token.js';
 import type { Config } from './config.js';
 import type { AvailabilityOptions } from './domain/availability.js';
 import { Lake } from './domain/lake.js';
@@ -16,8 +17,11 @@ export const VERSION = '0.1.0';
 /** Body size limit of JSON requests. */
 const BODY_LIMIT = '64kb';
 
-/** Builds the express app for a configuration. */
-export function createApp(lake: Lake): express.Express {
+/**
+ * Builds the express app for a configuration; `tcp` adds the guard of a companion on TCP
+ * (loopback `Host`, same `Origin`, and its token), which runs before anything else answers.
+ */
+export function createApp(lake: Lake, tcp?: TcpGuardOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -33,6 +37,9 @@ export function createApp(lake: Lake): express.Express {
     });
     next();
   });
+  if (tcp) {
+    app.use(tcpGuard(tcp));
+  }
   app.get('/health', (_req, res) => {
     res.json({ ok: true, version: VERSION, instances: lake.config.instances.length });
   });
@@ -104,35 +111,73 @@ function isBodyError(error: unknown, type?: string): boolean {
   return (
     typeof e === 'object' &&
     e !== null &&
-    typeof e.type === 'string' &&
-    (type === undefined ? typeof e.status === 'number' && e.status < 500 : e.type === type)
+    // Some body errors have no type: a body that is not compressed as its Content-Encoding says.
+    (type === undefined
+      ? typeof e.status === 'number' && e.status >= 400 && e.status < 500
+      : e.type === type)
   );
 }
 
-/** Where the companion listens. */
+/** Loopback addresses a TCP companion may listen on: it speaks plain HTTP and holds credentials. */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Where a TCP companion listens unless told otherwise. */
+const DEFAULT_HOST = '127.0.0.1';
+
+/**
+ * Where the companion listens: a unix socket (made 0600; how jupyter-server-proxy reaches it), or
+ * a loopback TCP port (`host` 127.0.0.1 by default, ::1 or localhost). On TCP every request must
+ * name loopback in `Host` and carry no foreign `Origin`, and, given a `token`, carry it. Without
+ * a token only those checks apply: that is for tests that run the companion in their own process;
+ * `dlaas-companion --port` always gives one.
+ */
 export type Listen =
-  { readonly socket: string } | { readonly port: number; readonly host?: string };
+  | { readonly socket: string }
+  | { readonly port: number; readonly host?: string; readonly token?: CompanionToken };
 
 /** A running companion. */
 export interface RunningCompanion {
   readonly server: Server;
   readonly lake: Lake;
-  /** `http://127.0.0.1:PORT` when on TCP, or the socket path. */
+  /** `http://HOST:PORT` when on TCP (HOST 127.0.0.1 unless told otherwise), or the socket path. */
   readonly address: string;
+  /** The file (mode 0600) that holds the token of a companion on TCP, when one was written. */
+  readonly tokenFile?: string;
   stop(): Promise<void>;
 }
 
-/** Starts the companion (port 0 picks a free port, for tests). */
+/**
+ * Starts the companion (port 0 picks a free port, for tests). On TCP with a token that has a
+ * `file`, the token is written there (0600) once the port is known, and removed by `stop()`.
+ */
 export async function start(
   config: Config,
   listen: Listen,
   options: AvailabilityOptions = {}
 ): Promise<RunningCompanion> {
+  const tcp = 'socket' in listen ? undefined : { ...listen, host: listen.host ?? DEFAULT_HOST };
+  if (tcp && !LOOPBACK_HOSTS.has(tcp.host)) {
+    throw new Error(
+      `The companion listens on TCP only on loopback (127.0.0.1, ::1 or localhost), not on ${tcp.host}: it speaks plain HTTP and holds the user's credentials.`
+    );
+  }
+  const problem = tcp?.token && tokenProblem(tcp.token.secret, "The companion's token");
+  if (problem) {
+    throw new Error(problem);
+  }
   const lake = new Lake(config, options);
   // Mounted before the companion answers, so that a Jupyter server that starts it finds its
   // folders there; their contents are read from Rucio afterwards.
   await lake.startMounts();
-  const app = createApp(lake);
+  // Known once the port is; the guard names it only when it refuses a request.
+  let tokenFile: string | undefined;
+  const app = createApp(
+    lake,
+    tcp && {
+      secret: tcp.token?.secret,
+      whereIsToken: () => tokenFile ?? tcp.token?.hint ?? 'whoever started the companion'
+    }
+  );
   const server = await new Promise<Server>((resolvePromise, reject) => {
     const onError = (error: Error): void => reject(error);
     let s: Server;
@@ -146,24 +191,34 @@ export async function start(
         resolvePromise(s);
       });
     } else {
-      s = app.listen(listen.port, listen.host ?? '127.0.0.1', () => resolvePromise(s));
+      s = app.listen(listen.port, listen.host ?? DEFAULT_HOST, () => resolvePromise(s));
     }
     s.once('error', onError);
   });
-  const address =
-    'socket' in listen
-      ? listen.socket
-      : `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    server,
-    lake,
-    address,
-    stop: async () => {
-      server.closeAllConnections();
-      await Promise.all([
-        new Promise<void>(resolvePromise => server.close(() => resolvePromise())),
-        lake.close()
-      ]);
+  const stop = async (): Promise<void> => {
+    server.closeAllConnections();
+    await Promise.all([
+      new Promise<void>(resolvePromise => server.close(() => resolvePromise())),
+      lake.close()
+    ]);
+    if (tokenFile !== undefined) {
+      rmSync(tokenFile, { force: true });
     }
   };
+  if ('socket' in listen) {
+    return { server, lake, address: listen.socket, stop };
+  }
+  const port = (server.address() as AddressInfo).port;
+  const file = listen.token?.file?.(port);
+  if (listen.token && file !== undefined) {
+    try {
+      writeTokenFile(file, listen.token.secret);
+    } catch (error) {
+      await stop();
+      throw error;
+    }
+    tokenFile = file;
+  }
+  const host = listen.host === '::1' ? '[::1]' : (listen.host ?? DEFAULT_HOST);
+  return { server, lake, address: `http://${host}:${port}`, tokenFile, stop };
 }

@@ -2,9 +2,11 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultTokenFile } from '../src/auth/device.js';
-import { SORTS, searchQuery, sortParam } from '../src/domain/browse.js';
+import { searchQuery, sortParam } from '../src/domain/browse.js';
 import { contentType, parseRange } from '../src/domain/content.js';
+import { listSort } from '../src/domain/orders.js';
 import { PathResolver } from '../src/domain/paths.js';
+import { sortRows } from '../src/domain/windows.js';
 import { mapRucioError } from '../src/rucio/errors.js';
 import { parseRucioJson } from '../src/rucio/json.js';
 
@@ -52,15 +54,15 @@ describe('list orders', () => {
     { scope: 'lofar', name: 'f1', bytes: 500 },
     { scope: 'cta', name: 'z', bytes: 5 }
   ];
-  const names = (order: 'name' | 'size'): string[] =>
-    [...rows].sort(SORTS[order].compare).map(r => `${r.scope}:${r.name}`);
+  const names = async (order: 'name' | 'size'): Promise<string[]> =>
+    (await sortRows(rows, listSort(order))).map(r => `${r.scope}:${r.name}`);
 
-  it('when sorted by name, then scope comes first and numbers in names count as numbers', () => {
-    expect(names('name')).toEqual(['cta:z', 'lofar:f1', 'lofar:f2', 'lofar:f10']);
+  it('when sorted by name, then scope comes first and numbers in names count as numbers', async () => {
+    expect(await names('name')).toEqual(['cta:z', 'lofar:f1', 'lofar:f2', 'lofar:f10']);
   });
 
-  it('when sorted by size, then the largest come first, ties by name, unknown sizes last', () => {
-    expect(names('size')).toEqual(['lofar:f1', 'lofar:f10', 'cta:z', 'lofar:f2']);
+  it('when sorted by size, then the largest come first, ties by name, unknown sizes last', async () => {
+    expect(await names('size')).toEqual(['lofar:f1', 'lofar:f10', 'cta:z', 'lofar:f2']);
   });
 
   it('when the sort parameter is absent, rucio, name or size, then it is accepted; else a sentence', () => {
@@ -93,6 +95,43 @@ describe('PathResolver', () => {
     expect(
       new PathResolver({ mode: 'none' }).resolve('davs://eos.example:443/eos/scratch/x')
     ).toBeNull();
+  });
+});
+
+describe('PathResolver and names a file system would change', () => {
+  const resolver = new PathResolver({
+    mode: 'prefix',
+    mappings: [{ pfnPrefix: 'http://127.0.0.1:1/rucio/', localPrefix: '/data/scratch' }]
+  });
+  const pfn = (scope: string, name: string): string =>
+    `http://127.0.0.1:1/rucio/${scope}/ab/cd/${name}`;
+
+  it('when two DIDs differ only by . or .. segments or doubled slashes, then neither gets the other’s path', () => {
+    const plain = { scope: 'user.alice', name: 'run/b.dat' };
+    expect(resolver.localPath(plain, pfn('user/alice', plain.name), plain)).toBe(
+      '/data/scratch/user/alice/ab/cd/run/b.dat'
+    );
+    for (const name of [
+      'run/x/../b.dat',
+      'run/./b.dat',
+      'run//b.dat',
+      '/../../../ab/cd/run/b.dat'
+    ]) {
+      const did = { scope: 'user.alice', name };
+      expect(resolver.localPath(did, pfn('user/alice', name), did), name).toBeNull();
+    }
+  });
+
+  it('when a scope is "..", then its PFN has no local path', () => {
+    const did = { scope: '..', name: 'x' };
+    expect(resolver.localPath(did, pfn('..', 'x'), did)).toBeNull();
+  });
+
+  it('when a name starts with one slash, then it still maps', () => {
+    const did = { scope: 'cms', name: '/store/x.root' };
+    expect(resolver.localPath(did, pfn('cms', did.name), did)).toBe(
+      '/data/scratch/cms/ab/cd/store/x.root'
+    );
   });
 });
 
@@ -155,6 +194,20 @@ describe('contentType', () => {
 });
 
 describe('mapRucioError', () => {
+  it('when Rucio’s replica listing refuses a name without a letter or digit, then the sentence says so instead of a schema dump', () => {
+    const error = mapRucioError(
+      400,
+      'InvalidObject',
+      "Problem validating r_dids: '/-' does not match '\\\\w'",
+      { instance: 'lake', did: 'user.alice:/-' }
+    );
+    expect(error).toMatchObject({ status: 409, code: 'conflict' });
+    expect(error.message).toMatch(
+      /cannot list where the files of "user.alice:\/-" are: .*give it a name with a letter or a digit\.$/
+    );
+    expect(error.message).not.toContain('validating');
+  });
+
   it('when Rucio names an exception, then the user gets a sentence and a fitting status', () => {
     const context = { instance: 'lake', did: 'cta:x', rse: 'SCRATCH' };
     expect(mapRucioError(404, 'DataIdentifierNotFound', '', context)).toMatchObject({

@@ -67,6 +67,16 @@ describe('configuration', () => {
     ).toThrow(/"defaultInstance" is "other".*there are: lake/);
   });
 
+  it('when an instance names its own naming rules, then they are kept, and one that is not a regular expression is refused with the key', () => {
+    const naming = { name: '^/[A-Za-z0-9_./#-]+$', nameMaxLength: 500 };
+    expect(checkConfig({ instances: [{ ...instance, naming }] }, 'c.json').instances[0]).toEqual(
+      expect.objectContaining({ naming })
+    );
+    expect(() =>
+      checkConfig({ instances: [{ ...instance, naming: { scope: '^[a-z' } }] }, 'c.json')
+    ).toThrow(/"instances\.0\.naming\.scope" is not a regular expression/);
+  });
+
   it('when a token instance says nowhere where the token is, then the sentence asks for file or env', () => {
     expect(() =>
       checkConfig({ instances: [{ ...instance, auth: { method: 'token' } }] }, 'c.json')

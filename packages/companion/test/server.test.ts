@@ -38,4 +38,21 @@ describe('a companion with no data lake configured', () => {
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe('not_found');
     expect((await fetch(`${companion.address}/health`)).status).toBe(200);
   });
+
+  it('when a body is not compressed as its Content-Encoding says, then 400 says it could not be read', async () => {
+    const response = await fetch(`${companion.address}/api/instances/any/auth/sign-out`, {
+      method: 'POST',
+      headers: {
+        'Content-Encoding': 'gzip',
+        'Content-Type': 'application/json',
+        Cookie: '_xsrf=x',
+        'X-XSRFToken': 'x'
+      },
+      body: '[]'
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toBe(
+      'The request body could not be read; send JSON.'
+    );
+  });
 });

@@ -129,6 +129,19 @@ describe('reading scratch replicas', () => {
     reader.dispose();
   });
 
+  it('when a PFN has a . or .. segment (also as %2e), then the read fails with EIO and nothing is asked of the storage', async () => {
+    const reader = new StorageReader(instance('userpass'), credentials, 5000);
+    const before = seen.length;
+    for (const path of ['/x/../file', '/x/%2e%2E/file', '/./file', '/x/.%2e/file']) {
+      await expect(read(reader, path, 0, 9), path).rejects.toMatchObject({
+        errno: EIO,
+        message: expect.stringMatching(/"\." or "\.\." segment/)
+      });
+    }
+    expect(seen.slice(before)).toEqual([]);
+    reader.dispose();
+  });
+
   it('when the storage says nothing, then the read fails with EIO after the timeout', async () => {
     const reader = new StorageReader(instance('userpass'), credentials, 300);
     const started = Date.now();

@@ -1,22 +1,8 @@
 import type { Availability } from '@dlaas/api';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { CredentialSource } from '../src/auth/credentials.js';
-import type { InstanceConfig } from '../src/config.js';
 import { Availabilities } from '../src/domain/availability.js';
 import { RucioClient } from '../src/rucio/client.js';
-
-const instance: InstanceConfig = {
-  name: 'lake',
-  rucioUrl: 'http://rucio.invalid',
-  auth: { method: 'userpass', username: 'u', password: 'p', account: 'alice' },
-  scratchRse: 'SCRATCH'
-};
-
-const credentials: CredentialSource = {
-  method: 'userpass',
-  configuredAccount: 'alice',
-  token: async () => ({ value: 't', expiresAt: Date.now() + 3600_000, account: 'alice' })
-};
+import { credentials, instance } from './stand-in.js';
 
 afterEach(() => {
   vi.unstubAllGlobals();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StreamWindows } from '../src/domain/windows.js';
+import { StreamWindows, type ListSort } from '../src/domain/windows.js';
 
 /** A stream of `count` numbers that records how far it was read. */
 function counting(
@@ -40,6 +40,38 @@ function counting(
   };
   return result;
 }
+
+/** A number's key: the number and its opposite. */
+interface Opposite {
+  row: number;
+  value: number;
+}
+
+/** Numbers from the largest, counting how often a key is computed and two keys compared. */
+function spiedSort(): ListSort<number, Opposite> & { keyed: () => number; compared: () => number } {
+  let keyed = 0;
+  let compared = 0;
+  return {
+    name: 'desc',
+    key: n => {
+      keyed++;
+      return { row: n, value: -n };
+    },
+    compare: (a, b) => {
+      compared++;
+      return a.value - b.value;
+    },
+    keyed: () => keyed,
+    compared: () => compared
+  };
+}
+
+const ascending: ListSort<number, { row: number }> = {
+  name: 'asc',
+  key: row => ({ row }),
+  compare: (a, b) => a.row - b.row
+};
+const tooLong = (): Error => new Error('too long to sort');
 
 describe('StreamWindows', () => {
   it('when the first window of a long list is asked for, then only a batch beyond it is read', async () => {
@@ -112,18 +144,11 @@ describe('StreamWindows', () => {
     expect(sources.map(s => s.closed())).toEqual([true, false, false]);
   });
 
-  it('when a sorted window is asked for, then the whole list is read, sorted once, and served with its length', async () => {
+  it('when a sorted window is asked for, then the whole list is read, keyed once a row, sorted once, and served with its length', async () => {
     const source = counting(1000);
     const windows = new StreamWindows<number>();
     const open = source.open;
-    let compared = 0;
-    const descending = {
-      name: 'desc',
-      compare: (a: number, b: number) => {
-        compared++;
-        return b - a;
-      }
-    };
+    const descending = spiedSort();
     const tooLong = (): Error => new Error('too long');
     const first = await windows.sortedWindow('k', open, 0, 3, descending, 5000, tooLong);
     expect(first).toEqual({
@@ -134,10 +159,14 @@ describe('StreamWindows', () => {
       complete: true
     });
     expect(source.read()).toBe(1000);
-    const comparisons = compared;
+    // One key a row, however many comparisons: no comparison builds a key of its own.
+    expect(descending.keyed()).toBe(1000);
+    expect(descending.compared()).toBeGreaterThanOrEqual(999);
+    const comparisons = descending.compared();
     const last = await windows.sortedWindow('k', open, 998, 10, descending, 5000, tooLong);
     expect(last.items).toEqual([1, 0]);
-    expect(compared).toBe(comparisons);
+    expect(descending.compared()).toBe(comparisons);
+    expect(descending.keyed()).toBe(1000);
     // Rucio's order comes from the same read.
     expect((await windows.window('k', open, 10, 2)).items).toEqual([10, 11]);
     expect(source.opened()).toBe(1);
@@ -152,11 +181,135 @@ describe('StreamWindows', () => {
         source.stream,
         0,
         10,
-        { name: 'asc', compare: (a, b) => a - b },
+        ascending,
         2000,
         () => new Error('too long to sort')
       )
     ).rejects.toThrow('too long to sort');
     expect(source.read()).toBeLessThan(3000);
+  });
+
+  it('when a long list is sorted, then the event loop gets turns before the sort ends', async () => {
+    const source = counting(50_000);
+    const windows = new StreamWindows<number>();
+    await windows.window('k', source.open, 49_999, 1);
+    let turns = 0;
+    let sorting = true;
+    const spin = (): void => {
+      if (sorting) {
+        turns++;
+        setImmediate(spin);
+      }
+    };
+    setImmediate(spin);
+    const sorted = await windows.sortedWindow(
+      'k',
+      source.open,
+      0,
+      50_000,
+      spiedSort(),
+      60_000,
+      tooLong
+    );
+    sorting = false;
+    expect(turns).toBeGreaterThan(0);
+    expect(sorted.items).toEqual(Array.from({ length: 50_000 }, (_, i) => 49_999 - i));
+  });
+
+  it('when sorted lists take more than the byte budget, then the least recently used are dropped', async () => {
+    // 40 rows of 100 bytes and a sorted copy (8 bytes a row): 4,320 bytes a list; two fit in 10,000.
+    const windows = new StreamWindows<number>({ maxSortedBytes: 10_000, rowBytes: () => 100 });
+    const [a, b, c] = [counting(40), counting(40), counting(40)] as const;
+    const sorted = (key: string, source: ReturnType<typeof counting>) =>
+      windows.sortedWindow(key, source.open, 0, 5, ascending, 1000, tooLong);
+    await sorted('a', a);
+    await sorted('b', b);
+    await sorted('a', a);
+    expect((await sorted('c', c)).items).toEqual([0, 1, 2, 3, 4]);
+    await sorted('a', a);
+    await sorted('c', c);
+    expect([a.opened(), c.opened()]).toEqual([1, 1]);
+    await sorted('b', b);
+    expect(b.opened()).toBe(2);
+  });
+
+  it('when one sorted list is larger than the byte budget, then it is served but not kept, and the others stay', async () => {
+    const windows = new StreamWindows<number>({ maxSortedBytes: 10_000, rowBytes: () => 100 });
+    const small = counting(40);
+    const large = counting(200);
+    await windows.sortedWindow('small', small.open, 0, 5, ascending, 1000, tooLong);
+    const first = await windows.sortedWindow(
+      'large',
+      large.open,
+      195,
+      10,
+      ascending,
+      1000,
+      tooLong
+    );
+    expect(first).toEqual({
+      items: [195, 196, 197, 198, 199],
+      offset: 195,
+      limit: 10,
+      total: 200,
+      complete: true
+    });
+    await windows.sortedWindow('large', large.open, 0, 10, ascending, 1000, tooLong);
+    expect(large.opened()).toBe(2);
+    await windows.sortedWindow('small', small.open, 0, 5, ascending, 1000, tooLong);
+    expect(small.opened()).toBe(1);
+  });
+
+  it('when a window starts past the length Rucio counted, then it is empty with that total and the stream is not read', async () => {
+    const source = counting(100_000);
+    const windows = new StreamWindows<number>();
+    expect(await windows.window('k', source.open, 5_000_000, 100, 100_000)).toEqual({
+      items: [],
+      offset: 5_000_000,
+      limit: 100,
+      total: 100_000,
+      complete: false
+    });
+    expect(source.opened()).toBe(0);
+    await windows.window('k', source.open, 0, 100, 100_000);
+    const past = await windows.window('k', source.open, 100_000, 100, 100_000);
+    expect(past).toMatchObject({ items: [], total: 100_000, complete: false });
+    expect(source.read()).toBeLessThanOrEqual(600);
+    expect(source.opened()).toBe(1);
+  });
+
+  it('when a list read to its end is longer than Rucio counted, then its windows and length are the rows read', async () => {
+    const source = counting(80);
+    const windows = new StreamWindows<number>();
+    await windows.window('k', source.open, 0, 100);
+    const window = await windows.window('k', source.open, 60, 10, 50);
+    expect(window).toMatchObject({ total: 80, complete: true });
+    expect(window.items).toEqual([60, 61, 62, 63, 64, 65, 66, 67, 68, 69]);
+  });
+
+  it('when a sorted window starts past the end, then the list held is used, or, not held, the count Rucio gave', async () => {
+    const source = counting(1000);
+    const windows = new StreamWindows<number>();
+    const descending = spiedSort();
+    await windows.sortedWindow('k', source.open, 0, 10, descending, 5000, tooLong);
+    expect(
+      await windows.sortedWindow('k', source.open, 1_000_000, 10, descending, 5000, tooLong)
+    ).toEqual({
+      items: [],
+      offset: 1_000_000,
+      limit: 10,
+      total: 1000,
+      complete: true
+    });
+    expect([source.opened(), descending.keyed()]).toEqual([1, 1000]);
+    const other = counting(1000);
+    expect(
+      await windows.sortedWindow('other', other.open, 1000, 10, descending, 5000, tooLong, 1000)
+    ).toMatchObject({ items: [], total: 1000, complete: false });
+    expect(other.opened()).toBe(0);
+    await expect(
+      windows.sortedWindow('longer', other.open, 0, 10, descending, 5000, tooLong, 6000)
+    ).rejects.toThrow('too long to sort');
+    expect(other.opened()).toBe(0);
   });
 });

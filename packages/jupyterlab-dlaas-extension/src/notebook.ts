@@ -9,6 +9,7 @@ import {
 } from '@jupyterlab/application';
 import { ICommandPalette, InputDialog, Notification } from '@jupyterlab/apputils';
 import { INotebookTracker, type NotebookPanel } from '@jupyterlab/notebook';
+import { IStateDB } from '@jupyterlab/statedb';
 import { ITranslator, type TranslationBundle } from '@jupyterlab/translation';
 import {
   AttachmentError,
@@ -18,6 +19,7 @@ import {
   languageDisplayName,
   suggestVariableName,
   variableNameProblem,
+  type IAttachment,
   type KernelLanguage,
   type NotebookAttachments
 } from '@dlaas/jupyterlab';
@@ -41,14 +43,16 @@ const attachmentsPlugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   // The data comes from the Data Lake panel, which also tells when it becomes available.
   requires: [IDataLake, INotebookTracker, ITranslator],
-  optional: [ILayoutRestorer, ICommandPalette],
+  // The user's agreements to the attachments that come with notebooks are kept in IStateDB.
+  optional: [ILayoutRestorer, ICommandPalette, IStateDB],
   activate: (
     app: JupyterFrontEnd,
     lake: IDataLake,
     tracker: INotebookTracker,
     translator: ITranslator,
     restorer: ILayoutRestorer | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    state: IStateDB | null
   ): void => {
     const trans = translator.load('dlaas');
     const { client, events } = lake;
@@ -56,7 +60,8 @@ const attachmentsPlugin: JupyterFrontEndPlugin<void> = {
       tracker,
       client,
       trans,
-      events
+      events,
+      approvals: state
     });
 
     const panel = new AttachmentsPanel({ attachments: manager, trans });
@@ -131,7 +136,25 @@ const attachmentsPlugin: JupyterFrontEndPlugin<void> = {
       commands.notifyCommandChanged(CommandIDs.injectAttachments);
     };
     const follow = (notebook: NotebookPanel): void => {
-      manager.get(notebook).changed.connect(notify);
+      const attachments = manager.get(notebook);
+      attachments.changed.connect(notify);
+      // The Notebook data panel may be closed: tell the user that the notebook waits for them,
+      // until it no longer does.
+      let asking: string | null = null;
+      attachments.approvalRequested.connect((_, pending) => {
+        if (asking !== null) {
+          Notification.dismiss(asking);
+        }
+        asking = Private.askApproval(attachments, pending, trans, () =>
+          app.shell.activateById(panel.id)
+        );
+      });
+      attachments.changed.connect(() => {
+        if (asking !== null && attachments.pending.length === 0) {
+          Notification.dismiss(asking);
+          asking = null;
+        }
+      });
     };
     tracker.forEach(follow);
     tracker.widgetAdded.connect((_, notebook) => follow(notebook));
@@ -289,15 +312,51 @@ namespace Private {
     }
   }
 
+  /**
+   * Tells that `attachments` waits for the user to allow `pending`, with Allow at hand; answers
+   * the notification's id.
+   */
+  export function askApproval(
+    attachments: NotebookAttachments,
+    pending: IAttachment[],
+    trans: TranslationBundle,
+    showPanel: () => void
+  ): string {
+    return Notification.warning(
+      trans._n(
+        '%2 asks to set %1 variable from the data lake: %3. Allow it, or see the details in the Notebook data panel.',
+        '%2 asks to set %1 variables from the data lake: %3. Allow them, or see the details in the Notebook data panel.',
+        pending.length,
+        attachments.notebook.title.label,
+        pending.map(a => a.variable).join(', ')
+      ),
+      {
+        autoClose: false,
+        actions: [
+          {
+            label: trans.__('Allow'),
+            callback: () => void attachments.allow(pending),
+            displayType: 'accent'
+          },
+          { label: trans.__('Details'), callback: showPanel }
+        ]
+      }
+    );
+  }
+
   /** Tells in one notification how setting every variable of a notebook went. */
   export function summarize(attachments: NotebookAttachments, trans: TranslationBundle): void {
     const statuses = attachments.statuses;
     const failed = statuses.filter(s => s.state === 'failed');
     const set = statuses.filter(s => s.state === 'injected').length;
     const waiting = statuses.filter(s => s.state === 'not-available').length;
+    const unapproved = statuses.filter(s => s.state === 'needs-approval').length;
     const summary = [
       trans._n('%1 variable set', '%1 variables set', set),
       trans._n('%1 waiting for its data', '%1 waiting for their data', waiting),
+      ...(unapproved > 0
+        ? [trans._n('%1 waiting for your approval', '%1 waiting for your approval', unapproved)]
+        : []),
       trans._n('%1 failed', '%1 failed', failed.length)
     ].join(', ');
     if (failed.length > 0) {
@@ -341,6 +400,7 @@ namespace Private {
             autoClose: false
           });
           break;
+        case 'needs-approval':
         case 'waiting':
         case 'injecting':
           Notification.info(

@@ -10,11 +10,12 @@ import {
 } from '@dlaas/api';
 import type { TSchema, Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { Router, type Request, type Response } from 'express';
-import { parseDid } from '../did.js';
-import { badRequest } from '../errors.js';
+import { Router, type NextFunction, type Request, type Response } from 'express';
+import { didString, parseDid, type DidRef, type Naming } from '../did.js';
+import { AppError, badRequest } from '../errors.js';
 import { sortParam, windowParams } from '../domain/browse.js';
 import { fileContent } from '../domain/content.js';
+import { filterProblem } from './filters.js';
 import { pipeline } from 'node:stream/promises';
 import type { Lake } from '../domain/lake.js';
 
@@ -41,8 +42,14 @@ function queryString(req: Request, name: string): string | undefined {
   return value;
 }
 
-function didQuery(req: Request): ReturnType<typeof parseDid> {
-  return parseDid(queryString(req, 'did'));
+/** The `did` query parameter, checked against the instance's naming rules. */
+function didQuery(req: Request, lake: Lake): DidRef {
+  return parseDid(queryString(req, 'did'), { naming: namingOf(req, lake) });
+}
+
+/** The naming rules of the instance a request names. */
+function namingOf(req: Request, lake: Lake): Naming {
+  return lake.instance(req.params['instance'] as string).naming;
 }
 
 /** The companion's HTTP API (paths below `/api`). */
@@ -77,11 +84,15 @@ export function apiRouter(lake: Lake): Router {
 
   router.post('/instances/:instance/search', async (req, res) => {
     const request = checked(SearchRequest, req.body);
+    const problem = filterProblem(request);
+    if (problem !== null) {
+      throw badRequest(problem);
+    }
     res.json(await lake.instance(req.params.instance).browser.search(request));
   });
 
   router.get('/instances/:instance/did', async (req, res) => {
-    res.json(await lake.instance(req.params.instance).browser.details(didQuery(req)));
+    res.json(await lake.instance(req.params.instance).browser.details(didQuery(req, lake)));
   });
 
   router.get('/instances/:instance/children', async (req, res) => {
@@ -89,7 +100,7 @@ export function apiRouter(lake: Lake): Router {
     res.json(
       await lake
         .instance(req.params.instance)
-        .browser.children(didQuery(req), offset, limit, sortParam(queryString(req, 'sort')))
+        .browser.children(didQuery(req, lake), offset, limit, sortParam(queryString(req, 'sort')))
     );
   });
 
@@ -98,12 +109,14 @@ export function apiRouter(lake: Lake): Router {
     res.json(
       await lake
         .instance(req.params.instance)
-        .browser.files(didQuery(req), offset, limit, sortParam(queryString(req, 'sort')))
+        .browser.files(didQuery(req, lake), offset, limit, sortParam(queryString(req, 'sort')))
     );
   });
 
   router.get('/instances/:instance/availability', async (req, res) => {
-    res.json(await lake.instance(req.params.instance).availabilities.availability(didQuery(req)));
+    res.json(
+      await lake.instance(req.params.instance).availabilities.availability(didQuery(req, lake))
+    );
   });
 
   router.get('/instances/:instance/paths', async (req, res) => {
@@ -111,7 +124,7 @@ export function apiRouter(lake: Lake): Router {
     res.json(
       await lake
         .instance(req.params.instance)
-        .availabilities.localPaths(didQuery(req), offset, limit)
+        .availabilities.localPaths(didQuery(req, lake), offset, limit)
     );
   });
 
@@ -119,7 +132,7 @@ export function apiRouter(lake: Lake): Router {
     const { did } = checked(MakeAvailableRequest, req.body);
     const result: MakeAvailableResponse = await lake
       .instance(req.params.instance)
-      .availabilities.makeAvailable(parseDid(did));
+      .availabilities.makeAvailable(parseDid(did, { naming: namingOf(req, lake) }));
     res.status(result.created ? 201 : 200).json(result);
   });
 
@@ -134,13 +147,24 @@ export function apiRouter(lake: Lake): Router {
     const { did } = checked(RetryRequest, req.body);
     const availability: Availability = await lake
       .instance(req.params.instance)
-      .availabilities.retry(parseDid(did));
+      .availabilities.retry(parseDid(did, { naming: namingOf(req, lake) }));
     res.json(availability);
   });
 
   router.get('/instances/:instance/content', async (req, res) => {
     const { rucio } = lake.instance(req.params.instance);
-    const content = await fileContent(rucio, didQuery(req), req.get('range'));
+    const did = didQuery(req, lake);
+    const content = await fileContent(rucio, did, req.get('range'));
+    if (content.status === 416) {
+      // A refusal like every other, a sentence; the file's size stays in Content-Range for HTTP.
+      const range = content.headers['Content-Range'] ?? 'bytes */0';
+      res.set('Content-Range', range);
+      throw new AppError(
+        416,
+        'bad_request',
+        `No bytes of ${didString(did)} lie in the range asked for (the file has ${range.slice('bytes */'.length)} bytes). Ask for a range within the file, or for the whole file.`
+      );
+    }
     res.writeHead(content.status, content.headers);
     if (!content.body) {
       res.end();
@@ -151,6 +175,18 @@ export function apiRouter(lake: Lake): Router {
 
   router.get('/instances/:instance/events', async (req, res) => {
     await availabilityEvents(lake, req, res);
+  });
+
+  // The router could not decode a path parameter (a "%" not followed by two hex digits, or bytes
+  // that are not UTF-8): bad input, not a fault of the companion.
+  router.use((error: unknown, _req: Request, _res: Response, next: NextFunction) => {
+    next(
+      error instanceof URIError
+        ? badRequest(
+            'The address of this request holds a broken %-escape. Escape instance names with encodeURIComponent and try again.'
+          )
+        : error
+    );
   });
 
   return router;
@@ -166,8 +202,8 @@ async function availabilityEvents(lake: Lake, req: Request, res: Response): Prom
   if (list.length === 0 || list.length > 200) {
     throw badRequest('Name from 1 to 200 DIDs to watch, as ?did=scope:name&did=...');
   }
-  const dids = list.map(d => parseDid(d));
-  const wanted = new Set(dids.map(d => `${d.scope}:${d.name}`));
+  const naming = namingOf(req, lake);
+  const dids = list.map(d => parseDid(d, { naming }));
   const { availabilities } = lake.instance(req.params['instance'] as string);
   // In place before anything is awaited: a client that leaves while the first answers are read
   // must leave no listener and no timer behind.
@@ -190,15 +226,8 @@ async function availabilityEvents(lake: Lake, req: Request, res: Response): Prom
     res.write(`event: availability\ndata: ${JSON.stringify(availability)}\n\n`);
   };
   initial.forEach(send);
-  const onChange = (availability: Availability): void => {
-    if (wanted.has(availability.did)) {
-      send(availability);
-    }
-  };
-  availabilities.on('availability', onChange);
+  // Following (not just listening) keeps the rules of open collections read while this is open.
+  const unfollow = availabilities.follow(dids, send);
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-  cleanups.push(
-    () => clearInterval(heartbeat),
-    () => availabilities.off('availability', onChange)
-  );
+  cleanups.push(() => clearInterval(heartbeat), unfollow);
 }

@@ -6,8 +6,9 @@ import * as oidc from 'openid-client';
 import type { AuthConfig, InstanceConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { log } from '../log.js';
+import { tame } from '../rucio/errors.js';
 import type { CredentialSource, RucioToken } from './credentials.js';
-import { ProviderDiscovery } from './oidc.js';
+import { ProviderDiscovery, providerUnreachable, reasonOf, refusedByProvider } from './oidc.js';
 import { stillFresh } from './tokens.js';
 
 type DeviceAuthConfig = Extract<AuthConfig, { method: 'device' }>;
@@ -76,10 +77,18 @@ export class DeviceCredentials implements CredentialSource {
       return this.view(this.pending);
     }
     const config = await this.provider.config();
-    const response = await oidc.initiateDeviceAuthorization(config, {
-      scope: this.auth.scope ?? 'openid profile offline_access',
-      ...this.extraParameters()
-    });
+    let response: oidc.DeviceAuthorizationResponse;
+    try {
+      response = await oidc.initiateDeviceAuthorization(config, {
+        scope: this.auth.scope ?? 'openid profile offline_access',
+        ...this.extraParameters()
+      });
+    } catch (error) {
+      throw this.providerFailure(
+        error,
+        'so a sign-in cannot be started right now. Try again in a minute.'
+      );
+    }
     const verificationUri = signInLink(response.verification_uri, this.auth.issuer);
     if (verificationUri === null) {
       throw new AppError(
@@ -162,6 +171,13 @@ export class DeviceCredentials implements CredentialSource {
     this.refreshing ??= this.refresh(tokens).finally(() => {
       this.refreshing = undefined;
     });
+    if (!refresh && tokens.expiresAt > Date.now()) {
+      // Due, but still good and not refused by Rucio: used while it is renewed, so that a provider
+      // that is down or slow holds nothing up (the next request tries again; a refusal, logged,
+      // ends the sign-in as below).
+      this.refreshing.catch(() => undefined);
+      return Promise.resolve(this.rucioToken(tokens));
+    }
     return this.refreshing;
   }
 
@@ -172,26 +188,47 @@ export class DeviceCredentials implements CredentialSource {
       throw this.signInNeeded(this.lapsed);
     }
     const config = await this.provider.config();
+    let fresh: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
     try {
-      const fresh = await oidc.refreshTokenGrant(
-        config,
-        tokens.refreshToken,
-        this.extraParameters()
-      );
-      return this.rucioToken(this.store(fresh, tokens.refreshToken));
+      fresh = await oidc.refreshTokenGrant(config, tokens.refreshToken, this.extraParameters());
     } catch (error) {
-      if (error instanceof AppError) {
-        throw error;
-      }
       log('warn', 'token refresh failed', {
         instance: this.instance.name,
-        reason: (error as Error).message
+        reason: reasonOf(error)
       });
+      if (!refusedByProvider(error)) {
+        // The provider is down or failing: the tokens are kept for when it is back.
+        throw this.providerFailure(
+          error,
+          'so your sign-in could not be renewed. You are still signed in: try again in a minute.'
+        );
+      }
       this.tokens = undefined;
       rmSync(this.tokenFile, { force: true });
       this.lapsed = `Your sign-in to ${this.instance.name} can no longer be renewed.`;
       throw this.signInNeeded(this.lapsed);
     }
+    return this.rucioToken(this.store(fresh, tokens.refreshToken));
+  }
+
+  /**
+   * The error for a failed request to the provider: it refused (the companion's client settings
+   * are wrong: only the admins can help), or it cannot be reached (`consequence` says what that
+   * means for the user).
+   */
+  private providerFailure(error: unknown, consequence: string): AppError {
+    if (error instanceof AppError) {
+      return error;
+    }
+    if (refusedByProvider(error)) {
+      const code = (error as { error?: unknown }).error;
+      return new AppError(
+        502,
+        'not_configured',
+        `The sign-in service of ${this.instance.name} (${tame(this.auth.issuer, 200)}) refused to start a sign-in (${typeof code === 'string' ? tame(code, 100) : 'no reason given'}). Tell the hub's admins: the companion's client settings for ${this.instance.name} (clientId, clientSecret, scope, audience) may be wrong.`
+      );
+    }
+    return providerUnreachable(this.instance.name, this.auth.issuer, error, consequence);
   }
 
   private signInNeeded(why: string): AppError {

@@ -4,7 +4,7 @@ import type { InstanceConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { log } from '../log.js';
 import type { CredentialSource, RucioToken } from './credentials.js';
-import { ProviderDiscovery } from './oidc.js';
+import { ProviderDiscovery, providerUnreachable, reasonOf, refusedByProvider } from './oidc.js';
 import { stillFresh } from './tokens.js';
 
 /** Token exchange settings of an instance. */
@@ -70,10 +70,20 @@ export class ExchangingCredentials implements CredentialSource {
         ...(this.exchange.scope ? { scope: this.exchange.scope } : {})
       });
     } catch (error) {
-      log('warn', 'token exchange refused', {
+      const refused = refusedByProvider(error);
+      log('warn', refused ? 'token exchange refused' : 'token exchange failed', {
         instance: this.instance.name,
-        reason: (error as Error).message
+        reason: reasonOf(error)
       });
+      if (!refused) {
+        // The provider is down or failing: signing in again would not help; trying again will.
+        throw providerUnreachable(
+          this.instance.name,
+          this.exchange.issuer,
+          error,
+          `so your sign-in could not be turned into one ${this.instance.name} accepts. Try again in a minute; if it persists, tell the data lake's admins.`
+        );
+      }
       throw new AppError(
         401,
         'not_signed_in',

@@ -26,6 +26,26 @@ const MAX_TRANSFERS = 1000;
 /** How long the tracker watches a stuck rule after a retry for the repairer to pick it up. */
 const RETRY_WATCH_MS = 5 * 60_000;
 
+/** A DID's file count and bytes, and whether it is an open collection (files may still be added). */
+interface Size {
+  readonly files: number | null;
+  readonly bytes: number | null;
+  readonly open: boolean;
+}
+
+/** A rule the tracker polls. */
+interface Watched {
+  readonly did: DidRef;
+  /** The availability last emitted (or answered), as JSON. */
+  last: string;
+  /** Keep polling a STUCK rule until then: a retry is on its way. */
+  retryUntil: number | undefined;
+  /** The DID is an open collection: its rule may leave OK again when files are attached. */
+  open: boolean;
+  /** When someone last asked the DID's availability. */
+  askedAt: number;
+}
+
 /** Availability from Rucio's rule. */
 export function availabilityOf(
   instance: string,
@@ -72,6 +92,14 @@ export interface AvailabilityOptions {
   /** First poll interval of the tracker, in ms (it backs off to `maxIntervalMs` while nothing changes). */
   readonly intervalMs?: number;
   readonly maxIntervalMs?: number;
+  /**
+   * Open collections (files may still be attached): how old, in ms, their file counts and path
+   * lists may be when served, and how often the rule of one that someone follows is read again
+   * even once OK (default 3000).
+   */
+  readonly openRefreshMs?: number;
+  /** How long, in ms, asking for an open collection's availability keeps it followed (default 60 s). */
+  readonly interestMs?: number;
 }
 
 /**
@@ -79,25 +107,40 @@ export interface AvailabilityOptions {
  * at most one rule toward the scratch RSE, whatever the number of concurrent or repeated requests:
  * concurrent calls share one attempt, and an existing rule (from another tab, an earlier session,
  * or a companion restart) is found and reused. One loop polls Rucio for every rule being watched
- * and emits `availability` events, so Rucio's load does not grow with the number of viewers.
+ * and emits `availability` events, so Rucio's load does not grow with the number of viewers;
+ * concurrent questions about one DID share one look-up.
+ *
+ * Open collections (a user's own dataset while they work on it) change under a rule that was OK:
+ * a file attached makes the rule replicate again. Their file counts and path lists are therefore
+ * reused for a few seconds only (closed ones are kept), and while someone follows one (an event
+ * stream, or a question in the last minute) its rule is read every few seconds even once OK, so
+ * that counts, state and paths follow within seconds.
  */
 export class Availabilities extends EventEmitter<{ availability: [Availability] }> {
   private readonly inFlight = new Map<
     string,
     Promise<{ availability: Availability; created: boolean }>
   >();
-  private readonly sizes = new Map<
-    string,
-    Promise<{ files: number | null; bytes: number | null }>
-  >();
-  /** Rules being polled; `retryUntil`: keep polling a STUCK rule until then (a retry is on its way). */
-  private readonly watched = new Map<string, { did: DidRef; last: string; retryUntil?: number }>();
+  /** Look-ups under way, shared by concurrent questions about one DID. */
+  private readonly lookups = new Map<string, Promise<Availability>>();
+  /** Sizes by DID; an open collection's expires (`expiresAt`), a closed one's is kept. */
+  private readonly sizes = new Map<string, { size: Promise<Size>; expiresAt: number }>();
+  /** Rules being polled, by rule id. */
+  private readonly watched = new Map<string, Watched>();
+  /** Event streams following each DID. */
+  private readonly followers = new Map<string, number>();
   private readonly pathWindows = new StreamWindows<LocalPath>();
+  /** When each held path list began to be read from Rucio. */
+  private readonly pathsReadAt = new Map<string, number>();
   private readonly paths: LocalPathSource;
   private timer: NodeJS.Timeout | undefined;
+  /** When the timer fires. */
+  private due = 0;
   private interval: number;
   private readonly minInterval: number;
   private readonly maxInterval: number;
+  private readonly openRefresh: number;
+  private readonly interestMs: number;
   private polling = false;
 
   constructor(
@@ -111,6 +154,8 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
     this.paths = paths ?? new PathResolver(rucio.instance.paths);
     this.minInterval = options.intervalMs ?? 2000;
     this.maxInterval = options.maxIntervalMs ?? 30_000;
+    this.openRefresh = options.openRefreshMs ?? 3000;
+    this.interestMs = options.interestMs ?? 60_000;
     this.interval = this.minInterval;
   }
 
@@ -133,12 +178,22 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
     return undefined;
   }
 
-  private size(did: DidRef): Promise<{ files: number | null; bytes: number | null }> {
+  /**
+   * The DID's file count and bytes, and whether it is open. A closed DID's are read once; an open
+   * collection's are read again once older than `openRefreshMs`, or than ten times what counting
+   * took (Rucio counts an open collection's files anew each time: a big one is not recounted
+   * back to back).
+   */
+  private size(did: DidRef): Promise<Size> {
     const key = didString(did);
-    let size = this.sizes.get(key);
-    if (!size) {
-      size = this.rucio
-        .json<{ length?: unknown; bytes?: unknown; type?: string }>(
+    const cached = this.sizes.get(key);
+    if (cached && Date.now() < cached.expiresAt) {
+      return cached.size;
+    }
+    const started = Date.now();
+    const entry = {
+      size: this.rucio
+        .json<{ length?: unknown; bytes?: unknown; type?: string; open?: unknown }>(
           'GET',
           didPath(did.scope, did.name),
           {
@@ -146,18 +201,50 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
             context: { did: key }
           }
         )
-        .then(d => ({
-          files: d.type === 'FILE' ? 1 : rucioNumber(d.length),
-          bytes: rucioNumber(d.bytes)
-        }));
-      size.catch(() => this.sizes.delete(key));
-      this.sizes.set(key, size);
-    }
-    return size;
+        .then(d => {
+          const size: Size = {
+            files: d.type === 'FILE' ? 1 : rucioNumber(d.length),
+            bytes: rucioNumber(d.bytes),
+            open: d.type !== 'FILE' && d.open === true
+          };
+          if (size.open) {
+            const took = Date.now() - started;
+            entry.expiresAt = Date.now() + Math.max(this.openRefresh, 10 * took);
+          }
+          return size;
+        }),
+      // Shared while it is being read.
+      expiresAt: Infinity
+    };
+    entry.size.catch(() => {
+      if (this.sizes.get(key) === entry) {
+        this.sizes.delete(key);
+      }
+    });
+    this.sizes.set(key, entry);
+    return entry.size;
   }
 
-  /** Where the DID stands toward the scratch RSE now. */
-  async availability(did: DidRef): Promise<Availability> {
+  /**
+   * Where the DID stands toward the scratch RSE now. Concurrent questions about one DID (many
+   * event streams opening at once) share one look-up.
+   */
+  availability(did: DidRef): Promise<Availability> {
+    const key = didString(did);
+    let lookup = this.lookups.get(key);
+    if (!lookup) {
+      lookup = this.lookUp(did).finally(() => this.lookups.delete(key));
+      this.lookups.set(key, lookup);
+    }
+    return lookup;
+  }
+
+  /**
+   * Reads the DID's rule and size from Rucio (not shared: after a change the caller needs an
+   * answer from after it), and has the tracker watch a rule that is under way, or any rule of an
+   * open collection (someone is looking at it).
+   */
+  private async lookUp(did: DidRef): Promise<Availability> {
     const [rule, size] = await Promise.all([this.findRule(did), this.size(did)]);
     const availability = availabilityOf(
       this.rucio.instance.name,
@@ -166,10 +253,45 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
       size.files,
       size.bytes
     );
-    if (rule && !TERMINAL.has(rule.state)) {
-      this.watch(did, rule.id, availability);
+    if (rule && (!TERMINAL.has(rule.state) || size.open)) {
+      this.watch(did, rule.id, availability, { open: size.open, asked: true });
     }
     return availability;
+  }
+
+  /**
+   * Calls `listener` with every change the tracker sees of one of `dids`, until the returned
+   * function is called. While someone follows an open collection, its rule is read every few
+   * seconds even once OK (see {@link AvailabilityOptions.openRefreshMs}); ask
+   * {@link availability} first, which starts the watch.
+   */
+  follow(dids: readonly DidRef[], listener: (availability: Availability) => void): () => void {
+    const keys = new Set(dids.map(didString));
+    for (const key of keys) {
+      this.followers.set(key, (this.followers.get(key) ?? 0) + 1);
+    }
+    const onChange = (availability: Availability): void => {
+      if (keys.has(availability.did)) {
+        listener(availability);
+      }
+    };
+    this.on('availability', onChange);
+    let following = true;
+    return () => {
+      if (!following) {
+        return;
+      }
+      following = false;
+      this.off('availability', onChange);
+      for (const key of keys) {
+        const count = (this.followers.get(key) ?? 1) - 1;
+        if (count > 0) {
+          this.followers.set(key, count);
+        } else {
+          this.followers.delete(key);
+        }
+      }
+    };
   }
 
   /**
@@ -193,7 +315,7 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
   ): Promise<{ availability: Availability; created: boolean }> {
     const existing = await this.findRule(did);
     if (existing) {
-      return { availability: await this.availability(did), created: false };
+      return { availability: await this.lookUp(did), created: false };
     }
     const account = await this.rucio.whoami();
     let created = false;
@@ -218,7 +340,7 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
         throw error;
       }
     }
-    return { availability: await this.availability(did), created };
+    return { availability: await this.lookUp(did), created };
   }
 
   /**
@@ -228,7 +350,7 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
    * boost rules; where the account may not, the 403 says what the user can do instead.
    */
   async retry(did: DidRef): Promise<Availability> {
-    const current = await this.availability(did);
+    const current = await this.lookUp(did);
     if (current.state === 'NOT_AVAILABLE' || current.ruleId === null) {
       throw new AppError(
         409,
@@ -254,7 +376,7 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
       }
       throw error;
     }
-    this.watch(did, current.ruleId, current, Date.now() + RETRY_WATCH_MS);
+    this.watch(did, current.ruleId, current, { retryUntil: Date.now() + RETRY_WATCH_MS });
     return current;
   }
 
@@ -280,8 +402,20 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
     return found;
   }
 
-  /** A window of the local paths of the DID's files that are on the scratch RSE. */
-  localPaths(did: DidRef, offset: number, limit: number): Promise<Window<LocalPath>> {
+  /**
+   * A window of the local paths of the DID's files that are on the scratch RSE. An open
+   * collection's list is read afresh for a first window once the held one is older than
+   * `openRefreshMs`; later windows go on reading the held list, so that its pages fit together
+   * (Rucio lists replicas in random order).
+   */
+  async localPaths(did: DidRef, offset: number, limit: number): Promise<Window<LocalPath>> {
+    const key = JSON.stringify([didString(did)]);
+    const readAt = this.pathsReadAt.get(key);
+    if (offset === 0 && readAt !== undefined && Date.now() - readAt >= this.openRefresh) {
+      if ((await this.size(did)).open) {
+        this.forgetPaths(did);
+      }
+    }
     const paths = this.paths;
     const rucio = this.rucio;
     const scratch = this.scratch;
@@ -298,14 +432,16 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
       });
     }
     return this.pathWindows.window(
-      JSON.stringify([didString(did)]),
-      () =>
-        mapStream(lines(), replica => ({
+      key,
+      () => {
+        this.pathsReadAt.set(key, Date.now());
+        return mapStream(lines(), replica => ({
           scope: replica.scope,
           name: replica.name,
           path: paths.localPath(replica, Object.values(replica.rses ?? {}).flat()[0], did),
           bytes: rucioNumber(replica.bytes)
-        })),
+        }));
+      },
       offset,
       limit
     );
@@ -313,26 +449,74 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
 
   /** Forgets the cached path list of a DID (its replicas changed). */
   private forgetPaths(did: DidRef): void {
-    this.pathWindows.forget(JSON.stringify([didString(did)]));
+    const key = JSON.stringify([didString(did)]);
+    this.pathWindows.forget(key);
+    this.pathsReadAt.delete(key);
   }
 
-  private watch(did: DidRef, ruleId: string, current: Availability, retryUntil?: number): void {
-    const known = this.watched.get(ruleId);
-    this.watched.set(ruleId, {
-      did,
-      last: known?.last ?? JSON.stringify(current),
-      retryUntil: retryUntil ?? known?.retryUntil
-    });
-    if (!known) {
+  /**
+   * Has the tracker poll the rule. A rule under way (or being retried) is read at once; an OK
+   * rule of an open collection that someone looks at, within `openRefreshMs`.
+   */
+  private watch(
+    did: DidRef,
+    ruleId: string,
+    current: Availability,
+    options: { retryUntil?: number; open?: boolean; asked?: boolean } = {}
+  ): void {
+    // Updated in place: a poll under way holds the entry and records what it emits there.
+    let entry = this.watched.get(ruleId);
+    const known = entry !== undefined;
+    if (!entry) {
+      entry = {
+        did,
+        last: JSON.stringify(current),
+        retryUntil: undefined,
+        open: false,
+        askedAt: 0
+      };
+      this.watched.set(ruleId, entry);
+    }
+    entry.retryUntil = options.retryUntil ?? entry.retryUntil;
+    entry.open = options.open ?? entry.open;
+    if (options.asked) {
+      entry.askedAt = Date.now();
+    }
+    const settled =
+      current.ruleState !== null &&
+      TERMINAL.has(current.ruleState) &&
+      entry.retryUntil === undefined;
+    if (!known && !settled) {
       this.interval = this.minInterval;
       this.schedule(0);
+    } else if (this.following(entry)) {
+      this.schedule(this.openRefresh);
     }
   }
 
+  /** Whether an open collection's rule is being looked at: followed, or asked about lately. */
+  private following(entry: Watched): boolean {
+    return (
+      entry.open &&
+      ((this.followers.get(didString(entry.did)) ?? 0) > 0 ||
+        Date.now() - entry.askedAt < this.interestMs)
+    );
+  }
+
+  /** Polls in `delay` ms, or sooner if a poll is due sooner already. */
   private schedule(delay: number): void {
-    if (this.timer || this.polling) {
+    if (this.polling) {
+      // The round under way schedules the next one when it ends.
       return;
     }
+    const due = Date.now() + delay;
+    if (this.timer) {
+      if (this.due <= due) {
+        return;
+      }
+      clearTimeout(this.timer);
+    }
+    this.due = due;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.poll();
@@ -352,6 +536,7 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
             `/rules/${encodeURIComponent(ruleId)}`
           );
           const size = await this.size(entry.did);
+          entry.open = size.open;
           const availability = availabilityOf(
             this.rucio.instance.name,
             entry.did,
@@ -371,7 +556,8 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
             entry.retryUntil = undefined;
           }
           const retrying = entry.retryUntil !== undefined && Date.now() < entry.retryUntil;
-          if (TERMINAL.has(rule.state) && !retrying) {
+          // An open collection someone looks at may get files, and its rule leave OK, any time.
+          if (TERMINAL.has(rule.state) && !retrying && !this.following(entry)) {
             this.watched.delete(ruleId);
           }
         } catch (error) {
@@ -391,8 +577,9 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
     const awaitingRetry = [...this.watched.values()].some(e => e.retryUntil !== undefined);
     this.interval =
       changed || awaitingRetry ? this.minInterval : Math.min(this.interval * 2, this.maxInterval);
+    const followingOpen = [...this.watched.values()].some(e => this.following(e));
     if (this.watched.size > 0) {
-      this.schedule(this.interval);
+      this.schedule(followingOpen ? Math.min(this.interval, this.openRefresh) : this.interval);
     }
   }
 
@@ -408,7 +595,9 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
       this.timer = undefined;
     }
     this.watched.clear();
+    this.followers.clear();
     this.pathWindows.clear();
+    this.pathsReadAt.clear();
     this.removeAllListeners();
   }
 }

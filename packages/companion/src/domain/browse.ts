@@ -11,11 +11,13 @@ import type {
   Window
 } from '@dlaas/api';
 import { MAX_SORTED_ROWS } from '@dlaas/api';
-import { didString, parseDid, type DidRef } from '../did.js';
+import { didString, Naming, parseDid, type DidRef } from '../did.js';
 import { AppError, badRequest } from '../errors.js';
+import { inParallel } from '../parallel.js';
 import { didPath, segment, type Query, type RucioClient } from '../rucio/client.js';
 import { rucioDate, rucioNumber } from '../rucio/json.js';
-import { mapStream, StreamWindows, type ListSort } from './windows.js';
+import { listSort, rowBytes, type SortableRow } from './orders.js';
+import { mapStream, StreamWindows } from './windows.js';
 
 /** Rucio's line for a DID in search results (`long=true`) and children listings. */
 interface RucioDidLine {
@@ -45,6 +47,10 @@ export interface RucioRule {
 }
 
 const DEFAULT_LIMIT = 200;
+
+/** Datasets of a container whose replicas its details sum up, and how many are asked at once. */
+const MAX_CONTAINER_DATASETS = 1000;
+const CONTAINER_LOOKUPS = 4;
 
 function didType(value: string | undefined): DidType {
   const upper = (value ?? '').toUpperCase();
@@ -133,12 +139,16 @@ const COUNTED_ROWS = 10_000;
 /** Browsing of one user's view of one instance: scopes, search, children, files, details. */
 export class Browser {
   /** Search results and children are counted up to this many, in the background. */
-  private readonly didWindows = new StreamWindows<Did>({ countUpTo: COUNTED_ROWS });
-  private readonly fileWindows = new StreamWindows<FileEntry>();
+  private readonly didWindows = new StreamWindows<Did>({ countUpTo: COUNTED_ROWS, rowBytes });
+  private readonly fileWindows = new StreamWindows<FileEntry>({ rowBytes });
   /** File counts of DIDs being listed, filled in when Rucio has counted. */
   private readonly fileCounts = new Map<string, { value: number | null }>();
 
-  constructor(private readonly rucio: RucioClient) {}
+  private readonly naming: Naming;
+
+  constructor(private readonly rucio: RucioClient) {
+    this.naming = new Naming(rucio.instance.naming);
+  }
 
   /** Every scope. */
   async scopes(): Promise<string[]> {
@@ -153,7 +163,7 @@ export class Browser {
    * sorted).
    */
   search(request: SearchRequest): Promise<Window<Did>> {
-    const { scope, name } = parseDid(request.did, { wildcards: true });
+    const { scope, name } = parseDid(request.did, { wildcards: true, naming: this.naming });
     const query = searchQuery(name, request);
     const key = JSON.stringify(['search', scope, query]);
     return listWindow(
@@ -228,7 +238,8 @@ export class Browser {
         ),
       offset,
       limit,
-      sort
+      sort,
+      this.fileCounts.get(key)?.value ?? null
     );
     if (window.complete) {
       return window;
@@ -302,28 +313,64 @@ export class Browser {
       }));
     }
     const byRse = new Map<string, ReplicaSummary>();
-    const datasets = this.rucio.lines<{
-      rse: string;
-      length?: unknown;
-      bytes?: unknown;
-      available_length?: unknown;
-    }>('GET', `/replicas/${segment(did.scope)}/${segment(did.name)}/datasets`, {
-      query: { deep: true },
-      context
+    // Rucio lists dataset replicas only for datasets: a container's are the sum of its datasets'.
+    const datasets = did.type === 'CONTAINER' ? await this.datasetsOf(did) : [did];
+    await inParallel(datasets, CONTAINER_LOOKUPS, async dataset => {
+      const replicas = this.rucio.lines<{
+        rse: string;
+        length?: unknown;
+        bytes?: unknown;
+        available_length?: unknown;
+      }>('GET', `/replicas/${segment(dataset.scope)}/${segment(dataset.name)}/datasets`, {
+        query: { deep: true },
+        context
+      });
+      for await (const replica of replicas) {
+        const summary = byRse.get(replica.rse) ?? {
+          rse: replica.rse,
+          files: 0,
+          bytes: 0,
+          availableFiles: 0
+        };
+        summary.files += rucioNumber(replica.length) ?? 0;
+        summary.bytes += rucioNumber(replica.bytes) ?? 0;
+        summary.availableFiles += rucioNumber(replica.available_length) ?? 0;
+        byRse.set(replica.rse, summary);
+      }
     });
-    for await (const replica of datasets) {
-      const summary = byRse.get(replica.rse) ?? {
-        rse: replica.rse,
-        files: 0,
-        bytes: 0,
-        availableFiles: 0
-      };
-      summary.files += rucioNumber(replica.length) ?? 0;
-      summary.bytes += rucioNumber(replica.bytes) ?? 0;
-      summary.availableFiles += rucioNumber(replica.available_length) ?? 0;
-      byRse.set(replica.rse, summary);
-    }
     return [...byRse.values()].sort((a, b) => a.rse.localeCompare(b.rse));
+  }
+
+  /**
+   * The datasets in a container and the containers it holds, each once, at most
+   * {@link MAX_CONTAINER_DATASETS} (the summary of a larger container is of its first ones).
+   */
+  private async datasetsOf(container: DidRef): Promise<DidRef[]> {
+    const datasets: DidRef[] = [];
+    const seen = new Set([didString(container)]);
+    const queue: DidRef[] = [container];
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      for await (const child of this.rucio.lines<RucioDidLine>(
+        'GET',
+        `${didPath(next.scope, next.name)}/dids`,
+        { context: { did: didString(container) } }
+      )) {
+        const type = didType(child.type ?? child.did_type);
+        const key = didString(child);
+        if (type === 'FILE' || seen.has(key)) {
+          continue;
+        }
+        seen.add(key);
+        if (type === 'CONTAINER') {
+          queue.push({ scope: child.scope, name: child.name });
+        } else if (
+          datasets.push({ scope: child.scope, name: child.name }) >= MAX_CONTAINER_DATASETS
+        ) {
+          return datasets;
+        }
+      }
+    }
+    return datasets;
   }
 
   /** Closes the streams held for windows. */
@@ -342,42 +389,31 @@ export async function collect<T>(lines: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
-/** Checks window parameters from a query string. */
-/** Rows by name, naturally (`f2` before `f10`), as people read numbered file names. */
-const byName = new Intl.Collator('en', { numeric: true }).compare;
-
-/** The orders the companion sorts lists in. */
-export const SORTS: Record<
-  ListOrder,
-  ListSort<{ scope: string; name: string; bytes: number | null }>
-> = {
-  name: { name: 'name', compare: (a, b) => byName(`${a.scope}:${a.name}`, `${b.scope}:${b.name}`) },
-  size: {
-    name: 'size',
-    compare: (a, b) => (b.bytes ?? -1) - (a.bytes ?? -1) || byName(a.name, b.name)
-  }
-};
-
-/** A window of the list `key` of `windows`, in Rucio's order or, whole, in `sort`. */
-function listWindow<T extends { scope: string; name: string; bytes: number | null }>(
+/**
+ * A window of the list `key` of `windows`, in Rucio's order or, whole, in `sort`; `knownTotal`:
+ * the list's length as Rucio counted it, if known.
+ */
+function listWindow<T extends SortableRow>(
   windows: StreamWindows<T>,
   key: string,
   open: () => AsyncIterator<T>,
   offset: number,
   limit: number,
-  sort: ListOrder | undefined
+  sort: ListOrder | undefined,
+  knownTotal: number | null = null
 ): Promise<Window<T>> {
   if (sort === undefined) {
-    return windows.window(key, open, offset, limit);
+    return windows.window(key, open, offset, limit, knownTotal);
   }
   return windows.sortedWindow(
     key,
     open,
     offset,
     limit,
-    SORTS[sort],
+    listSort<T>(sort),
     MAX_SORTED_ROWS,
-    tooLongToSort
+    tooLongToSort,
+    knownTotal
   );
 }
 
@@ -401,6 +437,7 @@ export function sortParam(value: unknown): ListOrder | undefined {
   throw badRequest('"sort" must be "name" or "size" (or left out for Rucio\'s order).');
 }
 
+/** Checks window parameters from a query string. */
 export function windowParams(offset: unknown, limit: unknown): { offset: number; limit: number } {
   const o = offset === undefined ? 0 : Number(offset);
   const l = limit === undefined ? DEFAULT_LIMIT : Number(limit);

@@ -2,6 +2,7 @@ import type { AuthStatus, DeviceSignIn, Instance } from '@dlaas/api';
 import { DeviceCredentials } from '../auth/device.js';
 import { credentialsFor } from '../auth/credentials.js';
 import { defaultInstanceName, mountPointOf, type Config, type InstanceConfig } from '../config.js';
+import { Naming } from '../did.js';
 import { AppError } from '../errors.js';
 import { ScratchMount } from '../fuse/mount.js';
 import { RucioClient } from '../rucio/client.js';
@@ -18,6 +19,8 @@ export interface InstanceServices {
   readonly rucio: RucioClient;
   readonly browser: Browser;
   readonly availabilities: Availabilities;
+  /** The instance's rules for scopes and names. */
+  readonly naming: Naming;
   /** The instance's folder, in `fuse` mode. */
   readonly mount: ScratchMount | null;
 }
@@ -88,7 +91,14 @@ export class Lake {
     const availabilities = new Availabilities(rucio, this.options, mount ?? undefined);
     // What the tracker sees change (a rule turning OK, files arriving) changes the folder.
     availabilities.on('availability', () => void mount?.refresh());
-    const services = { config, rucio, browser: new Browser(rucio), availabilities, mount };
+    const services = {
+      config,
+      rucio,
+      browser: new Browser(rucio),
+      availabilities,
+      naming: new Naming(config.naming),
+      mount
+    };
     this.services.set(name, services);
     return services;
   }

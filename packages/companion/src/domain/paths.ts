@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import type { InstanceConfig } from '../config.js';
-import type { DidRef } from '../did.js';
+import { pathAmbiguity, type DidRef } from '../did.js';
 
 /** Where the files made available are on this machine. */
 export interface LocalPathSource {
@@ -12,8 +12,8 @@ export interface LocalPathSource {
 
 /**
  * Maps a PFN on the scratch RSE to a local path, by the configured prefix mappings (a site mount
- * such as EOS or CephFS, or devlake's storage directory). A PFN outside every mapping, or one that
- * would climb out of its mount with `..`, has no local path.
+ * such as EOS or CephFS, or devlake's storage directory). A PFN outside every mapping, or with a
+ * `.` or `..` segment, has no local path: the file system would resolve it onto another file.
  */
 export class PathResolver implements LocalPathSource {
   private readonly mappings: readonly { pfnPrefix: string; localPrefix: string }[];
@@ -27,8 +27,9 @@ export class PathResolver implements LocalPathSource {
     return Promise.resolve();
   }
 
-  localPath(_file: DidRef, pfn: string | undefined): string | null {
-    return pfn === undefined ? null : this.resolve(pfn);
+  /** A file whose name a file system would turn into another name (see pathAmbiguity) has none. */
+  localPath(file: DidRef, pfn: string | undefined): string | null {
+    return pfn === undefined || pathAmbiguity(file.name) !== null ? null : this.resolve(pfn);
   }
 
   /** The local path of a PFN, or null. */
@@ -44,6 +45,9 @@ export class PathResolver implements LocalPathSource {
         // eslint-disable-next-line no-control-regex
         if (/[\u0000-\u001f\u007f]/.test(rest)) {
           return null; // a NUL or another control character: no file of ours is named so
+        }
+        if (rest.split('/').some(s => s === '.' || s === '..')) {
+          return null; // the file system would resolve it onto another file (a scope "..", say)
         }
         const root = posix.normalize(localPrefix.endsWith('/') ? localPrefix : `${localPrefix}/`);
         const path = posix.normalize(posix.join(root, rest));

@@ -1,4 +1,7 @@
 import { didString, type DidRef } from '../did.js';
+import { AppError } from '../errors.js';
+import { log } from '../log.js';
+import { inParallel } from '../parallel.js';
 import { didPath, type RucioClient } from '../rucio/client.js';
 import { rucioDate, rucioNumber } from '../rucio/json.js';
 import type { Claim, MountedFile } from './tree.js';
@@ -62,24 +65,6 @@ const MAX_DEPTH = 8;
 
 /** How many rules' files are listed at once. */
 const LISTINGS_AT_ONCE = 4;
-
-/** Runs `work` on every item, at most `limit` at once; the results in the items' order. */
-async function inParallel<T, R>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T, index: number) => Promise<R>
-): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index] as T, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
 
 /** A rule's files are listed again at most this often while it replicates. */
 const RELIST_MS = 5000;
@@ -160,7 +145,7 @@ export class ScratchCatalogue {
       ) {
         return before;
       }
-      const listed = await this.list(rule, key);
+      const listed = await this.listOrSkip(rule, key);
       listedClaims += listed.claims.length;
       known[index] = listed;
       partly?.(known.flatMap(entry => entry?.claims ?? []));
@@ -175,6 +160,28 @@ export class ScratchCatalogue {
       listed: listedClaims,
       changed: listedClaims > 0 || gone || this.first
     };
+  }
+
+  /**
+   * Lists a rule's files; a rule whose DID Rucio cannot list (a 4xx: a name without a letter or
+   * digit, which its replica listing refuses; a DID deleted meanwhile) is logged and left out
+   * until it changes, so that one such DID does not keep every other from the folder. Errors of
+   * Rucio itself (unreachable, 5xx) end the reading, which keeps what was listed before.
+   */
+  private async listOrSkip(rule: RuleLine, key: string): Promise<RuleEntry> {
+    try {
+      return await this.list(rule, key);
+    } catch (error) {
+      if (!(error instanceof AppError) || error.status >= 500) {
+        throw error;
+      }
+      log('warn', 'data lake folder leaves out a rule it cannot list', {
+        instance: this.rucio.instance.name,
+        did: didString(rule),
+        reason: error.message
+      });
+      return { key, listedAt: Date.now(), claims: [] };
+    }
   }
 
   private async list(rule: RuleLine, key: string): Promise<RuleEntry> {

@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import type { CredentialSource } from '../auth/credentials.js';
 import type { InstanceConfig } from '../config.js';
 import { log } from '../log.js';
+import { AppError } from '../errors.js';
 
 /** A read that failed, with the errno the mount answers (negative, as FUSE wants). */
 export class StorageError extends Error {
@@ -241,8 +242,20 @@ export class StorageReader {
     this.waiting.clear();
   }
 
-  /** The URL a PFN is read from: WebDAV's `davs://` is https, `dav://` is http. */
+  /**
+   * The URL a PFN is read from: WebDAV's `davs://` is https, `dav://` is http. A PFN whose path has
+   * a `.` or `..` segment (a DID named `a/../b`, also as `%2e`) is refused with an AppError: URL
+   * parsers resolve those segments, so the storage would send another file's bytes.
+   */
   static urlOf(pfn: string): URL {
+    const path = pfn.replace(/^[a-z]+:\/\/[^/]*/i, '').replace(/[?#].*$/, '');
+    if (path.split('/').some(s => /^(\.|%2e){1,2}$/i.test(s))) {
+      throw new AppError(
+        409,
+        'conflict',
+        'This file cannot be read: its name has a "." or ".." segment, and a web address cannot carry that segment unchanged, so the storage would send another file\'s bytes. Ask the file\'s owner to give it a name without such a segment.'
+      );
+    }
     return new URL(pfn.replace(/^davs:/, 'https:').replace(/^dav:/, 'http:'));
   }
 
@@ -257,7 +270,12 @@ export class StorageReader {
    * wrong place. A `target` in shared memory (see {@link sharedBuffer}) is written directly.
    */
   async read(pfn: string, start: number, end: number, target: Buffer, offset = 0): Promise<void> {
-    const url = StorageReader.urlOf(pfn);
+    let url: URL;
+    try {
+      url = StorageReader.urlOf(pfn);
+    } catch (error) {
+      throw new StorageError(EIO, (error as Error).message);
+    }
     const wanted = end - start + 1;
     const headers = { ...(await this.headers(url)), Range: `bytes=${start}-${end}` };
     const storage = this.storage;

@@ -117,6 +117,20 @@ export function mapRucioError(
         `${context.instance} cannot run this metadata search: ${message || exceptionClass}. Change the filters and search again.`
       );
     case 'InvalidObject':
+      if (/validating r_dids?\b/.test(message)) {
+        // The replica listing checks each name against `\w`: names such as "/" or "/-" are
+        // stored and copied, but their replicas cannot be listed. Rucio's schema dump says none of it.
+        return new AppError(
+          409,
+          'conflict',
+          `${context.instance} cannot list where the files of ${what} are: its replica listing needs a letter, a digit or an underscore in every name, and this name has none. The data is in the lake, but dlaas cannot show or open its files; give it a name with a letter or a digit.`
+        );
+      }
+      return new AppError(
+        400,
+        'bad_request',
+        `${context.instance} refused the request: ${message || exceptionClass}.`
+      );
     case 'InvalidValueForKey':
     case 'KeyNotFound':
     case 'UnsupportedOperation':

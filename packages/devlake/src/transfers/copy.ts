@@ -23,11 +23,27 @@ function get(url: URL): Promise<IncomingMessage> {
 }
 
 /**
+ * A URL whose path has a `.` or `..` segment (also as `%2e`) names another file once parsed
+ * (`new URL` resolves them, as XRootD refuses them): copying it would read or overwrite another
+ * DID's replica. Such a transfer fails before any byte moves, as it does at a real site.
+ */
+function refuseDotSegments(side: 'SOURCE' | 'DESTINATION', url: string): void {
+  const path = url.replace(/^[a-z]+:\/\/[^/]*/i, '').replace(/[?#].*$/, '');
+  if (path.split('/').some(s => /^(\.|%2e){1,2}$/i.test(s))) {
+    throw new Error(
+      `${side} [22] ${url} has a "." or ".." path segment, which names another file; not copied`
+    );
+  }
+}
+
+/**
  * Copies one file from `source` to `destination` the way a plain HTTP transfer does: GET the
  * source and stream it into a PUT on the destination, summing Adler-32 on the way. Throws an
  * error whose message reads like an FTS3 reason.
  */
 export async function copyFile(source: string, destination: string): Promise<CopyResult> {
+  refuseDotSegments('SOURCE', source);
+  refuseDotSegments('DESTINATION', destination);
   const sourceUrl = new URL(source);
   const destinationUrl = new URL(destination);
   const response = await get(sourceUrl).catch((error: Error) => {

@@ -2,7 +2,12 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import { Button, LabIcon, ReactWidget } from '@jupyterlab/ui-components';
 import type { ISignal } from '@lumino/signaling';
 import React, { useEffect, useId, useState } from 'react';
-import type { AttachmentState, IAttachmentStatus, NotebookAttachments } from './attachments';
+import type {
+  AttachmentState,
+  IAttachment,
+  IAttachmentStatus,
+  NotebookAttachments
+} from './attachments';
 
 /** The Notebook data panel's icon: a page with a small database. */
 export const notebookDataIcon = new LabIcon({
@@ -32,7 +37,8 @@ export interface IAttachmentsPanelOptions {
 
 /**
  * The Notebook data panel: the data attached to the current notebook, with the state of each
- * variable in its kernel, a Remove button per attachment and an "Inject again" button.
+ * variable in its kernel, a Remove button per attachment and an "Inject again" button; above
+ * them, when attachments came with the notebook, a notice that asks the user to allow them.
  */
 export class AttachmentsPanel extends ReactWidget {
   constructor(options: IAttachmentsPanelOptions) {
@@ -58,6 +64,7 @@ export function AttachmentsView(props: IAttachmentsPanelOptions): JSX.Element {
   const statuses = useStatuses(notebook);
   const headingId = useId();
   const label = notebook?.notebook.title.label ?? '';
+  const pending = statuses.filter(s => s.state === 'needs-approval').map(s => s.attachment);
 
   return (
     <section className="jp-DataLake-attachments-body" aria-labelledby={headingId}>
@@ -76,6 +83,13 @@ export function AttachmentsView(props: IAttachmentsPanelOptions): JSX.Element {
             label
           )}
         </p>
+      )}
+      {notebook && pending.length > 0 && (
+        <ApprovalNotice
+          pending={pending}
+          trans={trans}
+          onAllow={() => void notebook.allow(pending)}
+        />
       )}
       {notebook && statuses.length > 0 && (
         <>
@@ -101,6 +115,50 @@ export function AttachmentsView(props: IAttachmentsPanelOptions): JSX.Element {
           </Button>
         </>
       )}
+    </section>
+  );
+}
+
+/** Asks the user to allow the attachments that came with the notebook. */
+function ApprovalNotice(props: {
+  pending: IAttachment[];
+  trans: TranslationBundle;
+  onAllow: () => void;
+}): JSX.Element {
+  const { pending, trans } = props;
+  const questionId = useId();
+  return (
+    <section className="jp-DataLake-attachments-approval" aria-labelledby={questionId}>
+      <p id={questionId} className="jp-DataLake-attachments-approval-question">
+        {trans._n(
+          'This notebook asks to set %1 variable from the data lake: %2. Allow?',
+          'This notebook asks to set %1 variables from the data lake: %2. Allow?',
+          pending.length,
+          pending.map(a => a.variable).join(', ')
+        )}
+      </p>
+      <details className="jp-DataLake-attachments-approval-details">
+        <summary>{trans.__('Details')}</summary>
+        <p>
+          {trans.__(
+            "These attachments came with the notebook: they were written into it elsewhere, for example by whoever shared it, not added in this JupyterLab. Allowing sets each variable in this notebook's kernel to the local paths of its data, now and after every restart. You are asked again if the notebook's attachments change. Until you allow them, nothing is set; remove the ones you do not want."
+          )}
+        </p>
+        <ul>
+          {pending.map(a => (
+            <li key={a.variable}>
+              {trans.__('%1 ← %2 (instance %3)', a.variable, a.did, a.instance)}
+            </li>
+          ))}
+        </ul>
+      </details>
+      <Button
+        className="jp-mod-styled jp-mod-accept jp-DataLake-attachments-allow"
+        onClick={props.onAllow}
+        title={trans.__('Set these variables in the kernel, and remember this for this notebook')}
+      >
+        {trans.__('Allow')}
+      </Button>
     </section>
   );
 }
@@ -152,6 +210,7 @@ function AttachmentRow(props: {
 /** A short word for a state, as the row shows it. */
 function stateLabel(status: IAttachmentStatus, trans: TranslationBundle): string {
   const labels: Record<AttachmentState, string> = {
+    'needs-approval': trans.__('Waiting for your approval'),
     waiting: trans.__('Waiting for the kernel'),
     injecting: trans.__('Setting…'),
     injected:

@@ -20,6 +20,10 @@
  * not objects with three non-empty strings, and second entries for a variable already taken, are
  * ignored (a hand-edited notebook never breaks the panel); a variable that is not a valid name in
  * the kernel's language is reported as failed and never written into code.
+ *
+ * Only attachments the user agreed to are set in the kernel (see `approvals.ts`): those added in
+ * this JupyterLab, and those that came with the notebook once the user chose Allow. Until then
+ * such an attachment stands at `needs-approval` and nothing about it reaches the kernel.
  */
 import type { Availability, AvailabilityState } from '@dlaas/api';
 import type { Kernel, KernelMessage } from '@jupyterlab/services';
@@ -27,6 +31,7 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import type { IDisposable } from '@lumino/disposable';
 import { Signal, type ISignal } from '@lumino/signaling';
 import { splitDid, type DataLakeClient } from '../client';
+import { AttachmentApprovals, type IApprovalStore } from './approvals';
 import {
   injectionCode,
   kernelLanguage,
@@ -50,6 +55,8 @@ export interface IAttachment {
 
 /**
  * Where an attachment's variable stands in the kernel:
+ * - `needs-approval`: the attachment came with the notebook (its metadata was written elsewhere)
+ *   and is set only once the user allows it ({@link NotebookAttachments.allow});
  * - `waiting`: no kernel yet, or it is restarting;
  * - `injecting`: being looked up and set;
  * - `injected`: the variable holds the path (or paths);
@@ -57,13 +64,14 @@ export interface IAttachment {
  *   {@link IAttachmentStatus.message} when used;
  * - `failed`: the variable could not be set; see the message.
  */
-export type AttachmentState = 'waiting' | 'injecting' | 'injected' | 'not-available' | 'failed';
+export type AttachmentState =
+  'needs-approval' | 'waiting' | 'injecting' | 'injected' | 'not-available' | 'failed';
 
 /** An attachment with where its variable stands. */
 export interface IAttachmentStatus {
   readonly attachment: IAttachment;
   readonly state: AttachmentState;
-  /** For `waiting`, `not-available` and `failed`: what happened and what to do. */
+  /** For `needs-approval`, `waiting`, `not-available` and `failed`: what happened, what to do. */
   readonly message: string | null;
   /** The DID's availability when last looked up, or null. */
   readonly availability: AvailabilityState | null;
@@ -142,6 +150,11 @@ export interface IAttachableNotebook {
   readonly sessionContext: IAttachmentsSessionContext;
   /** Its tab's title. */
   readonly title: { readonly label: string };
+  /**
+   * Its document: where it is saved (agreements to its attachments are kept by path) and when
+   * that changes. Without it, agreements last as long as the notebook stays open.
+   */
+  readonly context?: { readonly path: string; readonly pathChanged: ISignal<unknown, string> };
 }
 
 /** Live availability of DIDs, as `AvailabilityEvents` provides it. */
@@ -159,6 +172,11 @@ export interface INotebookAttachmentsOptions {
   trans: TranslationBundle;
   /** When given, attached DIDs are watched and their variables set again when they change. */
   events?: IAvailabilityFeed | null;
+  /**
+   * Where the user's agreements to attachments are kept (JupyterLab's `IStateDB`); without it,
+   * they last as long as the notebook stays open.
+   */
+  approvals?: IApprovalStore | null;
 }
 
 /** Thrown by {@link NotebookAttachments.attach}, with a sentence for the user. */
@@ -180,12 +198,19 @@ export class NotebookAttachments implements IDisposable {
     this._client = options.client;
     this._trans = options.trans;
     this._events = options.events ?? null;
+    const context = this.notebook.context;
+    this._approvals = new AttachmentApprovals({
+      store: options.approvals ?? null,
+      path: context?.path ?? null
+    });
+    context?.pathChanged.connect(this._onPath, this);
     const { sessionContext } = this.notebook;
     sessionContext.statusChanged.connect(this._onStatus, this);
     sessionContext.kernelChanged.connect(this._onKernelChanged, this);
     this.notebook.model?.metadataChanged.connect(this._onMetadata, this);
     this._events?.changed.connect(this._onEvent, this);
     this._watch();
+    void this._approvals.ready.then(() => this._emit());
     sessionContext.ready.then(
       () => this._autoInject(),
       () => undefined
@@ -216,12 +241,59 @@ export class NotebookAttachments implements IDisposable {
     return this._changed;
   }
 
+  /**
+   * The attachments that came with the notebook and wait for the user to allow them; empty
+   * until the user's earlier agreements have been read.
+   */
+  get pending(): IAttachment[] {
+    return this._approvals.isReady
+      ? this.attachments.filter(a => !this._approvals.isApproved(a))
+      : [];
+  }
+
+  /**
+   * Emitted with {@link pending} when attachments start waiting for the user to allow them (when
+   * the notebook opens, or its metadata changes), once per set of waiting attachments.
+   */
+  get approvalRequested(): ISignal<this, IAttachment[]> {
+    return this._approvalRequested;
+  }
+
+  /**
+   * Allows attachments waiting for it: they are remembered as agreed for this notebook and their
+   * variables are set.
+   *
+   * @param shown - the attachments the user was shown and allowed (those still in the notebook
+   * are agreed to); by default, every one waiting ({@link pending})
+   */
+  async allow(shown?: readonly IAttachment[]): Promise<void> {
+    await this._approvals.ready;
+    if (this._disposed) {
+      return;
+    }
+    this._approvals.approve(shown ?? this.pending, this.attachments);
+    this._emit();
+    return this.inject();
+  }
+
   /** Whether this has been disposed. */
   get isDisposed(): boolean {
     return this._disposed;
   }
 
   private _statusOf(attachment: IAttachment): IAttachmentStatus {
+    if (this._approvals.isReady && !this._approvals.isApproved(attachment)) {
+      return {
+        attachment,
+        state: 'needs-approval',
+        message: this._trans.__(
+          'This attachment came with the notebook: choose "Allow" to set %1 in the kernel, or "Remove" if you do not want it.',
+          attachment.variable
+        ),
+        availability: null,
+        paths: null
+      };
+    }
     const variable = attachment.variable;
     const known = this._states.get(variable);
     if (known && Private.sameData(known.attachment, attachment)) {
@@ -298,6 +370,8 @@ export class NotebookAttachments implements IDisposable {
       attachments.push(entry);
     }
     this._states.delete(variable);
+    // Added here, by the user: agreed before the metadata says it.
+    this._approvals.approve([entry], attachments);
     this._write(attachments);
   }
 
@@ -312,6 +386,7 @@ export class NotebookAttachments implements IDisposable {
       return false;
     }
     this._states.delete(variable);
+    this._approvals.keepOnly(remaining);
     this._write(remaining);
     return true;
   }
@@ -352,6 +427,7 @@ export class NotebookAttachments implements IDisposable {
       status =>
         status.attachment.instance === instance &&
         status.attachment.did === did &&
+        status.state !== 'needs-approval' &&
         status.state !== 'waiting' &&
         status.state !== 'injecting' &&
         status.availability !== state
@@ -373,7 +449,12 @@ export class NotebookAttachments implements IDisposable {
     this.notebook.sessionContext.statusChanged.disconnect(this._onStatus, this);
     this.notebook.sessionContext.kernelChanged.disconnect(this._onKernelChanged, this);
     this.notebook.model?.metadataChanged.disconnect(this._onMetadata, this);
+    this.notebook.context?.pathChanged.disconnect(this._onPath, this);
     Signal.clearData(this);
+  }
+
+  private _onPath(_: unknown, path: string): void {
+    this._approvals.moveTo(path);
   }
 
   private _write(attachments: IAttachment[]): void {
@@ -477,7 +558,11 @@ export class NotebookAttachments implements IDisposable {
     }
     for (const attachment of this.attachments) {
       const last = this._lastCode.get(attachment.variable);
-      if (last && Private.sameData(last.attachment, attachment)) {
+      if (
+        last &&
+        Private.sameData(last.attachment, attachment) &&
+        this._approvals.isApproved(attachment)
+      ) {
         void kernel.requestExecute(Private.silently(last.code)).done.catch(() => undefined);
       }
     }
@@ -493,8 +578,13 @@ export class NotebookAttachments implements IDisposable {
   }
 
   private async _injectAll(): Promise<void> {
+    await this._approvals.ready;
+    if (this._disposed) {
+      return;
+    }
     const kernel = this.notebook.sessionContext.session?.kernel ?? null;
-    const attachments = this.attachments;
+    // Nothing of an attachment the user did not agree to reaches the kernel.
+    const attachments = this._agreed();
     if (!kernel) {
       this._setAll('waiting', this._trans.__('Start a kernel to get this variable.'));
       return;
@@ -530,7 +620,7 @@ export class NotebookAttachments implements IDisposable {
     const current = (): boolean =>
       epoch === this._epoch &&
       !this._disposed &&
-      this.attachments.some(
+      this._agreed().some(
         a => a.variable === attachment.variable && Private.sameData(a, attachment)
       );
     const problem = variableNameProblem(language, attachment.variable, this._trans);
@@ -714,8 +804,13 @@ export class NotebookAttachments implements IDisposable {
     return { language: kernelLanguage(name), name };
   }
 
+  /** The attachments the user agreed to. */
+  private _agreed(): IAttachment[] {
+    return this.attachments.filter(a => this._approvals.isApproved(a));
+  }
+
   private _setAll(state: AttachmentState, message: string | null): void {
-    this.attachments.forEach(attachment => {
+    this._agreed().forEach(attachment => {
       const known = this._states.get(attachment.variable);
       this._set(attachment, {
         state,
@@ -741,8 +836,17 @@ export class NotebookAttachments implements IDisposable {
   }
 
   private _emit(): void {
-    if (!this._disposed) {
-      this._changed.emit(this.statuses);
+    if (this._disposed) {
+      return;
+    }
+    this._changed.emit(this.statuses);
+    const pending = this.pending;
+    const key = JSON.stringify(pending.map(a => [a.instance, a.did, a.variable]));
+    if (key !== this._requested) {
+      this._requested = key;
+      if (pending.length > 0) {
+        this._approvalRequested.emit(pending);
+      }
     }
   }
 
@@ -754,6 +858,10 @@ export class NotebookAttachments implements IDisposable {
   /** The code that last set each variable, by variable: sent again first on a restart. */
   private readonly _lastCode = new Map<string, { attachment: IAttachment; code: string }>();
   private readonly _changed = new Signal<this, IAttachmentStatus[]>(this);
+  private readonly _approvalRequested = new Signal<this, IAttachment[]>(this);
+  private readonly _approvals: AttachmentApprovals;
+  /** The waiting attachments last asked about, as JSON; approvalRequested is not repeated. */
+  private _requested = '[]';
   private _language: KernelLanguage | null = null;
   private _running: Promise<void> | null = null;
   private _again = false;
@@ -780,6 +888,8 @@ export interface INotebookAttachmentsManagerOptions<T extends IAttachableNoteboo
   trans: TranslationBundle;
   /** Live availabilities, so that variables are set again when data becomes available. */
   events?: IAvailabilityFeed | null;
+  /** Where the user's agreements to attachments are kept: JupyterLab's `IStateDB`. */
+  approvals?: IApprovalStore | null;
 }
 
 /**
@@ -806,7 +916,8 @@ export class NotebookAttachmentsManager<
         notebook,
         client: this._options.client,
         trans: this._options.trans,
-        events: this._options.events ?? null
+        events: this._options.events ?? null,
+        approvals: this._options.approvals ?? null
       });
       this._byNotebook.set(notebook, attachments);
       notebook.disposed.connect(this._onDisposed, this);

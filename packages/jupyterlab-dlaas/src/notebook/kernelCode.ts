@@ -24,6 +24,7 @@
  * nothing and leaves no helper name behind in the user's namespace.
  */
 import { nullTranslator, type TranslationBundle } from '@jupyterlab/translation';
+import { JULIA_BASE_EXPORTS, JULIA_CORE_EXPORTS } from './juliaBase';
 import { R_BASE_FUNCTIONS } from './rBase';
 
 /** The kernel languages dlaas injects variables into. */
@@ -317,10 +318,15 @@ namespace Private {
     ]),
     // T and F, and base R's functions (a shared notebook's attachment must not hide them).
     r: new Set(['T', 'F', ...R_BASE_FUNCTIONS]),
-    julia: new Set('ans nothing missing Inf NaN pi Main Base Core _'.split(' '))
+    // What `Main` sees of Base and Core (a shared notebook's attachment must not hide `println`,
+    // `ENV` or `String`), the modules themselves, and names that Main, the REPL and IJulia define.
+    julia: new Set([
+      ...'ans err nothing missing Inf NaN pi Main Base Core _ include In Out IJulia'.split(' '),
+      ...JULIA_BASE_EXPORTS,
+      ...JULIA_CORE_EXPORTS
+    ])
   };
 
-  /** A name the user may take instead of `name`. */
   /**
    * Whether assigning `name` would replace something the language or the kernel relies on: the
    * built-ins listed above, and in Python every `__dunder__` (`__builtins__`, `__name__`, …:
@@ -330,6 +336,7 @@ namespace Private {
     return PROTECTED[language].has(name) || (language === 'python' && /^__\w*__$/.test(name));
   }
 
+  /** A name the user may take instead of `name`. */
   export function alternative(language: KernelLanguage, name: string): string {
     const base = name.replace(/^_+|_+$/g, '') || 'data';
     for (const candidate of [`${base}_data`, `my_${base}`, 'my_data']) {

@@ -1,4 +1,5 @@
 import type { AvailabilityState } from '@dlaas/api';
+import { StateDB } from '@jupyterlab/statedb';
 import { nullTranslator } from '@jupyterlab/translation';
 import { Signal } from '@lumino/signaling';
 import { act, render, screen, waitFor, within } from '@testing-library/react';
@@ -6,6 +7,7 @@ import userEvent from '@testing-library/user-event';
 import React from 'react';
 import { describe, expect, it } from 'vitest';
 import { DataLakeClient } from '../../src/client';
+import { approvalKey } from '../../src/notebook/approvals';
 import { METADATA_KEY, NotebookAttachments } from '../../src/notebook/attachments';
 import {
   AttachmentsPanel,
@@ -43,23 +45,31 @@ function client(): DataLakeClient {
   return new DataLakeClient(transport);
 }
 
-/** A notebook whose kernel is ready, with `variables` attached (FILE, then MISSING...). */
-function notebookWith(label: string, attachments: { did: string; variable: string }[]) {
+/**
+ * A notebook whose kernel is ready, with `variables` attached (FILE, then MISSING...); the user
+ * agreed to them earlier unless `agreed` is false (they came with a shared notebook).
+ */
+function notebookWith(
+  label: string,
+  attachments: { did: string; variable: string }[],
+  agreed = true
+) {
   const kernel = new FakeKernel('python');
-  const notebook = new FakeNotebook(
-    kernel,
-    {
-      [METADATA_KEY]: {
-        attachments: attachments.map(a => ({ instance: 'lake', ...a }))
+  const entries = attachments.map(a => ({ instance: 'lake', ...a }));
+  const notebook = new FakeNotebook(kernel, { [METADATA_KEY]: { attachments: entries } }, label);
+  const contents = agreed
+    ? {
+        [approvalKey(notebook.context.path)]: {
+          attachments: entries.map(a => [a.instance, a.did, a.variable])
+        }
       }
-    },
-    label
-  );
+    : {};
+  const approvals = new StateDB({ transform: Promise.resolve({ type: 'overwrite', contents }) });
   notebook.sessionContext.becomeReady();
   return {
     kernel,
     notebook,
-    model: new NotebookAttachments({ notebook, client: client(), trans })
+    model: new NotebookAttachments({ notebook, client: client(), trans, approvals })
   };
 }
 
@@ -148,6 +158,48 @@ describe('AttachmentsView', () => {
     const alert = await screen.findByRole('alert');
     expect(alert.textContent).toMatch(/"list" already means something in Python/);
     expect(screen.getByText('Failed')).toBeTruthy();
+  });
+
+  it('when a notebook came with attachments, then a notice asks to allow them, each waits for it, and Allow sets them', async () => {
+    const { model, kernel } = notebookWith(
+      'shared.ipynb',
+      [
+        { did: FILE, variable: 'events' },
+        { did: MISSING, variable: 'later' }
+      ],
+      false
+    );
+    render(<AttachmentsView attachments={new Current(model)} trans={trans} />);
+    const notice = await screen.findByRole('region', {
+      name: 'This notebook asks to set 2 variables from the data lake: events, later. Allow?'
+    });
+    const rows = screen.getAllByRole('listitem').filter(row => !notice.contains(row));
+    for (const row of rows) {
+      expect(within(row).getByText('Waiting for your approval')).toBeTruthy();
+      expect(row.className).toContain('jp-mod-needs-approval');
+    }
+    expect(kernel.requests).toEqual([]);
+
+    // The details say where they come from and what each sets.
+    await userEvent.click(within(notice).getByText('Details'));
+    expect(within(notice).getByText(/written into it elsewhere/)).toBeTruthy();
+    expect(within(notice).getByText(`events ← ${FILE} (instance lake)`)).toBeTruthy();
+
+    await userEvent.click(within(notice).getByRole('button', { name: 'Allow' }));
+    await waitFor(() => expect(screen.getByText('Injected')).toBeTruthy());
+    expect(screen.getByText('Not available yet')).toBeTruthy();
+    expect(screen.queryByRole('region', { name: /asks to set/ })).toBeNull();
+    expect(kernel.codes).toContain('events = "/scratch/events.root"\n');
+  });
+
+  it('when one attachment came with the notebook, then the notice says so in the singular', async () => {
+    const { model } = notebookWith('shared.ipynb', [{ did: FILE, variable: 'events' }], false);
+    render(<AttachmentsView attachments={new Current(model)} trans={trans} />);
+    expect(
+      await screen.findByRole('region', {
+        name: 'This notebook asks to set 1 variable from the data lake: events. Allow?'
+      })
+    ).toBeTruthy();
   });
 
   it('when another notebook becomes current, then its attachments are shown', async () => {

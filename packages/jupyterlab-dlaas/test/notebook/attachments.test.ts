@@ -1,13 +1,17 @@
 import type { Availability, AvailabilityState, LocalPath, Window } from '@dlaas/api';
+import { StateDB } from '@jupyterlab/statedb';
 import { nullTranslator } from '@jupyterlab/translation';
+import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { Signal } from '@lumino/signaling';
 import { describe, expect, it, vi } from 'vitest';
 import { DataLakeClient } from '../../src/client';
+import { approvalKey } from '../../src/notebook/approvals';
 import {
   METADATA_KEY,
   NotebookAttachments,
   NotebookAttachmentsManager,
   readAttachments,
+  type IAttachment,
   type IAttachmentStatus,
   type IAvailabilityFeed
 } from '../../src/notebook/attachments';
@@ -61,12 +65,31 @@ function lake(states: Record<string, AvailabilityState>, extra: Routes = {}) {
   return { client: new DataLakeClient(transport), calls };
 }
 
-/** A notebook with a Python kernel (unless told otherwise) and its attachments. */
+/** The path of the notebooks of these tests. */
+const PATH = 'work/analysis.ipynb';
+
+/** JupyterLab's state database (in memory), holding `approved` as agreed for the notebook at PATH. */
+function stateWith(approved: readonly IAttachment[] = []): StateDB {
+  const contents: ReadonlyPartialJSONObject =
+    approved.length === 0
+      ? {}
+      : {
+          [approvalKey(PATH)]: { attachments: approved.map(a => [a.instance, a.did, a.variable]) }
+        };
+  return new StateDB({ transform: Promise.resolve({ type: 'overwrite', contents }) });
+}
+
+/**
+ * A notebook with a Python kernel (unless told otherwise) and its attachments. With `agreed`, the
+ * user agreed earlier to the attachments its metadata holds.
+ */
 function setUp(
   options: {
     states?: Record<string, AvailabilityState>;
     language?: string | Error;
     metadata?: Record<string, unknown>;
+    agreed?: boolean;
+    state?: StateDB;
     events?: IAvailabilityFeed;
     routes?: Routes;
   } = {}
@@ -77,15 +100,19 @@ function setUp(
     options.states ?? { [FILE]: 'AVAILABLE', [DATASET]: 'AVAILABLE' },
     options.routes
   );
+  const state =
+    options.state ??
+    stateWith(options.agreed ? readAttachments(options.metadata?.[METADATA_KEY]) : []);
   const attachments = new NotebookAttachments({
     notebook,
     client,
     trans,
-    events: options.events ?? null
+    events: options.events ?? null,
+    approvals: state
   });
   const emitted: IAttachmentStatus[][] = [];
   attachments.changed.connect((_, statuses) => emitted.push(statuses));
-  return { kernel, notebook, attachments, calls, emitted };
+  return { kernel, notebook, attachments, calls, emitted, state };
 }
 
 const stateOf = (attachments: NotebookAttachments, variable: string) =>
@@ -186,6 +213,7 @@ describe('NotebookAttachments', () => {
 
   it('when the session becomes ready, then each variable is set silently to its path(s), as Python runs it', async () => {
     const { kernel, notebook, attachments } = setUp({
+      agreed: true,
       metadata: {
         [METADATA_KEY]: {
           attachments: [
@@ -217,6 +245,7 @@ describe('NotebookAttachments', () => {
       [DATASET]: 'AVAILABLE'
     };
     const { kernel, notebook, attachments, emitted } = setUp({
+      agreed: true,
       metadata: {
         [METADATA_KEY]: {
           attachments: [
@@ -268,6 +297,7 @@ describe('NotebookAttachments', () => {
 
   it('when the kernel is changed, then the variables are set in the new kernel, in its language', async () => {
     const { notebook, attachments } = setUp({
+      agreed: true,
       metadata: {
         [METADATA_KEY]: { attachments: [{ instance: 'lake', did: FILE, variable: 'events' }] }
       }
@@ -284,6 +314,7 @@ describe('NotebookAttachments', () => {
 
   it('when a DID is not available, then its state is not-available and the variable fails with the sentence in Python', async () => {
     const { kernel, notebook, attachments } = setUp({
+      agreed: true,
       states: { [FILE]: 'NOT_AVAILABLE', [DATASET]: 'REPLICATING' },
       metadata: {
         [METADATA_KEY]: {
@@ -374,11 +405,11 @@ describe('NotebookAttachments', () => {
       language: new Error('no kernel info'),
       metadata: { kernelspec: { name: 'julia-1.11', language: 'julia' } }
     });
-    attachments.attach({ instance: 'lake', did: DATASET, variable: 'run' });
+    attachments.attach({ instance: 'lake', did: DATASET, variable: 'runs' });
     notebook.sessionContext.becomeReady();
     await injected(attachments);
     expect(kernel.codes).toEqual([
-      `global run = String["${DATASET_PATHS[0]}", "/scratch/user.alice/run1/b \\"q\\".root"];\nnothing\n`
+      `global runs = String["${DATASET_PATHS[0]}", "/scratch/user.alice/run1/b \\"q\\".root"];\nnothing\n`
     ]);
   });
 
@@ -438,7 +469,9 @@ describe('NotebookAttachments', () => {
       }
     });
     notebook.sessionContext.becomeReady();
-    await injected(attachments);
+    await vi.waitFor(() => expect(attachments.statuses[0]?.state).toBe('needs-approval'));
+    // Even allowed, the name is refused, and nothing runs.
+    await attachments.allow();
     expect(attachments.statuses[0]).toMatchObject({ state: 'failed' });
     expect(attachments.statuses[0]?.message).toMatch(/is not a valid Python variable name/);
     expect(kernel.requests).toEqual([]);
@@ -466,6 +499,166 @@ describe('NotebookAttachments', () => {
     await settle();
     expect(kernel.requests).toEqual([]);
     expect(attachments.isDisposed).toBe(true);
+  });
+});
+
+describe('agreeing to the attachments that came with a notebook', () => {
+  const EVENTS = { instance: 'lake', did: FILE, variable: 'events' };
+  const RUN = { instance: 'lake', did: DATASET, variable: 'run' };
+  const shared = (...attachments: IAttachment[]) => ({ [METADATA_KEY]: { attachments } });
+
+  it('when a notebook arrives with attachments, then none is set until the user allows them, and each says it waits for that', async () => {
+    const { kernel, notebook, attachments, calls } = setUp({ metadata: shared(EVENTS, RUN) });
+    const requested: string[][] = [];
+    attachments.approvalRequested.connect((_, pending) =>
+      requested.push(pending.map(a => a.variable))
+    );
+    notebook.sessionContext.becomeReady();
+    await vi.waitFor(() => expect(attachments.pending).toHaveLength(2));
+    await attachments.inject();
+    await attachments.refresh();
+    notebook.sessionContext.restart();
+    await settle();
+
+    expect(kernel.requests).toEqual([]);
+    // Not even looked up in the data lake.
+    expect(calls).toEqual([]);
+    expect(attachments.statuses.map(s => [s.attachment.variable, s.state])).toEqual([
+      ['events', 'needs-approval'],
+      ['run', 'needs-approval']
+    ]);
+    expect(attachments.status('events')?.message).toBe(
+      'This attachment came with the notebook: choose "Allow" to set events in the kernel, or "Remove" if you do not want it.'
+    );
+    expect(requested).toEqual([['events', 'run']]);
+  });
+
+  it('when the user allows them, then every variable is set, and the notebook opened again later needs no new approval', async () => {
+    const { kernel, notebook, attachments, state } = setUp({ metadata: shared(EVENTS, RUN) });
+    notebook.sessionContext.becomeReady();
+    await vi.waitFor(() => expect(attachments.pending).toHaveLength(2));
+    await attachments.allow();
+    expect(attachments.statuses.map(s => [s.attachment.variable, s.state])).toEqual([
+      ['events', 'injected'],
+      ['run', 'injected']
+    ]);
+    expect(attachments.pending).toEqual([]);
+    const out = runPython(kernel.codes, 'print(json.dumps([ns["events"], ns["run"]]))');
+    expect(JSON.parse(out)).toEqual([FILE_PATH, DATASET_PATHS]);
+    await vi.waitFor(async () =>
+      expect(await state.fetch(approvalKey(PATH))).toEqual({
+        attachments: [
+          ['lake', DATASET, 'run'],
+          ['lake', FILE, 'events']
+        ]
+      })
+    );
+
+    // Saved and opened again (same path, same metadata): set at once.
+    attachments.dispose();
+    const again = setUp({ metadata: shared(EVENTS, RUN), state });
+    again.notebook.sessionContext.becomeReady();
+    await injected(again.attachments);
+    expect(again.attachments.statuses.map(s => s.state)).toEqual(['injected', 'injected']);
+    expect(again.kernel.requests).toHaveLength(2);
+  });
+
+  it('when the user adds data in this JupyterLab, then its variable is set at once, while what came with the notebook still waits', async () => {
+    const { kernel, notebook, attachments, state } = setUp({ metadata: shared(EVENTS) });
+    const requested: string[][] = [];
+    attachments.approvalRequested.connect((_, pending) =>
+      requested.push(pending.map(a => a.variable))
+    );
+    notebook.sessionContext.becomeReady();
+    await vi.waitFor(() => expect(attachments.pending).toHaveLength(1));
+    attachments.attach(RUN);
+    await attachments.inject();
+    expect(attachments.statuses.map(s => [s.attachment.variable, s.state])).toEqual([
+      ['events', 'needs-approval'],
+      ['run', 'injected']
+    ]);
+    expect(kernel.codes).toEqual([
+      `run = [${DATASET_PATHS.map(p => JSON.stringify(p)).join(', ')}]\n`
+    ]);
+    // Asked once: adding agreed data does not ask again.
+    expect(requested).toEqual([['events']]);
+    await vi.waitFor(async () =>
+      expect(await state.fetch(approvalKey(PATH))).toEqual({
+        attachments: [['lake', DATASET, 'run']]
+      })
+    );
+  });
+
+  it('when someone else changes the attachments (another DID for a variable, a new variable), then those are asked about again and the unchanged one stays set', async () => {
+    const { kernel, notebook, attachments } = setUp({
+      metadata: shared(EVENTS, RUN),
+      agreed: true
+    });
+    notebook.sessionContext.becomeReady();
+    await injected(attachments);
+    expect(kernel.requests).toHaveLength(2);
+    const requested: string[][] = [];
+    attachments.approvalRequested.connect((_, pending) =>
+      requested.push(pending.map(a => a.variable))
+    );
+
+    // The notebook file is replaced by a version written elsewhere.
+    notebook.model.setMetadata(
+      METADATA_KEY,
+      shared(RUN, { ...EVENTS, did: 'user.mallory:other.root' }, { ...EVENTS, variable: 'more' })[
+        METADATA_KEY
+      ]
+    );
+    await attachments.refresh();
+    notebook.sessionContext.restart();
+    await settle();
+    await injected(attachments);
+
+    expect(attachments.statuses.map(s => [s.attachment.variable, s.state])).toEqual([
+      ['run', 'injected'],
+      ['events', 'needs-approval'],
+      ['more', 'needs-approval']
+    ]);
+    expect(requested).toEqual([['events', 'more']]);
+    expect(kernel.codes.some(code => code.includes('other.root'))).toBe(false);
+    expect(kernel.codes.some(code => code.startsWith('more'))).toBe(false);
+    // The restart sent the code of the unchanged attachment only.
+    expect(kernel.codes.slice(2).every(code => code.startsWith('run'))).toBe(true);
+  });
+
+  it('when the notebook is renamed in this JupyterLab, then the agreement follows it', async () => {
+    const { notebook, attachments, state } = setUp({ metadata: shared(EVENTS) });
+    await vi.waitFor(() => expect(attachments.pending).toHaveLength(1));
+    await attachments.allow();
+    notebook.context.rename('work/renamed.ipynb');
+    await vi.waitFor(async () => {
+      expect(await state.fetch(approvalKey('work/renamed.ipynb'))).toEqual({
+        attachments: [['lake', FILE, 'events']]
+      });
+      expect(await state.fetch(approvalKey(PATH))).toBeUndefined();
+    });
+  });
+
+  it('when the agreements cannot be read, then the attachments wait for the user and nothing is set', async () => {
+    const state = stateWith();
+    state.fetch = () => Promise.reject(new Error('workspace unreadable'));
+    const { kernel, notebook, attachments } = setUp({
+      metadata: shared(EVENTS),
+      state
+    });
+    notebook.sessionContext.becomeReady();
+    await vi.waitFor(() => expect(attachments.status('events')?.state).toBe('needs-approval'));
+    expect(kernel.requests).toEqual([]);
+  });
+
+  it('when an allowed attachment is removed and someone puts it back, then it is asked about again', async () => {
+    const { notebook, attachments } = setUp({ metadata: shared(EVENTS, RUN), agreed: true });
+    await attachments.inject();
+    expect(attachments.status('run')?.state).toBe('injected');
+    attachments.detach('run');
+    notebook.model.setMetadata(METADATA_KEY, shared(EVENTS, RUN)[METADATA_KEY]);
+    expect(attachments.status('run')?.state).toBe('needs-approval');
+    expect(attachments.status('events')?.state).not.toBe('needs-approval');
   });
 });
 

@@ -90,7 +90,20 @@ export class FakeSessionContext implements IAttachmentsSessionContext {
   }
 }
 
-/** A notebook: a model, a session context, a title and a disposed signal. */
+/** A document context: the notebook's path, which the test can change as a rename does. */
+export class FakeContext {
+  constructor(public path: string) {}
+
+  readonly pathChanged = new Signal<this, string>(this);
+
+  /** Renames the notebook, as the file browser or "Save As" does. */
+  rename(path: string): void {
+    this.path = path;
+    this.pathChanged.emit(path);
+  }
+}
+
+/** A notebook: a model, a session context, a title, a context (its path) and a disposed signal. */
 export class FakeNotebook implements IAttachableNotebook {
   constructor(
     kernel: FakeKernel | null,
@@ -100,11 +113,13 @@ export class FakeNotebook implements IAttachableNotebook {
     this.model = new FakeModel(metadata);
     this.sessionContext = new FakeSessionContext(kernel);
     this.title = { label };
+    this.context = new FakeContext(`work/${label}`);
   }
 
   readonly model: FakeModel;
   readonly sessionContext: FakeSessionContext;
   readonly title: { label: string };
+  readonly context: FakeContext;
   readonly disposed = new Signal<this, void>(this);
 }
 

@@ -14,6 +14,7 @@ import {
   type InjectedValue,
   type KernelLanguage
 } from '../../src/notebook/kernelCode';
+import { JULIA_BASE_EXPORTS, JULIA_CORE_EXPORTS } from '../../src/notebook/juliaBase';
 import { hasCommand, run, runPython } from './fakes';
 
 /** Paths a data lake may hand out, and some that try to break out of a string literal. */
@@ -109,7 +110,7 @@ describe('variableNameProblem', () => {
       '__doc__'
     ],
     r: ['T', 'F', 'c', 'file', 'list', 'sum', 'library', 'data.frame', 'is.na', 'Sys.time'],
-    julia: ['ans', 'pi', 'Main']
+    julia: ['ans', 'pi', 'Main', 'println', 'sum', 'Base', 'ENV', 'ARGS', 'String', 'push!']
   };
 
   for (const language of ['python', 'r', 'julia'] as const) {
@@ -143,6 +144,25 @@ describe('variableNameProblem', () => {
       }
     });
   }
+
+  it("when a Julia name is one of Base's or Core's exports, then it is refused, and names near them are not", () => {
+    for (const name of ['println', 'sum', 'Base', 'Main', 'ENV', 'ARGS', 'typeof', 'Int', 'open']) {
+      expect(variableNameProblem('julia', name), name).toBe(
+        `"${name}" already means something in Julia and replacing it would break code that uses it: choose another name, such as ${name}_data.`
+      );
+    }
+    for (const name of ['events', 'run1', 'my_sum', 'printlines', 'env', 'args', 'data!']) {
+      expect(variableNameProblem('julia', name), name).toBeNull();
+    }
+  });
+
+  it('when the Julia export lists are read, then every entry is a name the check would otherwise take', () => {
+    expect(JULIA_BASE_EXPORTS.length).toBeGreaterThan(800);
+    expect(JULIA_CORE_EXPORTS.length).toBeGreaterThan(100);
+    for (const name of [...JULIA_BASE_EXPORTS, ...JULIA_CORE_EXPORTS]) {
+      expect(variableNameProblem('julia', name), name).toMatch(/already means something in Julia/);
+    }
+  });
 
   it('when the name is empty, padded or far too long, then the sentence says what to do', () => {
     expect(variableNameProblem('python', '')).toBe('Enter a variable name.');
