@@ -346,3 +346,12 @@ export type ErrorResponse = Static<typeof ErrorResponse>;
 export const AvailabilityEvent = Availability;
 /** Server-sent event `availability`. */
 export type AvailabilityEvent = Availability;
+
+/**
+ * Server-sent event `problem`: the companion's tracker cannot read Rucio (unreachable, or the
+ * user's session ended), with its sentence. Sent once per outage; the availabilities shown may be
+ * out of date until `recovered`, while the tracker keeps trying.
+ */
+export const ProblemEvent = Type.Object({ code: ErrorCode, message: Type.String() });
+/** Server-sent event `problem`. */
+export type ProblemEvent = Static<typeof ProblemEvent>;

@@ -96,6 +96,12 @@ export function parseDid(
       `"${scope}" is not a valid scope: a scope cannot be "." or "..". Check the data identifier.`
     );
   }
+  if (name === '.' || name === '..') {
+    // The same for a whole name (a `/` inside a name is escaped in URLs, so only these two).
+    throw badRequest(
+      `"${name}" is not a valid name: a name cannot be "." or "..". Check the data identifier.`
+    );
+  }
   const problem = naming.scopeProblem(scope) ?? naming.nameProblem(name, wildcards);
   if (problem !== null) {
     throw badRequest(problem);

@@ -194,6 +194,14 @@ describe('contentType', () => {
 });
 
 describe('mapRucioError', () => {
+  it('when Rucio refuses a request with a 400 of a class not named here, then the answer is a 400 with Rucio’s reason, not a 502', () => {
+    const error = mapRucioError(400, 'DIDFilterSyntaxError', 'bad filter', { instance: 'lake' });
+    expect(error).toMatchObject({ status: 400, code: 'bad_request' });
+    expect(error.message).toBe(
+      'lake refused the request: bad filter. Check what you asked for and try again.'
+    );
+  });
+
   it('when Rucio’s replica listing refuses a name without a letter or digit, then the sentence says so instead of a schema dump', () => {
     const error = mapRucioError(
       400,

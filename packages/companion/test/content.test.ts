@@ -35,7 +35,9 @@ const FILES: Record<string, { path: string; bytes: number }> = {
   'truncated-replica.csv': { path: '/truncated', bytes: FILE.length },
   'wrong-range.csv': { path: '/first-ten', bytes: FILE.length },
   'short-stream.csv': { path: '/short-chunked', bytes: FILE.length },
-  'long-stream.csv': { path: '/long-chunked', bytes: FILE.length }
+  'long-stream.csv': { path: '/long-chunked', bytes: FILE.length },
+  'silent.csv': { path: '/silent', bytes: FILE.length },
+  'stalls.csv': { path: '/stall', bytes: FILE.length }
 };
 
 /** Collections the stand-in Rucio knows, with the files /replicas/list expands them into. */
@@ -153,6 +155,11 @@ function answerStorage(req: IncomingMessage, res: ServerResponse): void {
     chunked(FILE.subarray(0, FILE.length - 100));
   } else if (path.startsWith('/long-chunked/')) {
     chunked(Buffer.concat([FILE, randomBytes(100)]));
+  } else if (path.startsWith('/silent/')) {
+    // Never answers (the socket is closed when the test's servers stop).
+  } else if (path.startsWith('/stall/')) {
+    res.writeHead(200, { 'Content-Length': String(FILE.length) });
+    res.write(FILE.subarray(0, 1000));
   } else {
     res.writeHead(404).end();
   }
@@ -191,19 +198,20 @@ const credentials: CredentialSource = {
 };
 
 /** A client of the stand-in Rucio whose storage, on plain http, is trusted with the token. */
-function client(): RucioClient {
+function client(requestTimeoutSeconds?: number): RucioClient {
   const instance: InstanceConfig = {
     name: 'lake',
     rucioUrl,
     scratchRse: 'SCRATCH',
     trustedHttpHosts: [new URL(storageUrl).host, new URL(elsewhereUrl).host],
-    auth: { method: 'token', env: 'DLAAS_TEST_TOKEN' }
+    auth: { method: 'token', env: 'DLAAS_TEST_TOKEN' },
+    ...(requestTimeoutSeconds === undefined ? {} : { requestTimeoutSeconds })
   };
   return new RucioClient(instance, credentials);
 }
 
-function read(name: string, range?: string): Promise<FileContent> {
-  return fileContent(client(), { scope: SCOPE, name }, range);
+function read(name: string, range?: string, timeoutSeconds?: number): Promise<FileContent> {
+  return fileContent(client(timeoutSeconds), { scope: SCOPE, name }, range);
 }
 
 /** All the bytes of an answer's body. */
@@ -294,6 +302,20 @@ describe('file content: answers of storage that do not match the request', () =>
       await expect(bytesOf(content)).rejects.toThrow(reason);
     }
   );
+});
+
+describe('file content: storage that goes silent', () => {
+  it('when storage never answers, then 504 says so within the instance’s timeout', async () => {
+    await expect(read('silent.csv', undefined, 0.3)).rejects.toMatchObject({
+      status: 504,
+      message: `The storage holding ${SCOPE}:silent.csv sent nothing for 0.3 s. Try again; if it persists, tell the data lake's admins.`
+    });
+  });
+
+  it('when storage stops sending mid-file, then the body fails after the timeout', async () => {
+    const content = await read('stalls.csv', undefined, 0.3);
+    await expect(bytesOf(content)).rejects.toThrow(/sent nothing for 0\.3 s/);
+  });
 });
 
 describe('file content: collections', () => {

@@ -37,6 +37,12 @@ describe('parseDid', () => {
     const block = '/Tau/Run2012A-v1/AOD#a1b2c3';
     expect(parseDid(`cms:${block}`, { naming: cms })).toEqual({ scope: 'cms', name: block });
     expect(() => parseDid(`cms:${block}`)).toThrow(/not a valid name:/);
+    const anything = new Naming({ name: '^.+$' });
+    for (const name of ['.', '..']) {
+      expect(() => parseDid(`cms:${name}`, { naming: anything })).toThrow(
+        /a name cannot be "\." or "\.\."/
+      );
+    }
     expect(() => parseDid('cms:noslash', { naming: cms })).toThrow(
       /not a valid name here: this data lake's names have up to 500 characters and match/
     );

@@ -47,6 +47,10 @@ beforeAll(async () => {
       case '/loop/auth/userpass':
         res.writeHead(302, { location: '/loop/auth/userpass' }).end();
         return;
+      case '/silent/auth/userpass':
+      case '/silent/hub/api/users/alice':
+        return; // never answers: the sign-in must give up by itself
+
       default:
         res.writeHead(404).end();
     }
@@ -55,6 +59,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
+  rucio.closeAllConnections();
   rucio.close();
   elsewhere.close();
 });
@@ -124,5 +129,24 @@ describe('credentials and redirects', () => {
       message: expect.stringMatching(/^JupyterHub redirected a request/)
     });
     expect(reachedElsewhere).toEqual([]);
+  });
+
+  it('when the sign-in server or JupyterHub never answers, then the sign-in gives up within the instance’s timeout with a sentence', async () => {
+    const silent = { ...instance('/silent'), requestTimeoutSeconds: 0.3 };
+    await expect(new UserpassCredentials(silent, userpass).token()).rejects.toMatchObject({
+      status: 502,
+      code: 'rucio_unreachable',
+      message: expect.stringMatching(/^lake \(.*\/silent\) cannot be reached/)
+    });
+    const hub = new HubCredentials(
+      { ...silent, auth: { method: 'jupyterhub' } },
+      { method: 'jupyterhub' },
+      {
+        JUPYTERHUB_API_URL: `${rucioUrl}/silent/hub/api`,
+        JUPYTERHUB_API_TOKEN: 'hub-secret',
+        JUPYTERHUB_USER: 'alice'
+      }
+    );
+    await expect(hub.token()).rejects.toMatchObject({ code: 'rucio_unreachable' });
   });
 });

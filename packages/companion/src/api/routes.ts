@@ -6,6 +6,7 @@ import {
   type Availability,
   type InstancesResponse,
   type MakeAvailableResponse,
+  type ProblemEvent,
   type TransfersResponse
 } from '@dlaas/api';
 import type { TSchema, Static } from '@sinclair/typebox';
@@ -228,6 +229,20 @@ async function availabilityEvents(lake: Lake, req: Request, res: Response): Prom
   initial.forEach(send);
   // Following (not just listening) keeps the rules of open collections read while this is open.
   const unfollow = availabilities.follow(dids, send);
+  // The tracker cannot read Rucio (once per outage), then can again: the view says so meanwhile.
+  // A stream opened during an outage needs no `problem`: its first answers came from Rucio.
+  const onProblem = (problem: ProblemEvent | null): void => {
+    res.write(
+      problem
+        ? `event: problem\ndata: ${JSON.stringify(problem)}\n\n`
+        : 'event: recovered\ndata: {}\n\n'
+    );
+  };
+  availabilities.on('problem', onProblem);
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-  cleanups.push(() => clearInterval(heartbeat), unfollow);
+  cleanups.push(
+    () => clearInterval(heartbeat),
+    unfollow,
+    () => availabilities.off('problem', onProblem)
+  );
 }

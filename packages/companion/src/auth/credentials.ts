@@ -6,6 +6,7 @@ import type { AuthConfig, InstanceConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { fetchWithinOrigin } from '../http.js';
 import { rucioException, unreachable } from '../rucio/errors.js';
+import { DEFAULT_REQUEST_TIMEOUT_SECONDS } from '../rucio/client.js';
 import { DeviceCredentials } from './device.js';
 import { ExchangingCredentials } from './exchange.js';
 import { stillFresh } from './tokens.js';
@@ -97,7 +98,11 @@ export class UserpassCredentials extends CachedCredentials<
     }
     let response: Response;
     try {
-      response = await fetchWithinOrigin(url, { headers }, this.instance.name);
+      response = await fetchWithinOrigin(
+        url,
+        { headers, signal: AbortSignal.timeout(timeoutMs(this.instance)) },
+        this.instance.name
+      );
     } catch (error) {
       if (error instanceof AppError) {
         throw error;
@@ -158,8 +163,11 @@ export class X509Credentials extends CachedCredentials<Extract<AuthConfig, { met
     const answer = await new Promise<IncomingMessage>((resolvePromise, reject) => {
       const req = httpsRequest(
         `${base.replace(/\/$/, '')}/auth/x509`,
-        { cert, key, ...(ca ? { ca } : {}), headers },
+        { cert, key, ...(ca ? { ca } : {}), headers, timeout: timeoutMs(this.instance) },
         resolvePromise
+      );
+      req.once('timeout', () =>
+        req.destroy(new Error(`no answer within ${timeoutMs(this.instance) / 1000} s`))
       );
       req.once('error', reject);
       req.end();
@@ -182,6 +190,11 @@ export class X509Credentials extends CachedCredentials<Extract<AuthConfig, { met
       account: typeof account === 'string' ? account : null
     };
   }
+}
+
+/** How long a sign-in request may take: the instance's request timeout (default 30 s). */
+function timeoutMs(instance: InstanceConfig): number {
+  return (instance.requestTimeoutSeconds ?? DEFAULT_REQUEST_TIMEOUT_SECONDS) * 1000;
 }
 
 /** Reads the `exp` claim of a JWT without checking it (Rucio checks it). */
@@ -311,7 +324,11 @@ export class HubCredentials extends CachedCredentials<
     const hubGet = async (path: string): Promise<Record<string, unknown>> => {
       let response: Response;
       try {
-        response = await fetchWithinOrigin(`${base}${path}`, { headers }, 'JupyterHub');
+        response = await fetchWithinOrigin(
+          `${base}${path}`,
+          { headers, signal: AbortSignal.timeout(timeoutMs(this.instance)) },
+          'JupyterHub'
+        );
       } catch (error) {
         if (error instanceof AppError) {
           throw error;

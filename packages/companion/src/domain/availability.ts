@@ -1,4 +1,4 @@
-import type { Availability, LocalPath, Window } from '@dlaas/api';
+import type { Availability, LocalPath, ProblemEvent, Window } from '@dlaas/api';
 import { EventEmitter } from 'node:events';
 import { DEFAULT_RULE_LIFETIME } from '../config.js';
 import { didString, type DidRef } from '../did.js';
@@ -116,7 +116,11 @@ export interface AvailabilityOptions {
  * stream, or a question in the last minute) its rule is read every few seconds even once OK, so
  * that counts, state and paths follow within seconds.
  */
-export class Availabilities extends EventEmitter<{ availability: [Availability] }> {
+export class Availabilities extends EventEmitter<{
+  availability: [Availability];
+  /** The tracker cannot read Rucio (once per outage), or can again (null). */
+  problem: [ProblemEvent | null];
+}> {
   private readonly inFlight = new Map<
     string,
     Promise<{ availability: Availability; created: boolean }>
@@ -142,6 +146,8 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
   private readonly openRefresh: number;
   private readonly interestMs: number;
   private polling = false;
+  /** Why the tracker's last round could read no rule from Rucio, until one round can. */
+  private trouble: ProblemEvent | null = null;
 
   constructor(
     private readonly rucio: RucioClient,
@@ -193,7 +199,7 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
     const started = Date.now();
     const entry = {
       size: this.rucio
-        .json<{ length?: unknown; bytes?: unknown; type?: string; open?: unknown }>(
+        .json<{ length?: unknown; bytes?: unknown; type?: string; open?: unknown } | null>(
           'GET',
           didPath(did.scope, did.name),
           {
@@ -201,7 +207,9 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
             context: { did: key }
           }
         )
-        .then(d => {
+        .then(answer => {
+          // An empty answer (no JSON) counts as a DID Rucio says nothing about.
+          const d = answer ?? {};
           const size: Size = {
             files: d.type === 'FILE' ? 1 : rucioNumber(d.length),
             bytes: rucioNumber(d.bytes),
@@ -528,6 +536,9 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
   private async poll(): Promise<void> {
     this.polling = true;
     let changed = false;
+    // Whether Rucio answered about some rule this round, and the first failure when it did not.
+    let reached = false;
+    let failure: ProblemEvent | undefined;
     try {
       for (const [ruleId, entry] of [...this.watched]) {
         try {
@@ -536,6 +547,7 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
             `/rules/${encodeURIComponent(ruleId)}`
           );
           const size = await this.size(entry.did);
+          reached = true;
           entry.open = size.open;
           const availability = availabilityOf(
             this.rucio.instance.name,
@@ -562,16 +574,29 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
           }
         } catch (error) {
           if (error instanceof AppError && error.status === 404) {
+            reached = true;
             this.watched.delete(ruleId);
             this.emit(
               'availability',
               availabilityOf(this.rucio.instance.name, entry.did, undefined, null, null)
             );
+            continue;
+          }
+          // Kept watched: the next rounds (backing off) pick the rule up once Rucio answers.
+          failure ??= this.problemOf(error);
+          if (error instanceof AppError && error.code === 'rucio_unreachable') {
+            // The other rules cannot be read either: not one more timeout per rule this round.
+            break;
           }
         }
       }
     } finally {
       this.polling = false;
+    }
+    if (reached) {
+      this.report(null);
+    } else if (failure) {
+      this.report(failure);
     }
     // Someone just pressed Retry: keep the first interval until the repairer has picked it up.
     const awaitingRetry = [...this.watched.values()].some(e => e.retryUntil !== undefined);
@@ -581,6 +606,32 @@ export class Availabilities extends EventEmitter<{ availability: [Availability] 
     if (this.watched.size > 0) {
       this.schedule(followingOpen ? Math.min(this.interval, this.openRefresh) : this.interval);
     }
+  }
+
+  /** Why the tracker cannot read Rucio now (its sentence), or null when it can. */
+  get problem(): ProblemEvent | null {
+    return this.trouble;
+  }
+
+  /** Emits `problem` when an outage begins or ends; not again while it lasts. */
+  private report(problem: ProblemEvent | null): void {
+    if ((problem === null) === (this.trouble === null)) {
+      return;
+    }
+    this.trouble = problem;
+    this.emit('problem', problem);
+  }
+
+  /** The sentence for a failed round: the companion's own, or one for an unexpected failure. */
+  private problemOf(error: unknown): ProblemEvent {
+    if (error instanceof AppError) {
+      return { code: error.code, message: error.message };
+    }
+    return {
+      code: 'internal',
+      // Not the unexpected error's own text: it is not written for users and may name internals.
+      message: `The companion could not follow your replications on ${this.rucio.instance.name} because of an unexpected error. It keeps trying; if this stays, tell your hub admin.`
+    };
   }
 
   /** Rules the tracker watches now. */

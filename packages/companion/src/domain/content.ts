@@ -5,7 +5,12 @@ import { AppError } from '../errors.js';
 import { StorageReader, storageHeaders } from '../fuse/storage.js';
 import { fetchWithinOrigin } from '../http.js';
 import { log } from '../log.js';
-import { didPath, type RucioClient } from '../rucio/client.js';
+import {
+  DEFAULT_REQUEST_TIMEOUT_SECONDS,
+  didPath,
+  idleGuarded,
+  type RucioClient
+} from '../rucio/client.js';
 import { unreachable } from '../rucio/errors.js';
 import { rucioNumber } from '../rucio/json.js';
 
@@ -185,16 +190,31 @@ export async function fileContent(
   // test hosts only; never Rucio's own session token (userpass), nor any with a certificate.
   Object.assign(headers, await storageHeaders(rucio.instance, rucio.credentials, url));
   const storage = `The storage holding ${name}`;
+  // The storage must start answering, and then keep sending, within the instance's timeout.
+  const seconds = rucio.instance.requestTimeoutSeconds ?? DEFAULT_REQUEST_TIMEOUT_SECONDS;
+  const silent = (): AppError =>
+    new AppError(
+      504,
+      'rucio_unreachable',
+      `${storage} sent nothing for ${seconds} s. Try again; if it persists, tell the data lake's admins.`
+    );
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(silent()), seconds * 1000);
   let response: Response;
   try {
-    response = await fetchWithinOrigin(url, { headers }, storage);
+    response = await fetchWithinOrigin(url, { headers, signal: deadline.signal }, storage);
   } catch (error) {
     if (error instanceof AppError) {
       throw error;
     }
+    if (deadline.signal.aborted) {
+      throw silent();
+    }
     throw unreachable(storage, url.host, error);
+  } finally {
+    clearTimeout(timer);
   }
-  const body = response.body;
+  const body = response.body && idleGuarded(response.body, seconds * 1000, silent);
   const refuse = async (sentence: string): Promise<never> => {
     await body?.cancel().catch(() => undefined);
     throw new AppError(502, 'rucio_error', `${storage} ${sentence}`);

@@ -154,6 +154,15 @@ export function mapRucioError(
           `${context.did ? `The data identifier ${what}` : 'What you asked for'} was not found in ${context.instance}.`
         );
       }
+      if (status === 400) {
+        // Any other refusal of the request itself (ValueError, DIDFilterSyntaxError, …): the
+        // request was bad, not Rucio.
+        return new AppError(
+          400,
+          'bad_request',
+          `${context.instance} refused the request${message || exceptionClass ? `: ${message || exceptionClass}` : ''}. Check what you asked for and try again.`
+        );
+      }
       return new AppError(
         502,
         'rucio_error',
