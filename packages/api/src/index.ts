@@ -284,7 +284,9 @@ export const LocalPath = Type.Object({
   scope: Type.String(),
   name: Type.String(),
   path: Type.Union([Type.String(), Type.Null()]),
-  bytes: Type.Union([Type.Number(), Type.Null()])
+  bytes: Type.Union([Type.Number(), Type.Null()]),
+  /** Why a file that is on the scratch RSE has no path, when the reason lies in the file itself. */
+  problem: Type.Optional(Type.String())
 });
 /** The local path of one available file. */
 export type LocalPath = Static<typeof LocalPath>;

@@ -1,7 +1,7 @@
 import type { Availability, LocalPath, ProblemEvent, Window } from '@dlaas/api';
 import { EventEmitter } from 'node:events';
 import { DEFAULT_RULE_LIFETIME } from '../config.js';
-import { didString, type DidRef } from '../did.js';
+import { didString, pathAmbiguity, type DidRef } from '../did.js';
 import { AppError } from '../errors.js';
 import { didPath, type RucioClient } from '../rucio/client.js';
 import { rucioDate, rucioNumber } from '../rucio/json.js';
@@ -443,12 +443,19 @@ export class Availabilities extends EventEmitter<{
       key,
       () => {
         this.pathsReadAt.set(key, Date.now());
-        return mapStream(lines(), replica => ({
-          scope: replica.scope,
-          name: replica.name,
-          path: paths.localPath(replica, Object.values(replica.rses ?? {}).flat()[0], did),
-          bytes: rucioNumber(replica.bytes)
-        }));
+        return mapStream(lines(), replica => {
+          const entry: LocalPath = {
+            scope: replica.scope,
+            name: replica.name,
+            path: paths.localPath(replica, Object.values(replica.rses ?? {}).flat()[0], did),
+            bytes: rucioNumber(replica.bytes)
+          };
+          const ambiguity = entry.path === null ? pathAmbiguity(replica.name) : null;
+          if (ambiguity !== null) {
+            entry.problem = `${replica.scope}:${replica.name} has no local path: ${ambiguity}, so it would be another file's path. Ask its owner for a copy under a plain name.`;
+          }
+          return entry;
+        });
       },
       offset,
       limit
