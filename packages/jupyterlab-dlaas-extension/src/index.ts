@@ -86,8 +86,9 @@ const sidebarPlugin: JupyterFrontEndPlugin<IDataLake> = {
       }
     });
 
-    // Replications started before a reload are counted and reported too. Not awaited: the panel
-    // shows what is wrong with an instance (not signed in, unreachable) when it is used.
+    // Replications started before a reload are counted and reported too, also when the companion
+    // or Rucio is away at start (it asks again later). Not awaited: the panel shows what is wrong
+    // with an instance (not signed in, unreachable) when it is used.
     void app.restored.then(() => followTransfers(client, events)).catch(() => undefined);
 
     const { commands } = app;

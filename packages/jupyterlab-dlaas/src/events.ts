@@ -1,4 +1,4 @@
-import type { Availability } from '@dlaas/api';
+import type { Availability, ProblemEvent } from '@dlaas/api';
 import type { IDisposable } from '@lumino/disposable';
 import { Signal, type ISignal } from '@lumino/signaling';
 
@@ -6,7 +6,10 @@ import { Signal, type ISignal } from '@lumino/signaling';
 export interface IEventSource {
   /** `EventSource.CLOSED` (2) once the browser has given up on the stream. */
   readonly readyState: number;
-  addEventListener(type: 'availability', listener: (event: MessageEvent<string>) => void): void;
+  addEventListener(
+    type: 'availability' | 'problem' | 'recovered',
+    listener: (event: MessageEvent<string>) => void
+  ): void;
   addEventListener(type: 'error', listener: () => void): void;
   close(): void;
 }
@@ -30,6 +33,8 @@ const DIDS_PER_STREAM = 200;
  * set changes), so the number of open views never multiplies the companion's work. The browser
  * reconnects a dropped stream by itself; a stream it gives up on (the companion answered with an
  * error, e.g. while JupyterLab restarts) is opened again here, after 2 s and then up to a minute.
+ * While the companion's tracker cannot read Rucio, its streams say why ({@link problem}) until it
+ * can again.
  */
 export class AvailabilityEvents implements IDisposable {
   /**
@@ -55,6 +60,19 @@ export class AvailabilityEvents implements IDisposable {
   /** The availabilities last seen, of every watched DID. */
   all(): Availability[] {
     return [...this._latest.values()];
+  }
+
+  /**
+   * Why the availabilities of `instance` may be out of date now (the companion cannot read Rucio,
+   * and keeps trying), or null.
+   */
+  problem(instance: string): ProblemEvent | null {
+    return this._problems.get(instance) ?? null;
+  }
+
+  /** Emits the instance whose {@link problem} began or ended. */
+  get problemChanged(): ISignal<this, string> {
+    return this._problemChanged;
   }
 
   /** How many watched DIDs are replicating now. */
@@ -155,6 +173,8 @@ export class AvailabilityEvents implements IDisposable {
     for (let i = 0; i < dids.length; i += DIDS_PER_STREAM) {
       const stream = this.open(this.url(instance, dids.slice(i, i + DIDS_PER_STREAM)));
       stream.addEventListener('availability', event => this.receive(instance, event.data));
+      stream.addEventListener('problem', event => this.setProblem(instance, event.data));
+      stream.addEventListener('recovered', () => this.setProblem(instance, null));
       stream.addEventListener('error', () => {
         if (stream.readyState === CLOSED && this._streams.get(instance)?.includes(stream)) {
           this.retryLater(instance);
@@ -163,6 +183,34 @@ export class AvailabilityEvents implements IDisposable {
       streams.push(stream);
     }
     this._streams.set(instance, streams);
+    if (streams.length === 0) {
+      this.setProblem(instance, null);
+    }
+  }
+
+  /** The problem a stream of `instance` reported (its JSON), or its end (null). */
+  private setProblem(instance: string, data: string | null): void {
+    let problem: ProblemEvent | null = null;
+    if (data !== null) {
+      try {
+        problem = JSON.parse(data) as ProblemEvent;
+      } catch {
+        return;
+      }
+      if (typeof problem?.message !== 'string') {
+        return;
+      }
+    }
+    const before = this._problems.get(instance);
+    if (problem === null ? before === undefined : before?.message === problem.message) {
+      return;
+    }
+    if (problem === null) {
+      this._problems.delete(instance);
+    } else {
+      this._problems.set(instance, problem);
+    }
+    this._problemChanged.emit(instance);
   }
 
   private receive(instance: string, data: string): void {
@@ -177,6 +225,8 @@ export class AvailabilityEvents implements IDisposable {
       return;
     }
     this._retryDelay.delete(instance);
+    // The companion read it from Rucio: whatever kept it from doing so is over.
+    this.setProblem(instance, null);
     const key = Private.key(instance, availability.did);
     this._latest.set(key, availability);
     this.countActive();
@@ -199,6 +249,8 @@ export class AvailabilityEvents implements IDisposable {
   private _active = 0;
   private readonly _activeChanged = new Signal<this, number>(this);
   private readonly _retryDelay = new Map<string, number>();
+  private readonly _problems = new Map<string, ProblemEvent>();
+  private readonly _problemChanged = new Signal<this, string>(this);
   private readonly _changed = new Signal<this, Availability>(this);
   private readonly _watchers = new Map<string, Map<string, number>>();
   private readonly _streams = new Map<string, IEventSource[]>();

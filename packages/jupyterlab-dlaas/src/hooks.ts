@@ -1,9 +1,10 @@
-import type { Availability, Window } from '@dlaas/api';
+import type { Availability, ProblemEvent, Window } from '@dlaas/api';
 import {
   useMutation,
   useQueries,
   useQuery,
   useQueryClient,
+  type DefaultOptions,
   type Query,
   type UseQueryResult
 } from '@tanstack/react-query';
@@ -25,6 +26,58 @@ const COUNT_RETRIES = 5;
  */
 const KEPT_WINDOWS = 5;
 const WINDOW_GC_MS = 60_000;
+
+/** When the panel's queries ask again while Rucio cannot be reached: first, and at most (ms). */
+export const RECOVERY_FIRST_MS = 5000;
+export const RECOVERY_MAX_MS = 30_000;
+
+/** Whether a failure passes by itself: Rucio did not answer the companion (502, 504). */
+export function isRucioDown(error: unknown): error is DataLakeError {
+  return (error as { code?: unknown } | null)?.code === 'rucio_unreachable';
+}
+
+/**
+ * How the panel's queries try again. While Rucio cannot be reached they go on asking, every 5 s
+ * and then less often, up to every 30 s, so that the panel recovers by itself once Rucio is back
+ * (the views say so meanwhile: see {@link failureOf}). A Jupyter server that did not answer is
+ * asked twice more (1 s, 2 s); other failures are shown at once.
+ */
+export function queryDefaults(
+  timing: { firstMs?: number; maxMs?: number } = {}
+): NonNullable<DefaultOptions['queries']> {
+  const first = timing.firstMs ?? RECOVERY_FIRST_MS;
+  const max = timing.maxMs ?? RECOVERY_MAX_MS;
+  return {
+    retry: (count, error) =>
+      isRucioDown(error) ||
+      (count < 2 && (error as { code?: unknown } | null)?.code === 'unreachable'),
+    retryDelay: (count, error) =>
+      isRucioDown(error) ? Math.min(first * 2 ** count, max) : Math.min(1000 * 2 ** count, max),
+    refetchOnWindowFocus: false
+  };
+}
+
+/** A failed query, and whether it tries again by itself. */
+export interface IFailure {
+  /** The failure, whose message is the sentence to show. */
+  error: DataLakeError;
+  /** True while the query goes on asking by itself (Rucio cannot be reached). */
+  retrying: boolean;
+}
+
+/**
+ * What a query's view shows of its failure: the error it ended with, or, while it keeps asking
+ * because Rucio cannot be reached, why its last try failed.
+ */
+export function failureOf(query: {
+  error: DataLakeError | Error | null;
+  failureReason: DataLakeError | Error | null;
+}): IFailure | null {
+  if (query.error) {
+    return { error: query.error as DataLakeError, retrying: false };
+  }
+  return isRucioDown(query.failureReason) ? { error: query.failureReason, retrying: true } : null;
+}
 
 /** Query keys, one place for all of them. */
 export const keys = {
@@ -92,6 +145,8 @@ export interface IWindowedList<T> {
   show(start: number, end: number): void;
   /** The first failure, with the sentence to show. */
   error: DataLakeError | null;
+  /** Whether that failure passes by itself: the list keeps asking (Rucio cannot be reached). */
+  retrying: boolean;
   /** Asks again for the windows that failed. */
   retry(): void;
   /** Whether the first window is still on its way. */
@@ -165,14 +220,15 @@ export function useWindowedList<T>(
     [keyText]
   );
   const loaded = new Map<number, Window<T>>();
-  let error: DataLakeError | null = null;
-  results.forEach((result, i) => {
+  let failure: IFailure | null = null;
+  for (const [i, result] of results.entries()) {
     const index = windows[i];
     if (result.data && index !== undefined) {
       loaded.set(index, result.data);
     }
-    error ??= (result.error as DataLakeError | null) ?? null;
-  });
+    failure ??= failureOf(result);
+  }
+  const error = failure?.error ?? null;
   let total: number | null = null;
   let complete = false;
   let end = 0;
@@ -199,8 +255,9 @@ export function useWindowedList<T>(
     item: index => loaded.get(Math.floor(index / WINDOW_SIZE))?.items[index % WINDOW_SIZE],
     show,
     error,
+    retrying: failure?.retrying ?? false,
     retry: () => results.forEach(result => result.error && void result.refetch()),
-    isLoading: results[0]?.isLoading ?? false
+    isLoading: (results[0]?.isLoading ?? false) && error === null
   };
 }
 
@@ -236,6 +293,24 @@ export function useAvailability(
     };
   }, [events, queryClient, instance, did]);
   return query;
+}
+
+/**
+ * Why the availabilities shown of `instance` may be out of date (the companion cannot read Rucio
+ * and keeps trying), as its event stream says, or null.
+ */
+export function useLakeProblem(instance: string): ProblemEvent | null {
+  const { events } = useDataLake();
+  const [problem, setProblem] = useState(() => events.problem(instance));
+  useEffect(() => {
+    const onChange = (): void => setProblem(events.problem(instance));
+    onChange();
+    events.problemChanged.connect(onChange);
+    return () => {
+      events.problemChanged.disconnect(onChange);
+    };
+  }, [events, instance]);
+  return problem;
 }
 
 /** Makes a DID available: one click, one rule (reused when it exists). */

@@ -90,26 +90,70 @@ export class MountProblemNotice {
   private readonly _shown = new Set<string>();
 }
 
+/** When {@link followTransfers} asks again while the companion or Rucio cannot be reached (ms). */
+const FOLLOW_FIRST_MS = 5000;
+const FOLLOW_MAX_MS = 60_000;
+
 /**
  * Follows the replications under way on every instance, e.g. started before JupyterLab was
  * reloaded, so that the status bar counts them and their end is reported. Resolves with how many
- * it follows. An instance the user is not signed in to, or that fails, is skipped: the panel
- * says what is wrong with it when it is used.
+ * it follows, once every instance has answered. While the companion (JupyterLab restarting) or an
+ * instance's Rucio cannot be reached, it asks again later, after 5 s and then less often, up to
+ * every minute, until `events` is disposed. An instance the user is not signed in to, or that
+ * fails otherwise, is skipped: the panel says what is wrong with it when it is used.
  */
 export async function followTransfers(
   client: DataLakeClient,
-  events: AvailabilityEvents
+  events: AvailabilityEvents,
+  timing: { firstMs?: number; maxMs?: number } = {}
 ): Promise<number> {
-  const { instances } = await client.instances();
-  const found = await Promise.all(
-    instances.map(instance =>
-      client.transfers(instance.name).then(
-        ({ transfers }) => transfers,
-        () => []
+  let delay = timing.firstMs ?? FOLLOW_FIRST_MS;
+  const later = async (): Promise<boolean> => {
+    await new Promise(resolve => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, timing.maxMs ?? FOLLOW_MAX_MS);
+    return !events.isDisposed;
+  };
+  let instances: string[] | undefined;
+  while (instances === undefined) {
+    try {
+      instances = (await client.instances()).instances.map(instance => instance.name);
+    } catch (error) {
+      if (!Private.passes(error) || !(await later())) {
+        return 0;
+      }
+    }
+  }
+  let followed = 0;
+  let pending = instances;
+  while (pending.length > 0) {
+    const failed: string[] = [];
+    await Promise.all(
+      pending.map(instance =>
+        client.transfers(instance).then(
+          ({ transfers }) => {
+            transfers.forEach(t => events.follow(t.instance, t.did));
+            followed += transfers.length;
+          },
+          (error: unknown) => {
+            if (Private.passes(error)) {
+              failed.push(instance);
+            }
+          }
+        )
       )
-    )
-  );
-  const transfers = found.flat();
-  transfers.forEach(t => events.follow(t.instance, t.did));
-  return transfers.length;
+    );
+    pending = failed;
+    if (pending.length > 0 && !(await later())) {
+      break;
+    }
+  }
+  return followed;
+}
+
+namespace Private {
+  /** Whether a failure may pass by itself: no answer from the companion, or from Rucio. */
+  export function passes(error: unknown): boolean {
+    const code = (error as { code?: unknown } | null)?.code;
+    return code === 'unreachable' || code === 'rucio_unreachable';
+  }
 }

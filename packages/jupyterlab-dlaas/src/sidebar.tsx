@@ -8,7 +8,7 @@ import type { DataLakeClient } from './client';
 import { DataLakeContext, type IDataLakeActions, type IDataLakeContext } from './context';
 import { DataLakeView, type ISelection } from './components/DataLakeView';
 import type { AvailabilityEvents } from './events';
-import { keys } from './hooks';
+import { keys, queryDefaults } from './hooks';
 import { MountProblemNotice } from './notifier';
 import { dataLakeIcon } from './icons';
 
@@ -38,9 +38,7 @@ export class DataLakeSidebar extends ReactWidget {
     this.title.icon = dataLakeIcon;
     this.title.caption = options.trans.__('Data Lake');
     this._context = { ...options, mountProblems: new MountProblemNotice(options.trans) };
-    this._queryClient = new QueryClient({
-      defaultOptions: { queries: { retry: Private.retry, refetchOnWindowFocus: false } }
-    });
+    this._queryClient = new QueryClient({ defaultOptions: { queries: queryDefaults() } });
   }
 
   /** The DID the user has selected, if any. */
@@ -126,12 +124,4 @@ export class DataLakeSidebar extends ReactWidget {
   private _settings: IDataLakeSettings = { defaultInstance: '', searchDelay: 300 };
   private _selection: ISelection | null = null;
   private readonly _selectionChanged = new Signal<this, ISelection | null>(this);
-}
-
-namespace Private {
-  /** Retries only what may pass on a second try: no answer, or Rucio down for a moment. */
-  export function retry(count: number, error: unknown): boolean {
-    const code = (error as { code?: string }).code;
-    return count < 2 && (code === 'unreachable' || code === 'rucio_unreachable');
-  }
 }

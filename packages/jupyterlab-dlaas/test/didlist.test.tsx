@@ -13,6 +13,7 @@ function listOf(rows: IDidRow[]): IWindowedList<IDidRow> {
     item: index => rows[index],
     show: () => undefined,
     error: null,
+    retrying: false,
     retry: () => undefined,
     isLoading: false
   };

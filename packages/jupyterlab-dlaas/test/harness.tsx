@@ -1,4 +1,4 @@
-import type { Availability } from '@dlaas/api';
+import type { Availability, ProblemEvent } from '@dlaas/api';
 import { nullTranslator } from '@jupyterlab/translation';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { render, type RenderResult } from '@testing-library/react';
@@ -80,21 +80,28 @@ export class FakeStreams {
     url: string;
     closed: boolean;
     push(a: Availability): void;
+    /** The companion's tracker cannot read Rucio (`problem`), or can again (null: `recovered`). */
+    problem(p: ProblemEvent | null): void;
     /** The browser gives up on the stream (the companion answered with an error). */
     fail(): void;
   }[] = [];
 
   readonly factory = (url: string): IEventSource => {
-    const onAvailability: ((event: MessageEvent<string>) => void)[] = [];
+    const listeners = new Map<string, ((event: MessageEvent<string>) => void)[]>();
+    const on = (type: string) => listeners.get(type) ?? [];
     const onError: (() => void)[] = [];
     let readyState = 1;
     const stream = {
       url,
       closed: false,
       push: (availability: Availability) =>
-        onAvailability.forEach(l =>
+        on('availability').forEach(l =>
           l(new MessageEvent('availability', { data: JSON.stringify(availability) }))
         ),
+      problem: (problem: ProblemEvent | null) => {
+        const type = problem ? 'problem' : 'recovered';
+        on(type).forEach(l => l(new MessageEvent(type, { data: JSON.stringify(problem ?? {}) })));
+      },
       fail: () => {
         readyState = 2;
         stream.closed = true;
@@ -106,8 +113,15 @@ export class FakeStreams {
       get readyState() {
         return readyState;
       },
-      addEventListener: (type: 'availability' | 'error', listener: never) => {
-        (type === 'error' ? onError : onAvailability).push(listener);
+      addEventListener: (
+        type: 'availability' | 'problem' | 'recovered' | 'error',
+        listener: never
+      ) => {
+        if (type === 'error') {
+          onError.push(listener);
+        } else {
+          listeners.set(type, [...on(type), listener]);
+        }
       },
       close: () => {
         readyState = 2;
@@ -117,7 +131,12 @@ export class FakeStreams {
   };
 
   /** Streams still open. */
-  get open(): { url: string; push(a: Availability): void; fail(): void }[] {
+  get open(): {
+    url: string;
+    push(a: Availability): void;
+    problem(p: ProblemEvent | null): void;
+    fail(): void;
+  }[] {
     return this.opened.filter(s => !s.closed);
   }
 
@@ -127,8 +146,14 @@ export class FakeStreams {
   }
 }
 
-/** A panel context around the stubbed transport, with fresh caches and recorded actions. */
-export function testContext(routes: Routes) {
+/**
+ * A panel context around the stubbed transport, with fresh caches and recorded actions; queries
+ * are not retried unless `queryClient` says otherwise.
+ */
+export function testContext(
+  routes: Routes,
+  queryClient = new QueryClient({ defaultOptions: { queries: { retry: false } } })
+) {
   const { transport, calls } = stubTransport(routes);
   const streams = new FakeStreams();
   const client = new DataLakeClient(transport);
@@ -154,7 +179,6 @@ export function testContext(routes: Routes) {
     actions,
     mountProblems: new MountProblemNotice(trans)
   };
-  const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false } } });
   const renderIn = (ui: React.ReactElement): RenderResult =>
     render(
       <QueryClientProvider client={queryClient}>

@@ -3,8 +3,15 @@ import { Button } from '@jupyterlab/ui-components';
 import React, { useEffect } from 'react';
 import { useDataLake } from '../context';
 import { formatBytes, formatCount } from '../format';
-import { useAvailability, useLocalPaths, useMakeAvailable, useRetry } from '../hooks';
-import { ErrorMessage } from './ErrorMessage';
+import {
+  failureOf,
+  useAvailability,
+  useLakeProblem,
+  useLocalPaths,
+  useMakeAvailable,
+  useRetry
+} from '../hooks';
+import { ErrorMessage, QueryFailure } from './ErrorMessage';
 
 /** Props of {@link AvailabilityBlock}. */
 export interface IAvailabilityBlockProps {
@@ -24,6 +31,8 @@ export function AvailabilityBlock(props: IAvailabilityBlockProps): JSX.Element {
   const availability = useAvailability(props.instance, props.did);
   const makeAvailable = useMakeAvailable(props.instance);
   const retry = useRetry(props.instance);
+  const problem = useLakeProblem(props.instance);
+  const failure = failureOf(availability);
   const state = availability.data?.state;
   // A retry is over once the rule leaves STUCK: should it get stuck again, Retry is offered again.
   const { reset: resetRetry } = retry;
@@ -35,12 +44,12 @@ export function AvailabilityBlock(props: IAvailabilityBlockProps): JSX.Element {
   useEffect(() => resetRetry, [props.did, resetRetry]);
   return (
     <section className="jp-DataLake-availability" aria-label={trans.__('Availability')}>
-      {availability.error && (
-        <ErrorMessage error={availability.error} onRetry={() => void availability.refetch()} />
-      )}
+      <QueryFailure failure={failure} onRetry={() => void availability.refetch()} />
+      {/* The companion's tracker cannot read Rucio: what is shown may be out of date. */}
+      {problem && !failure && <ErrorMessage error={problem} retrying />}
       {makeAvailable.error && <ErrorMessage error={makeAvailable.error} />}
       {retry.error && <ErrorMessage error={retry.error} />}
-      {availability.isLoading && <p>{trans.__('Checking where the data is…')}</p>}
+      {availability.isLoading && !failure && <p>{trans.__('Checking where the data is…')}</p>}
       {state === 'NOT_AVAILABLE' && (
         <>
           <p>
@@ -173,10 +182,10 @@ function Available(props: IAvailabilityBlockProps & { files: number }): JSX.Elem
           ? trans.__('Available at %1', local[0] ?? '…')
           : trans._n('%2 file available', '%2 files available', count, formatCount(count))}
       </p>
-      {!isFile && paths.isLoading && (
+      {!isFile && paths.isLoading && !failureOf(paths) && (
         <p role="status">{trans.__('Finding where their copies are…')}</p>
       )}
-      {paths.error && <ErrorMessage error={paths.error} onRetry={() => void paths.refetch()} />}
+      <QueryFailure failure={failureOf(paths)} onRetry={() => void paths.refetch()} />
       {paths.data && local.length === 0 && (
         <p>
           {trans.__(

@@ -6,6 +6,7 @@ import { didString } from '../client';
 import { useDataLake } from '../context';
 import { formatCount } from '../format';
 import {
+  failureOf,
   keys,
   useDebounced,
   useInstances,
@@ -16,7 +17,7 @@ import {
 } from '../hooks';
 import { Details } from './Details';
 import { DidList, type IDidRow } from './DidList';
-import { ErrorMessage } from './ErrorMessage';
+import { ErrorMessage, QueryFailure } from './ErrorMessage';
 import { InstanceBar } from './InstanceBar';
 import {
   EMPTY_SEARCH,
@@ -61,10 +62,11 @@ export function DataLakeView(props: IDataLakeViewProps): JSX.Element {
     list.find(i => i.name === props.preferredInstance) ??
     list.find(i => i.isDefault) ??
     list[0];
-  if (instances.error) {
+  const failure = failureOf(instances);
+  if (failure) {
     return (
       <div className="jp-DataLake-body">
-        <ErrorMessage error={instances.error} onRetry={() => void instances.refetch()} />
+        <QueryFailure failure={failure} onRetry={() => void instances.refetch()} />
       </div>
     );
   }
@@ -182,7 +184,7 @@ function Browser(props: IDataLakeViewProps & { instance: Instance }): JSX.Elemen
         scopes={scopes.data ?? []}
         inputRef={props.inputRef}
       />
-      {scopes.error && <ErrorMessage error={scopes.error} onRetry={() => void scopes.refetch()} />}
+      <QueryFailure failure={failureOf(scopes)} onRetry={() => void scopes.refetch()} />
       {location.length > 0 && (
         <nav className="jp-DataLake-breadcrumbs" aria-label={trans.__('Location')}>
           <button type="button" onClick={() => goTo(0)}>
@@ -237,7 +239,9 @@ function Browser(props: IDataLakeViewProps & { instance: Instance }): JSX.Elemen
               ]}
             />
           </div>
-          {shown.error && <ErrorMessage error={shown.error} onRetry={shown.retry} />}
+          {shown.error && (
+            <ErrorMessage error={shown.error} retrying={shown.retrying} onRetry={shown.retry} />
+          )}
           <DidList
             label={listLabel}
             list={shown}

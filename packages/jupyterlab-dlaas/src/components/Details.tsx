@@ -3,9 +3,9 @@ import { Button } from '@jupyterlab/ui-components';
 import React, { useEffect, useState } from 'react';
 import { useDataLake } from '../context';
 import { formatBytes, formatCount } from '../format';
-import { useDetails, useElapsed } from '../hooks';
+import { failureOf, useDetails, useElapsed } from '../hooks';
 import { AvailabilityBlock } from './Availability';
-import { ErrorMessage } from './ErrorMessage';
+import { ErrorMessage, QueryFailure } from './ErrorMessage';
 
 /** Props of {@link Details}. */
 export interface IDetailsProps {
@@ -35,10 +35,10 @@ export function Details(props: IDetailsProps): JSX.Element {
       <h3 className="jp-DataLake-detailsTitle" title={props.did}>
         {props.did}
       </h3>
-      {(!settled || details.isLoading) && <p>{trans.__('Loading details…')}</p>}
-      {details.error && (
-        <ErrorMessage error={details.error} onRetry={() => void details.refetch()} />
+      {(!settled || (details.isLoading && !failureOf(details))) && (
+        <p>{trans.__('Loading details…')}</p>
       )}
+      <QueryFailure failure={failureOf(details)} onRetry={() => void details.refetch()} />
       {data && (
         <>
           <Summary details={data} />

@@ -3,8 +3,8 @@ import { Button, HTMLSelect } from '@jupyterlab/ui-components';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import React from 'react';
 import { useDataLake } from '../context';
-import { useAuthStatus } from '../hooks';
-import { ErrorMessage } from './ErrorMessage';
+import { failureOf, useAuthStatus } from '../hooks';
+import { ErrorMessage, QueryFailure } from './ErrorMessage';
 
 /** Props of {@link InstanceBar}. */
 export interface IInstanceBarProps {
@@ -43,7 +43,7 @@ export function InstanceBar(props: IInstanceBarProps): JSX.Element {
       {props.instances.length === 1 && (
         <span className="jp-DataLake-instanceName">{props.instances[0]?.displayName}</span>
       )}
-      {auth.error && <ErrorMessage error={auth.error} onRetry={() => void auth.refetch()} />}
+      <QueryFailure failure={failureOf(auth)} onRetry={() => void auth.refetch()} />
       {status?.signedIn && (
         <div className="jp-DataLake-auth">
           <span>
