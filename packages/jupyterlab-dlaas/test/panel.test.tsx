@@ -539,6 +539,34 @@ describe('the Data Lake panel', () => {
     await waitFor(() => expect(copy.disabled).toBe(false));
   });
 
+  it('when an available file’s own name keeps it from having a path, then the companion’s reason shows instead of the advice to mount the scratch disk', async () => {
+    const problem =
+      'lofar:a/../b has no local path: its name has a "." or ".." segment, which file systems and web addresses resolve to another name, so it would be another file\'s path. Ask its owner for a copy under a plain name.';
+    const lake = testContext({
+      ...signedIn,
+      'POST api/instances/lake/search': searchAnswering(dids('L', 1), 1),
+      'GET api/instances/lake/did': details('L0'),
+      'GET api/instances/lake/availability': availability({
+        did: 'lofar:L0',
+        state: 'AVAILABLE',
+        ruleId: 'r',
+        files: { ok: 1, replicating: 0, stuck: 0, total: 1 }
+      }),
+      'GET api/instances/lake/paths': async call =>
+        window(
+          [{ scope: 'lofar', name: 'a/../b', path: null, bytes: 1, problem }],
+          Number(call.query.get('offset')),
+          Number(call.query.get('limit')),
+          1
+        )
+    });
+    lake.render(<DataLakeView searchDelay={10} />);
+    await userEvent.type(await screen.findByRole('searchbox'), 'lofar:L*');
+    await userEvent.click(await screen.findByRole('option', { name: /^lofar:L0/ }));
+    expect(await screen.findByText(problem)).toBeTruthy();
+    expect(screen.queryByText(/Ask your hub admin to mount the scratch disk/)).toBeNull();
+  });
+
   it('when a search fails because Rucio cannot be reached, then the sentence shows with Try again, which asks anew', async () => {
     let failures = 1;
     const unreachable = 'lake (http://rucio) cannot be reached (connect ECONNREFUSED).';

@@ -171,6 +171,8 @@ function Available(props: IAvailabilityBlockProps & { files: number }): JSX.Elem
   const { trans, actions } = useDataLake();
   const paths = useLocalPaths(props.instance, props.did, true);
   const local = (paths.data ?? []).flatMap(p => (p.path ? [p.path] : []));
+  // Files whose own name keeps them from having a path (a ".." segment, say): the reason.
+  const problems = (paths.data ?? []).flatMap(p => (p.problem ? [p.problem] : []));
   const isFile = props.type === 'FILE';
   const target = isFile ? local[0] : collectionFolder(paths.data ?? []);
   // Rucio's count until the paths are read (a large dataset's take a while), then the paths'.
@@ -186,11 +188,18 @@ function Available(props: IAvailabilityBlockProps & { files: number }): JSX.Elem
         <p role="status">{trans.__('Finding where their copies are…')}</p>
       )}
       <QueryFailure failure={failureOf(paths)} onRetry={() => void paths.refetch()} />
-      {paths.data && local.length === 0 && (
+      {paths.data && local.length === 0 && !problems.length && (
         <p>
           {trans.__(
             'This server has no local path for the copies. Ask your hub admin to mount the scratch disk.'
           )}
+        </p>
+      )}
+      {problems.length > 0 && (
+        <p className="jp-DataLake-problem">
+          {problems.length === 1
+            ? problems[0]
+            : trans.__('%1 (and %2 more files like it)', problems[0] ?? '', problems.length - 1)}
         </p>
       )}
       <div className="jp-DataLake-actions">

@@ -739,6 +739,11 @@ export class NotebookAttachments implements IDisposable {
     }
     const paths = await this._client.allLocalPaths(instance, did);
     const withoutPath = paths.filter(p => p.path === null).length;
+    // A file whose own name keeps it from having a path (a ".." segment): the companion's reason.
+    const problem = paths.find(p => p.path === null && p.problem)?.problem;
+    if (problem) {
+      return unavailable(problem);
+    }
     if (withoutPath > 0) {
       return unavailable(
         this._trans._n(

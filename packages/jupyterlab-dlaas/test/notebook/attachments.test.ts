@@ -446,6 +446,31 @@ describe('NotebookAttachments', () => {
     });
   });
 
+  it('when a file’s own name keeps it from having a path, then the not-available value carries the companion’s reason', async () => {
+    const problem =
+      'user.alice:run1/../events.root has no local path: its name has a ".." segment.';
+    const { notebook, attachments } = setUp({
+      routes: {
+        'GET api/instances/lake/paths': {
+          items: [
+            { scope: 'user.alice', name: 'run1/../events.root', path: null, bytes: 1, problem }
+          ],
+          offset: 0,
+          limit: 5000,
+          total: 1,
+          complete: true
+        }
+      }
+    });
+    attachments.attach({ instance: 'lake', did: FILE, variable: 'events' });
+    notebook.sessionContext.becomeReady();
+    await injected(attachments);
+    expect(attachments.status('events')).toMatchObject({
+      state: 'not-available',
+      message: problem
+    });
+  });
+
   it('when the kernel answers an error, then the attachment fails with the error', async () => {
     const { kernel, notebook, attachments } = setUp();
     kernel.reply = { status: 'error', ename: 'MemoryError', evalue: 'out of memory' };
