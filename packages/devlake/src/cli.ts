@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { DevlakeError } from './errors.js';
 import { RucioError } from './rest.js';
 import { down, reset, seed, stage, status, up, type DevlakeStatus } from './lake.js';
-import { basePortOption } from './settings.js';
+import { basePortOption, profileOption } from './settings.js';
 
 const USAGE = `devlake: a real Rucio data lake on this machine.
 
@@ -25,6 +25,9 @@ Options:
   --state-dir DIR  where devlake keeps its state (default: .devlake in the repository; env DEVLAKE_STATE_DIR)
   --base-port N    devlake listens on N+1 ... N+20 (default 18400; env DEVLAKE_BASE_PORT)
   --no-seed        with up or reset: register RSEs and accounts but no demo data
+  --profile NAME   with up or reset: "full" (default) or "small", which fits Binder's memory: one
+                   Rucio server worker, Rucio's daemons in one process, no memcached, OpenID
+                   provider or X.509 sign-in (env DEVLAKE_PROFILE; kept for later commands)
   --json           with status: print JSON for programs
 `;
 
@@ -41,7 +44,7 @@ function print(line: string): void {
 
 function describe(s: DevlakeStatus): string {
   const lines = [
-    `devlake ${s.running ? 'is running' : 'is not (fully) running'}; state in ${s.stateDir}`,
+    `devlake ${s.running ? 'is running' : 'is not (fully) running'}; state in ${s.stateDir}${s.profile === 'small' ? ' (small profile)' : ''}`,
     `  Rucio            ${s.rucio.url}`,
     `  transfer service ${s.transferService.url}`,
     `  PostgreSQL       ${s.postgres.host}:${s.postgres.port}/${s.postgres.database}`,
@@ -63,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       'state-dir': { type: 'string' },
       'base-port': { type: 'string' },
+      profile: { type: 'string' },
       'no-seed': { type: 'boolean' },
       json: { type: 'boolean' },
       files: { type: 'string' },
@@ -79,7 +83,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const layoutOptions = {
     stateDir: values['state-dir'],
-    basePort: values['base-port'] === undefined ? undefined : basePortOption(values['base-port'])
+    basePort: values['base-port'] === undefined ? undefined : basePortOption(values['base-port']),
+    profile: values.profile === undefined ? undefined : profileOption(values.profile)
   };
   switch (command) {
     case 'up': {

@@ -116,8 +116,8 @@ function installDebianPackages(
     const list = programs.map(p => `${p.title} (Debian package ${p.debianPackage})`).join(' and ');
     throw new DevlakeError(
       `${list} ${programs.length > 1 ? 'are' : 'is'} not installed. ` +
-        `Install ${programs.length > 1 ? 'them' : 'it'} with "sudo apt-get install ${names.join(' ')}", ` +
-        'or run devlake as root so that it installs them itself.'
+        `Install ${programs.length > 1 ? 'them' : 'it'} with "sudo apt-get install ${names.join(' ')}" ` +
+        `(on Binder: list ${names.join(', ')} in binder/apt.txt), or run devlake as root so that it installs them itself.`
     );
   }
   log(`Installing Debian packages: ${names.join(', ')} ...`);

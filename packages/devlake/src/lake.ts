@@ -16,7 +16,12 @@ import {
   stopService,
   type ServiceState
 } from './processes.js';
-import { rucioDaemons, startRucioDaemons, startRucioServer, startRucioX509Auth } from './rucio.js';
+import {
+  rucioDaemonServices,
+  startRucioDaemons,
+  startRucioServer,
+  startRucioX509Auth
+} from './rucio.js';
 import { linkUserConfig } from './userconfig.js';
 import { x509Files } from './x509.js';
 import {
@@ -44,7 +49,9 @@ import {
   transfersUrl,
   withDataDir,
   type Layout,
-  type LayoutOptions
+  type LayoutOptions,
+  PROFILES,
+  type Profile
 } from './settings.js';
 import { startStorage, storageServiceName } from './storage.js';
 
@@ -80,7 +87,19 @@ function startNodeService(
   });
 }
 
-/** Every service in start order. */
+/**
+ * Services the full profile runs and the small one leaves out: memcached (only the rule injector
+ * uses it, to make the locks of rules of 100,000 files fast), the OpenID provider and the X.509
+ * sign-in server (the small profile's companion signs in with userpass).
+ */
+const NOT_IN_SMALL_PROFILE = ['memcached', 'idp', 'rucio-auth-x509'];
+
+/** True when the layout's profile runs the service called `name`. */
+function runs(layout: Layout, name: string): boolean {
+  return layout.profile === 'full' || !NOT_IN_SMALL_PROFILE.includes(name);
+}
+
+/** Every service of the layout's profile in start order. */
 function serviceNames(layout: Layout): string[] {
   return [
     'postgres',
@@ -90,8 +109,8 @@ function serviceNames(layout: Layout): string[] {
     'rucio-auth-x509',
     ...RSES.map(r => storageServiceName(r.name)),
     'transfers',
-    ...rucioDaemons(layout, '').map(d => d.name)
-  ];
+    ...rucioDaemonServices(layout, '').map(d => d.name)
+  ].filter(name => runs(layout, name));
 }
 
 function seededMarker(layout: Layout): string {
@@ -120,26 +139,35 @@ function chooseDataDir(layout: Layout): Layout {
 export async function up(options: UpOptions, log: Logger): Promise<Layout> {
   let layout = resolveLayout(options);
   checkSameBasePort(layout, options);
+  checkSameProfile(layout);
   mkdirSync(layout.stateDir, { recursive: true });
   const programs = ensurePrograms(layout, log);
   await checkPorts(layout);
   layout = chooseDataDir(layout);
   saveLayout(layout);
   const started = (what: string): void => log(`  ${what}`);
-  log(`Bringing devlake up in ${layout.stateDir} ...`);
+  log(
+    `Bringing devlake up in ${layout.stateDir}${layout.profile === 'small' ? ' (small profile)' : ''} ...`
+  );
   await startPostgres(layout, programs.postgresBinDir, serviceUser('postgres'));
   started(`PostgreSQL on 127.0.0.1:${layout.ports.postgres}`);
-  await startMemcached(layout, programs.memcached);
-  started(`memcached (Rucio's cache) on 127.0.0.1:${layout.ports.memcached}`);
-  await startNodeService(layout, 'idp', 'the OpenID provider', 'idp', layout.ports.idp, [
-    '--key-file',
-    join(layout.stateDir, 'idp-signing-key.json')
-  ]);
-  started(`OpenID provider on ${idpIssuer(layout)}`);
+  if (runs(layout, 'memcached')) {
+    await startMemcached(layout, programs.memcached);
+    started(`memcached (Rucio's cache) on 127.0.0.1:${layout.ports.memcached}`);
+  }
+  if (runs(layout, 'idp')) {
+    await startNodeService(layout, 'idp', 'the OpenID provider', 'idp', layout.ports.idp, [
+      '--key-file',
+      join(layout.stateDir, 'idp-signing-key.json')
+    ]);
+    started(`OpenID provider on ${idpIssuer(layout)}`);
+  }
   await startRucioServer(layout, programs.venvBin);
   started(`Rucio server on ${rucioUrl(layout)}`);
-  await startRucioX509Auth(layout, programs.venvBin);
-  started(`Rucio X.509 sign-in on ${x509AuthUrl(layout)}`);
+  if (runs(layout, 'rucio-auth-x509')) {
+    await startRucioX509Auth(layout, programs.venvBin);
+    started(`Rucio X.509 sign-in on ${x509AuthUrl(layout)}`);
+  }
   await startStorage(layout, programs.xrootd, serviceUser('xrootd'));
   started(`XRootD storage for ${RSES.map(r => r.name).join(', ')}`);
   await startNodeService(
@@ -153,7 +181,7 @@ export async function up(options: UpOptions, log: Logger): Promise<Layout> {
   started(`Transfer service on ${transfersUrl(layout)}`);
   await startRucioDaemons(layout, programs.venvBin);
   started(
-    "Rucio's daemons (conveyor submitter, poller, finisher; judge evaluator, injector, cleaner, repairer; abacus)"
+    `Rucio's daemons (conveyor submitter, poller, finisher; judge evaluator, injector, cleaner, repairer; abacus)${layout.profile === 'small' ? ', as threads of one process' : ''}`
   );
   writeCompanionConfig(layout);
   const userConfig = linkUserConfig(companionConfigPath(layout));
@@ -207,9 +235,24 @@ async function checkPorts(layout: Layout): Promise<void> {
     ['transfers', 'the transfer service', layout.ports.transfers]
   ];
   for (const [name, title, port] of listeners) {
-    if (!serviceState(layout, name).running) {
+    if (runs(layout, name) && !serviceState(layout, name).running) {
       await ensurePortFree(port, title);
     }
+  }
+}
+
+/** Fails when services of another profile run: they would stay up beside this profile's. */
+function checkSameProfile(layout: Layout): void {
+  const ours = serviceNames(layout);
+  const theirs = PROFILES.flatMap(profile => serviceNames({ ...layout, profile })).filter(
+    name => !ours.includes(name)
+  );
+  const other = theirs.filter(name => serviceState(layout, name).running);
+  if (other.length > 0) {
+    throw new DevlakeError(
+      `This devlake (${layout.stateDir}) runs services that the ${layout.profile} profile does not (${other.join(', ')}). ` +
+        `Run "devlake down" first, then "devlake up --profile ${layout.profile}".`
+    );
   }
 }
 
@@ -372,17 +415,18 @@ export function writeCompanionConfig(layout: Layout): void {
       tokenFile: join(layout.stateDir, 'companion-tokens', 'devlake-oidc.json')
     }
   };
+  const x509Instance = {
+    ...instance('devlake-x509', 'devlake (X.509 certificate)', 'alice'),
+    authUrl: x509AuthUrl(layout),
+    caBundle: x509.caCert,
+    auth: { method: 'x509', cert: x509.users['alice']?.cert, key: x509.users['alice']?.key }
+  };
   const config = {
     instances: [
       instance('devlake', 'devlake (local data lake)', 'alice'),
       instance('devlake-bob', 'devlake as bob', 'bob'),
-      deviceInstance,
-      {
-        ...instance('devlake-x509', 'devlake (X.509 certificate)', 'alice'),
-        authUrl: x509AuthUrl(layout),
-        caBundle: x509.caCert,
-        auth: { method: 'x509', cert: x509.users['alice']?.cert, key: x509.users['alice']?.key }
-      }
+      // The small profile runs neither the OpenID provider nor the X.509 sign-in server.
+      ...(layout.profile === 'full' ? [deviceInstance, x509Instance] : [])
     ],
     defaultInstance: 'devlake'
   };
@@ -396,7 +440,9 @@ export function writeCompanionConfig(layout: Layout): void {
 export interface DevlakeStatus {
   readonly stateDir: string;
   readonly dataDir: string;
-  /** True when every service runs. */
+  /** Which services devlake runs: `full`, or `small` (for Binder's memory). */
+  readonly profile: Profile;
+  /** True when every service of the profile runs. */
   readonly running: boolean;
   readonly seeded: boolean;
   readonly services: readonly ServiceState[];
@@ -448,6 +494,7 @@ export function status(options: LayoutOptions): DevlakeStatus {
   return {
     stateDir: layout.stateDir,
     dataDir: layout.dataDir,
+    profile: layout.profile,
     running: services.every(s => s.running),
     seeded: existsSync(seededMarker(layout)),
     services,

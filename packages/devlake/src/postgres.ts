@@ -18,6 +18,16 @@ function clusterDir(layout: Layout): string {
 }
 
 /**
+ * Connections and shared memory: the full profile's Rucio processes hold up to 300 connections;
+ * the small one's two (server and daemons) far fewer, and every backend touches less shared memory.
+ */
+function memorySettings(layout: Layout): string[] {
+  return layout.profile === 'small'
+    ? ['max_connections=80', 'shared_buffers=16MB', 'max_logical_replication_workers=0']
+    : ['max_connections=300', 'shared_buffers=256MB'];
+}
+
+/**
  * Starts devlake's own PostgreSQL cluster (not the system one): creates it on first use, serves
  * it on loopback only, and creates Rucio's role and database.
  */
@@ -55,11 +65,8 @@ export async function startPostgres(
       '-c',
       `unix_socket_directories=${sockets}`,
       '-c',
-      'max_connections=300',
-      '-c',
       'synchronous_commit=off',
-      '-c',
-      'shared_buffers=256MB'
+      ...memorySettings(layout).flatMap(setting => ['-c', setting])
     ],
     cwd: data,
     user,

@@ -47,8 +47,8 @@ mailtemplatedir = ${join(layout.stateDir, 'rucio', 'mail_templates')}
 
 [database]
 default = ${databaseUrl(layout)}
-pool_size = 20
-max_overflow = 20
+pool_size = ${layout.profile === 'small' ? 3 : 20}
+max_overflow = ${layout.profile === 'small' ? 27 : 20}
 pool_reset_on_return = rollback
 
 [alembic]
@@ -134,7 +134,10 @@ export function rucioEnv(layout: Layout): Record<string, string> {
     RUCIO_CONFIG: rucioConfigPath(layout),
     RUCIO_POLICY_PACKAGE: POLICY_PACKAGE,
     PYTHONPATH: policyPath(layout),
-    PYTHONUNBUFFERED: '1'
+    PYTHONUNBUFFERED: '1',
+    // glibc gives each thread its own malloc arena; the small profile's threaded server and
+    // daemons would keep tens of MB in them.
+    ...(layout.profile === 'small' ? { MALLOC_ARENA_MAX: '2' } : {})
   };
 }
 
@@ -165,8 +168,12 @@ export async function startRucioServer(layout: Layout, venvBin: string): Promise
     args: [
       '--bind',
       `127.0.0.1:${layout.ports.rucio}`,
-      '--workers',
-      '4',
+      // The small profile's one worker with threads: each worker holds all of Rucio (~250 MB).
+      // A threaded worker keeps idle connections for 2 s, and a client that reuses one as it
+      // closes gets "other side closed"; with keep-alive off it closes each, as sync workers do.
+      ...(layout.profile === 'small'
+        ? ['--workers', '1', '--threads', '4', '--keep-alive', '0']
+        : ['--workers', '4']),
       '--timeout',
       '600',
       '--graceful-timeout',
@@ -284,9 +291,86 @@ export function rucioDaemons(layout: Layout, venvBin: string): ServiceSpec[] {
   ];
 }
 
-/** Starts Rucio's daemons (each in the background, with its own log). */
+/**
+ * The small profile's one process that runs Rucio's daemons as threads, each its own module's
+ * `run()` with the arguments the full profile gives its command; SIGTERM stops them all through
+ * their modules' `stop()`. A daemon whose thread ends takes the process down with it, so that
+ * `devlake status` shows it down rather than a lake where rules stop moving.
+ */
+export const DAEMONS_IN_ONE_PROCESS = `import signal
+import sys
+import threading
+
+from rucio.daemons.abacus import account
+from rucio.daemons.conveyor import finisher, poller, submitter
+from rucio.daemons.judge import cleaner, evaluator, injector, repairer
+
+DAEMONS = [
+    (submitter, {'sleep_time': 2, 'group_bulk': 200, 'bulk': 1000}),
+    (poller, {'sleep_time': 2, 'older_than': 0}),
+    (finisher, {'sleep_time': 2}),
+    (evaluator, {'sleep_time': 2}),
+    (injector, {'sleep_time': 2}),
+    (cleaner, {'sleep_time': 10}),
+    (repairer, {'sleep_time': 5}),
+    (account, {'sleep_time': 5}),
+]
+stopping = threading.Event()
+
+
+def stop(signum=None, frame=None):
+    for module, _ in DAEMONS:
+        module.stop()
+    stopping.set()
+
+
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
+threads = [
+    threading.Thread(target=module.run, kwargs={'once': False, **kwargs}, name=module.__name__, daemon=True)
+    for module, kwargs in DAEMONS
+]
+for thread in threads:
+    thread.start()
+while not stopping.wait(2):
+    ended = [thread.name for thread in threads if not thread.is_alive()]
+    if ended:
+        print('devlake: Rucio daemon(s) ended: ' + ', '.join(ended) + '; stopping the others.', file=sys.stderr, flush=True)
+        stop()
+        for thread in threads:
+            thread.join(timeout=10)
+        sys.exit(1)
+for thread in threads:
+    thread.join(timeout=10)
+`;
+
+/** The service that runs every Rucio daemon in one process (the small profile). */
+export function rucioDaemonsInOneProcess(layout: Layout, venvBin: string): ServiceSpec {
+  const script = join(layout.stateDir, 'rucio', 'devlake_daemons.py');
+  return {
+    name: 'rucio-daemons',
+    title: "Rucio's daemons (conveyor, judge, abacus; one process)",
+    command: join(venvBin, 'python'),
+    args: [script],
+    env: rucioEnv(layout),
+    match: script
+  };
+}
+
+/** The services of Rucio's daemons in the layout's profile. */
+export function rucioDaemonServices(layout: Layout, venvBin: string): ServiceSpec[] {
+  return layout.profile === 'small'
+    ? [rucioDaemonsInOneProcess(layout, venvBin)]
+    : rucioDaemons(layout, venvBin);
+}
+
+/** Starts Rucio's daemons (in the background, with their logs). */
 export async function startRucioDaemons(layout: Layout, venvBin: string): Promise<void> {
-  for (const spec of rucioDaemons(layout, venvBin)) {
+  if (layout.profile === 'small') {
+    mkdirSync(join(layout.stateDir, 'rucio'), { recursive: true });
+    writeFileSync(join(layout.stateDir, 'rucio', 'devlake_daemons.py'), DAEMONS_IN_ONE_PROCESS);
+  }
+  for (const spec of rucioDaemonServices(layout, venvBin)) {
     await startService(layout, spec);
   }
 }

@@ -9,6 +9,16 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', 
 /** Port used when neither `--base-port` nor `DEVLAKE_BASE_PORT` nor an earlier `up` chose one. */
 export const DEFAULT_BASE_PORT = 18400;
 
+/**
+ * Which services devlake runs: `full` (everything, several workers and one process per Rucio
+ * daemon) or `small` (for Binder's 1–2 GB: one Rucio server worker, Rucio's daemons as threads of
+ * one process, no memcached, no OpenID provider, no X.509 sign-in server, a smaller PostgreSQL).
+ */
+export type Profile = 'full' | 'small';
+
+/** The profiles `--profile` accepts. */
+export const PROFILES: readonly Profile[] = ['full', 'small'];
+
 /** What an RSE is for: "site" disks hold the data, the "scratch" RSE is where users make it available. */
 export type RseRole = 'site' | 'scratch';
 
@@ -81,6 +91,8 @@ export function demoAccount(account: string): DemoAccount {
 export interface Layout {
   readonly stateDir: string;
   readonly basePort: number;
+  /** Which services run (see {@link Profile}). */
+  readonly profile: Profile;
   /** The Python virtual environment with Rucio (shared by the project, kept across `reset`). */
   readonly venvDir: string;
   readonly logDir: string;
@@ -106,12 +118,15 @@ export interface Layout {
 interface SavedState {
   basePort: number;
   dataDir: string;
+  /** Absent in the state of a devlake older than profiles: `full`. */
+  profile?: Profile;
 }
 
 /** Options a command line or the environment may set. */
 export interface LayoutOptions {
   stateDir?: string | undefined;
   basePort?: number | undefined;
+  profile?: Profile | undefined;
 }
 
 function parsePort(raw: string, source: string): number {
@@ -122,6 +137,21 @@ function parsePort(raw: string, source: string): number {
     );
   }
   return port;
+}
+
+function parseProfile(raw: string, source: string): Profile {
+  const profile = PROFILES.find(p => p === raw);
+  if (profile === undefined) {
+    throw new DevlakeError(
+      `${source} must be one of ${PROFILES.join(', ')} ("small" fits Binder's memory); got "${raw}".`
+    );
+  }
+  return profile;
+}
+
+/** Checks a `--profile` value. */
+export function profileOption(raw: string): Profile {
+  return parseProfile(raw, '--profile');
 }
 
 /** Resolves the layout from options, then the environment, then what an earlier `up` saved. */
@@ -136,6 +166,12 @@ export function resolveLayout(options: LayoutOptions = {}): Layout {
     (envPort !== undefined && envPort !== ''
       ? parsePort(envPort, 'DEVLAKE_BASE_PORT')
       : (saved?.basePort ?? DEFAULT_BASE_PORT));
+  const envProfile = process.env['DEVLAKE_PROFILE'];
+  const profile =
+    options.profile ??
+    (envProfile !== undefined && envProfile !== ''
+      ? parseProfile(envProfile, 'DEVLAKE_PROFILE')
+      : (saved?.profile ?? 'full'));
   const rses: Record<string, number> = {};
   for (const rse of RSES) {
     rses[rse.name] = basePort + rse.portOffset;
@@ -143,6 +179,7 @@ export function resolveLayout(options: LayoutOptions = {}): Layout {
   return {
     stateDir,
     basePort,
+    profile,
     venvDir: resolve(process.env['DEVLAKE_VENV'] ?? join(REPO_ROOT, '.venv')),
     logDir: join(stateDir, 'logs'),
     runDir: join(stateDir, 'run'),
@@ -181,7 +218,11 @@ function readSavedState(stateDir: string): SavedState | undefined {
 /** Records the layout so that `status`, `down` and later `up`s use the same ports and data. */
 export function saveLayout(layout: Layout): void {
   mkdirSync(layout.stateDir, { recursive: true });
-  const saved: SavedState = { basePort: layout.basePort, dataDir: layout.dataDir };
+  const saved: SavedState = {
+    basePort: layout.basePort,
+    dataDir: layout.dataDir,
+    profile: layout.profile
+  };
   writeFileSync(join(layout.stateDir, 'devlake.json'), JSON.stringify(saved, null, 2) + '\n');
 }
 

@@ -3,10 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DevlakeError } from '../src/errors.js';
-import { basePortOption, resolveLayout, RSES } from '../src/settings.js';
+import { rucioConfig, rucioDaemonServices, rucioEnv } from '../src/rucio.js';
+import { basePortOption, profileOption, resolveLayout, RSES, saveLayout } from '../src/settings.js';
 
 afterEach(() => {
   delete process.env['DEVLAKE_BASE_PORT'];
+  delete process.env['DEVLAKE_PROFILE'];
 });
 
 describe('resolveLayout', () => {
@@ -54,5 +56,43 @@ describe('resolveLayout', () => {
   it('when --base-port is out of range, then it is refused with the range', () => {
     expect(() => basePortOption('80')).toThrow(/between 1024 and 65000/);
     expect(basePortOption('30000')).toBe(30000);
+  });
+});
+
+describe('profiles', () => {
+  it('when up saved the small profile, then later commands (status, down) use it without being told', () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'dl-'));
+    saveLayout(resolveLayout({ stateDir, profile: 'small' }));
+    expect(resolveLayout({ stateDir }).profile).toBe('small');
+  });
+
+  it('when a state has no profile (an older devlake), then it is the full profile', () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'dl-'));
+    writeFileSync(
+      join(stateDir, 'devlake.json'),
+      JSON.stringify({ basePort: 21000, dataDir: '/x' })
+    );
+    expect(resolveLayout({ stateDir }).profile).toBe('full');
+  });
+
+  it('when --profile or DEVLAKE_PROFILE names no profile, then a sentence lists the profiles', () => {
+    expect(() => profileOption('tiny')).toThrow(/--profile must be one of full, small/);
+    process.env['DEVLAKE_PROFILE'] = 'tiny';
+    expect(() => resolveLayout({ stateDir: mkdtempSync(join(tmpdir(), 'dl-')) })).toThrow(
+      /DEVLAKE_PROFILE must be one of full, small/
+    );
+    expect(profileOption('small')).toBe('small');
+  });
+
+  it('when the profile is small, then Rucio runs its daemons in one process with small connection pools', () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'dl-'));
+    const small = resolveLayout({ stateDir, profile: 'small' });
+    const full = resolveLayout({ stateDir, profile: 'full' });
+    expect(rucioDaemonServices(small, '/venv/bin').map(s => s.name)).toEqual(['rucio-daemons']);
+    expect(rucioDaemonServices(full, '/venv/bin')).toHaveLength(8);
+    expect(rucioConfig(small, '/a.ini')).toMatch(/pool_size = 3\n/);
+    expect(rucioConfig(full, '/a.ini')).toMatch(/pool_size = 20\n/);
+    expect(rucioEnv(small)['MALLOC_ARENA_MAX']).toBe('2');
+    expect(rucioEnv(full)['MALLOC_ARENA_MAX']).toBeUndefined();
   });
 });
