@@ -31,7 +31,7 @@ function rule(id: string, name: string): string {
 }
 
 describe('the data lake folder’s catalogue', () => {
-  it('when Rucio cannot list one made-available DID, then the others are still in the folder, and that one is read again only when its rule changes', async () => {
+  it('when Rucio cannot list one made-available DID, then the others are still in the folder (but not a file a URL cannot name), and that one is read again only when its rule changes', async () => {
     const listed: string[] = [];
     vi.stubGlobal('fetch', async (url: URL, init: RequestInit) => {
       if (url.pathname === '/rules/') {
@@ -49,14 +49,16 @@ describe('the data lake folder’s catalogue', () => {
             { status: 400 }
           );
         }
-        const line = {
-          scope: 'user.alice',
-          name: 'good/f1',
-          bytes: 10,
-          adler32: '0000000a',
-          rses: { SCRATCH: ['http://storage.invalid/rucio/user/alice/ab/cd/good/f1'] }
-        };
-        return new Response(`${JSON.stringify(line)}\n`);
+        const line = (name: string): string =>
+          JSON.stringify({
+            scope: 'user.alice',
+            name,
+            bytes: 10,
+            adler32: '0000000a',
+            rses: { SCRATCH: [`http://storage.invalid/rucio/user/alice/ab/cd/${name}`] }
+          });
+        // A file whose PFN has a .. segment cannot be read as itself: not in the folder.
+        return new Response(`${line('good/f1')}\n${line('good/x/../f1')}\n`);
       }
       return new Response('{}', { status: 404 });
     });

@@ -4,6 +4,7 @@ import { log } from '../log.js';
 import { inParallel } from '../parallel.js';
 import { didPath, type RucioClient } from '../rucio/client.js';
 import { rucioDate, rucioNumber } from '../rucio/json.js';
+import { hasDotSegments } from './storage.js';
 import type { Claim, MountedFile } from './tree.js';
 
 /** A rule line of `GET /rules/`, with what the mount needs. */
@@ -279,7 +280,9 @@ export class ScratchCatalogue {
     })) {
       const pfn = Object.values(line.rses ?? {}).flat()[0];
       const bytes = rucioNumber(line.bytes);
-      if (pfn === undefined || bytes === null) {
+      // A PFN with a . or .. segment cannot be read as itself (see hasDotSegments): not shown,
+      // so the paths API says why instead of the folder answering EIO.
+      if (pfn === undefined || bytes === null || hasDotSegments(pfn)) {
         continue;
       }
       files.push({

@@ -5,6 +5,15 @@ import type { InstanceConfig } from '../config.js';
 import { log } from '../log.js';
 import { AppError } from '../errors.js';
 
+/**
+ * Whether the path of a URL or PFN has a `.` or `..` segment (also written `%2e`), which every
+ * URL parser resolves: such a PFN cannot name its own file in a request.
+ */
+export function hasDotSegments(pfn: string): boolean {
+  const path = pfn.replace(/^[a-z]+:\/\/[^/]*/i, '').replace(/[?#].*$/, '');
+  return path.split('/').some(s => /^(\.|%2e){1,2}$/i.test(s));
+}
+
 /** A read that failed, with the errno the mount answers (negative, as FUSE wants). */
 export class StorageError extends Error {
   override readonly name = 'StorageError';
@@ -248,8 +257,7 @@ export class StorageReader {
    * parsers resolve those segments, so the storage would send another file's bytes.
    */
   static urlOf(pfn: string): URL {
-    const path = pfn.replace(/^[a-z]+:\/\/[^/]*/i, '').replace(/[?#].*$/, '');
-    if (path.split('/').some(s => /^(\.|%2e){1,2}$/i.test(s))) {
+    if (hasDotSegments(pfn)) {
       throw new AppError(
         409,
         'conflict',
