@@ -6,6 +6,21 @@ import type { RunningLab } from '../../packages/lab/lib/index.js';
 /** The Jupyter token of the UI tests' JupyterLab (it listens on loopback only). */
 export const LAB_TOKEN = 'dlaas-ui-tests';
 
+/**
+ * The variable in which global-setup.ts passes the address of the control endpoint of the fault
+ * proxy between the lab's companion and devlake's Rucio (see test/support/fault-control.ts).
+ */
+export const RUCIO_CONTROL_ENV = 'DLAAS_UI_RUCIO_CONTROL';
+
+/** The address of the control endpoint that stops and starts Rucio for the lab's companion. */
+export function rucioControl(): string {
+  const url = process.env[RUCIO_CONTROL_ENV];
+  if (url === undefined) {
+    throw new Error(`${RUCIO_CONTROL_ENV} is not set: run the UI tests with "npm run test:ui".`);
+  }
+  return url;
+}
+
 /** What global-setup.ts tells the tests about the JupyterLab it started. */
 export type LabInfo = Pick<
   RunningLab,

@@ -1,3 +1,4 @@
+import type { Config } from '@dlaas/companion';
 import { status, up, type DevlakeStatus } from '@dlaas/devlake';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -16,9 +17,10 @@ import {
 } from './venv.js';
 import {
   fuseObstacle,
+  labCompanionConfig,
   prepareWorkspace,
   scratchDirectory,
-  writeLabCompanionConfig,
+  writeCompanionConfig,
   type DatalakeFolder
 } from './workspace.js';
 
@@ -53,6 +55,11 @@ export interface LabOptions {
   readonly galata?: boolean;
   /** Where progress lines go (default nowhere). */
   readonly log?: (line: string) => void;
+  /**
+   * Changes the lab's companion configuration before JupyterLab, and so its companion, starts:
+   * the UI tests put a fault proxy in front of devlake's Rucio. Default: none.
+   */
+  readonly rewriteCompanionConfig?: (config: Config) => Config | Promise<Config>;
 }
 
 /** A running JupyterLab with dlaas. */
@@ -141,13 +148,16 @@ export async function startLab(options: LabOptions = {}): Promise<RunningLab> {
       ? `The workspace's datalake folder is the companion's FUSE mount of the scratch RSE (${datalake.path}).`
       : `The workspace's datalake folder links to the scratch RSE's storage, since the companion cannot mount it: ${datalake.reason}`
   );
-  writeLabCompanionConfig({
+  const labConfig = labCompanionConfig({
     source: lake.companionConfig,
-    target: companionConfig,
     scratchDir,
     datalake,
     tokenDir: join(jupyterDir, 'tokens')
   });
+  writeCompanionConfig(
+    companionConfig,
+    options.rewriteCompanionConfig ? await options.rewriteCompanionConfig(labConfig) : labConfig
+  );
 
   const port = await choosePort(options.port ?? DEFAULT_PORT, log);
   const token = options.token ?? randomBytes(24).toString('hex');

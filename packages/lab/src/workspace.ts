@@ -252,12 +252,19 @@ export interface LabCompanionConfig {
 }
 
 /**
- * Writes the lab's companion configuration: devlake's, with the default instance's files in the
- * workspace's `datalake` folder (a FUSE mount; or, through the link, the scratch storage's paths
- * of every instance), and the lab's own token files. Readable by its owner only (it holds the
- * demo accounts' passwords).
+ * Writes the lab's companion configuration ({@link labCompanionConfig}). Readable by its owner
+ * only (it holds the demo accounts' passwords).
  */
 export function writeLabCompanionConfig(files: LabCompanionConfig): void {
+  writeCompanionConfig(files.target, labCompanionConfig(files));
+}
+
+/**
+ * The lab's companion configuration: devlake's, with the default instance's files in the
+ * workspace's `datalake` folder (a FUSE mount; or, through the link, the scratch storage's paths
+ * of every instance), and the lab's own token files.
+ */
+export function labCompanionConfig(files: Omit<LabCompanionConfig, 'target'>): Config {
   if (!existsSync(files.source)) {
     throw new LabError(
       `devlake has written no companion configuration at ${files.source}; run "npm run devlake -- up" and try again.`
@@ -268,8 +275,12 @@ export function writeLabCompanionConfig(files: LabCompanionConfig): void {
     files.datalake.mode === 'fuse'
       ? withFuseMount(config, files.scratchDir, files.datalake.path)
       : withLocalDirectory(config, files.scratchDir, files.datalake.path);
-  const rewritten = withTokenDirectory(placed, files.tokenDir);
-  writeFileSync(files.target, JSON.stringify(rewritten, null, 2) + '\n', { mode: 0o600 });
+  return withTokenDirectory(placed, files.tokenDir);
+}
+
+/** Writes a companion configuration to `target`, readable by its owner only. */
+export function writeCompanionConfig(target: string, config: Config): void {
+  writeFileSync(target, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
 }
 
 /** What is at a path, as far as {@link prepareWorkspace} cares. */
