@@ -7,6 +7,7 @@ import type { RunningCompanion } from '../../packages/companion/src/index.js';
 import { adler32 } from '../../packages/devlake/src/adler32.js';
 import { hashedPath } from '../../packages/devlake/src/lfn.js';
 import { devlake, didPath, newDataset, putFile, rucioAs } from '../devlake/helpers.js';
+import { EventStream } from '../support/event-stream.js';
 import { CompanionClient, startCompanion } from './harness.js';
 
 /**
@@ -26,83 +27,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await companion.stop();
 });
-
-/** The availability events of one event stream, read in the background as they come. */
-class EventStream {
-  readonly seen: Availability[] = [];
-  private readonly controller = new AbortController();
-  private readonly waiters = new Set<() => void>();
-  private ended = false;
-
-  constructor(path: string) {
-    void this.read(path);
-  }
-
-  private async read(path: string): Promise<void> {
-    try {
-      const response = await fetch(companion.address + path, { signal: this.controller.signal });
-      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-      const decoder = new TextDecoder();
-      let buffer = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) {
-          break;
-        }
-        buffer += decoder.decode(value, { stream: true });
-        let end = buffer.indexOf('\n\n');
-        while (end >= 0) {
-          const data = /^data: (.*)$/m.exec(buffer.slice(0, end))?.[1];
-          buffer = buffer.slice(end + 2);
-          if (data) {
-            this.seen.push(JSON.parse(data) as Availability);
-            this.waiters.forEach(wake => wake());
-          }
-          end = buffer.indexOf('\n\n');
-        }
-      }
-    } catch {
-      // Closed by the test.
-    } finally {
-      this.ended = true;
-      this.waiters.forEach(wake => wake());
-    }
-  }
-
-  /** The first event `wanted` accepts, or an error naming what was seen after `timeoutMs`. */
-  async waitFor(
-    wanted: (a: Availability) => boolean,
-    timeoutMs: number,
-    what: string
-  ): Promise<Availability> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.seen.find(wanted);
-      if (found) {
-        return found;
-      }
-      const left = deadline - Date.now();
-      if (left <= 0 || this.ended) {
-        throw new Error(
-          `no event with ${what} within ${timeoutMs} ms; seen: ${JSON.stringify(this.seen.map(a => [a.state, a.files]))}`
-        );
-      }
-      await new Promise<void>(resolvePromise => {
-        const wake = (): void => {
-          clearTimeout(timer);
-          this.waiters.delete(wake);
-          resolvePromise();
-        };
-        const timer = setTimeout(wake, left);
-        this.waiters.add(wake);
-      });
-    }
-  }
-
-  close(): void {
-    this.controller.abort();
-  }
-}
 
 /**
  * Puts a new file's bytes on the site storage, registers its replica (as root, as the generic
@@ -148,9 +72,11 @@ describe('companion: an open dataset that gets a file after it was made availabl
     expect(made.status).toBe(201);
 
     // As the panel does: an event stream on the DID, open from before the file is attached.
-    const events = new EventStream(`/api/instances/devlake/events?did=${encodeURIComponent(did)}`);
+    const events = await EventStream.open(
+      `${companion.address}/api/instances/devlake/events?did=${encodeURIComponent(did)}`
+    );
     try {
-      const ready = await events.waitFor(
+      const { availability: ready } = await events.until(
         a => a.state === 'AVAILABLE' || a.state === 'STUCK',
         180_000,
         'the first file made available'
@@ -171,13 +97,13 @@ describe('companion: an open dataset that gets a file after it was made availabl
       }
       expect(asked.files.total).toBe(2);
       // ... and the event stream says so too, without being asked.
-      await events.waitFor(
+      await events.until(
         a => a.files.total === 2,
         Math.max(0, attachedAt + WITHIN_MS - Date.now()),
         'a total of 2'
       );
 
-      const done = await events.waitFor(
+      const { availability: done } = await events.until(
         a => a.files.total === 2 && (a.state === 'STUCK' || a.files.ok === 2),
         180_000,
         'both files made available'
