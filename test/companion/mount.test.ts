@@ -1,6 +1,5 @@
 import type { Availability, Instance, LocalPath, Window } from '@dlaas/api';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
@@ -13,9 +12,8 @@ import { adler32 } from '../../packages/devlake/src/adler32.js';
 import { resolveLayout } from '../../packages/devlake/src/settings.js';
 import { stageOnScratch } from '../../packages/devlake/src/stage.js';
 import { putNewDataset } from '../support/lake.js';
-import { REPO } from '../support/processes.js';
+import { startCompanionProcess, type CompanionProcess } from '../support/companion-process.js';
 import { devlake, rucioAs } from '../devlake/helpers.js';
-import { CompanionClient } from './harness.js';
 
 /**
  * The companion's FUSE mount of the scratch RSE, against devlake, with a real mount: the companion
@@ -23,60 +21,19 @@ import { CompanionClient } from './harness.js';
  * synchronous read), as alice, with its folder in a temporary directory.
  */
 
-const MAIN = join(REPO, 'packages', 'companion', 'lib', 'main.js');
 const scratchRse = devlake.rses.find(r => r.role === 'scratch');
 const work = mkdtempSync(join(tmpdir(), 'dlaas-mount-'));
 const mountPoint = join(work, 'datalake');
 const configFile = join(work, 'companion.json');
-/** The token every request to the companion on its port carries (`DLAAS_TOKEN`). */
-const token = randomBytes(32).toString('base64url');
-
-/** A companion process and its client. */
-interface Companion {
-  readonly process: ChildProcess;
-  readonly client: CompanionClient;
-  readonly log: string[];
-}
+type Companion = CompanionProcess;
 
 let companion: Companion;
 
-/** Starts the companion with the test configuration; resolves when it listens. */
-async function startCompanion(
+/** Starts the companion with the test configuration (or `config`); resolves when it listens. */
+function startCompanion(
   options: { stopWithStdin?: boolean; config?: string } = {}
 ): Promise<Companion> {
-  const child = spawn(
-    process.execPath,
-    [MAIN, '--port', '0', ...(options.stopWithStdin ? ['--stop-with-stdin'] : [])],
-    {
-      env: {
-        ...process.env,
-        DLAAS_CONFIG: options.config ?? configFile,
-        DLAAS_LOG_LEVEL: 'info',
-        DLAAS_TOKEN: token
-      },
-      stdio: [options.stopWithStdin ? 'pipe' : 'ignore', 'ignore', 'pipe']
-    }
-  );
-  const log: string[] = [];
-  let address: string | undefined;
-  child.stderr?.on('data', (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n').filter(Boolean)) {
-      log.push(line);
-      try {
-        const entry = JSON.parse(line) as { message?: string; address?: string };
-        if (entry.message === 'companion started') {
-          address = entry.address;
-        }
-      } catch {
-        // Not a log line of ours: kept as it is.
-      }
-    }
-  });
-  await waitFor(() => address !== undefined || child.exitCode !== null, 30_000, 'start');
-  if (address === undefined) {
-    throw new Error(`the companion did not start:\n${log.join('\n')}`);
-  }
-  return { process: child, client: new CompanionClient(address, token), log };
+  return startCompanionProcess({ ...options, config: options.config ?? configFile });
 }
 
 async function stopCompanion(c: Companion, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {

@@ -1,13 +1,12 @@
 import type { Config, InstanceConfig } from '../../packages/companion/src/index.js';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CompanionClient } from '../companion/harness.js';
 import { devlake, newDataset, rucioAs } from '../devlake/helpers.js';
+import { startCompanionProcess, type CompanionProcess } from '../support/companion-process.js';
 import { CountingProxy } from '../support/counting-proxy.js';
 
 /**
@@ -22,16 +21,11 @@ const BASELINE_MINUTES = 2;
 const GROUPS = 5;
 const STREAMS_PER_GROUP = 10;
 const DIDS_PER_GROUP = 200;
-const MAIN = join(import.meta.dirname, '..', '..', 'packages', 'companion', 'lib', 'main.js');
 const run = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
-const token = randomBytes(32).toString('base64url');
 
 let work: string;
 let proxy: CountingProxy;
-let companion: ChildProcess;
-let api: CompanionClient;
-let address: string;
-const log: string[] = [];
+let companion: CompanionProcess;
 
 /** The companion's resident memory, in MB, from /proc. */
 function rssMb(pid: number): number {
@@ -49,8 +43,8 @@ class HeldStream {
   constructor(dids: readonly string[]) {
     const query = dids.map(d => `did=${encodeURIComponent(d)}`).join('&');
     this.done = (async () => {
-      const response = await fetch(`${address}/api/instances/devlake/events?${query}`, {
-        headers: { Authorization: `token ${token}` },
+      const response = await fetch(`${companion.address}/api/instances/devlake/events?${query}`, {
+        headers: { Authorization: `token ${companion.token}` },
         signal: this.controller.signal
       });
       this.status = response.status;
@@ -85,7 +79,9 @@ async function openStreams(groups: readonly string[][], perGroup: number): Promi
   const deadline = Date.now() + 300_000;
   while (streams.some(s => s.events < DIDS_PER_GROUP)) {
     if (Date.now() > deadline) {
-      throw new Error(`streams still waiting for their first events: ${log.slice(-5).join('\n')}`);
+      throw new Error(
+        `streams still waiting for their first events: ${companion.log.slice(-5).join('\n')}`
+      );
     }
     await sleep(200);
   }
@@ -113,36 +109,14 @@ beforeAll(async () => {
   // Sign-in stays with Rucio itself; the API requests, the load, go through the proxy.
   const instance = { ...base, rucioUrl: proxy.url, authUrl: base.authUrl ?? base.rucioUrl };
   writeFileSync(join(work, 'companion.json'), JSON.stringify({ instances: [instance] }));
-  companion = spawn(process.execPath, [MAIN, '--port', '0'], {
-    env: {
-      ...process.env,
-      DLAAS_CONFIG: join(work, 'companion.json'),
-      DLAAS_TOKEN: token,
-      XDG_RUNTIME_DIR: work
-    },
-    stdio: ['ignore', 'ignore', 'pipe']
+  companion = await startCompanionProcess({
+    config: join(work, 'companion.json'),
+    env: { XDG_RUNTIME_DIR: work }
   });
-  companion.stderr?.on('data', (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n').filter(Boolean)) {
-      log.push(line);
-      const started = /"message":"companion started".*"address":"([^"]+)"/.exec(line)?.[1];
-      if (started) {
-        address = started;
-      }
-    }
-  });
-  const deadline = Date.now() + 30_000;
-  while (address === undefined && companion.exitCode === null && Date.now() < deadline) {
-    await sleep(100);
-  }
-  if (address === undefined) {
-    throw new Error(`the companion did not start:\n${log.join('\n')}`);
-  }
-  api = new CompanionClient(address, token);
 });
 
 afterAll(async () => {
-  companion?.kill('SIGTERM');
+  companion?.process.kill('SIGTERM');
   await proxy?.stop();
   rmSync(work, { recursive: true, force: true });
 });
@@ -161,7 +135,7 @@ describe('load', () => {
       for (let i = 0; i < GROUPS; i++) {
         const name = `load.${run}.${i}`;
         await newDataset(name, 2);
-        const made = await api.post('/api/instances/devlake/make-available', {
+        const made = await companion.client.post('/api/instances/devlake/make-available', {
           did: `user.alice:${name}`
         });
         expect(made.status).toBeLessThan(300);
@@ -184,10 +158,10 @@ describe('load', () => {
       const subscribedAt = Date.now();
       const streams = await openStreams(groups, STREAMS_PER_GROUP);
       const subscriptionRequests = proxy.between(subscribedAt, Date.now());
-      const rssStart = rssMb(companion.pid as number);
+      const rssStart = rssMb(companion.process.pid as number);
       const loaded = await countMinutes(MINUTES);
-      const rssEnd = rssMb(companion.pid as number);
-      const alive = await api.get('/health');
+      const rssEnd = rssMb(companion.process.pid as number);
+      const alive = await companion.client.get('/health');
       await Promise.all(streams.map(s => s.close()));
 
       const perMinute = (counts: number[]): number => Math.max(...counts.slice(-1));
