@@ -3,7 +3,8 @@
 # companion (packages/companion/lib, from `npm run build`) and its npm dependencies into one ES
 # module with esbuild, builds the prebuilt JupyterLab extension (packages/jupyterlab-dlaas-extension,
 # with `jupyter-builder build`, which JupyterLab 4.6's `jupyter labextension build` now calls) into packages/python/dlaas/labextension, then
-# packs the wheel with hatchling. Both run from a build venv in .venv-build/, created on first use.
+# packs the wheel with hatchling. Both run from a build venv in .venv-build/, created on first use
+# (or from DLAAS_BUILD_PYTHON's environment, see below).
 # `npm run build:python` runs `npm run build` first.
 set -eu
 cd "$(dirname "$0")/.."
@@ -60,10 +61,19 @@ esac
 
 # JupyterLab in the build venv is the same minor release as the one the UI tests and `npm start`
 # run, so the extension is built against the shared packages that JupyterLab provides.
-if ! "$venv/bin/python" -c 'import hatchling, jupyterlab, jupyter_builder' 2>/dev/null; then
-  echo "dlaas: creating the Python build environment in $venv..."
-  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'hatchling>=1.27' \
+# DLAAS_BUILD_PYTHON names a Python that has JupyterLab 4.6 already (binder/postBuild: the notebook
+# environment) and builds with it instead; the build tools are added to it when missing.
+if [ -n "${DLAAS_BUILD_PYTHON:-}" ]; then
+  build_python=$(command -v "$DLAAS_BUILD_PYTHON")
+  build_bin=$(dirname "$build_python")
+else
+  build_python=$venv/bin/python
+  build_bin=$venv/bin
+  [ -x "$build_python" ] || "$python" -m venv "$venv"
+fi
+if ! "$build_python" -c 'import hatchling, jupyterlab, jupyter_builder' 2>/dev/null; then
+  echo "dlaas: installing the Python build tools for $build_python..."
+  "$build_python" -m pip install --quiet --disable-pip-version-check 'hatchling>=1.27' \
     'jupyterlab>=4.6,<4.7' 'jupyter-builder>=1.3,<2'
 fi
 
@@ -71,8 +81,8 @@ labextension=packages/python/dlaas/labextension
 rm -rf "$labextension"
 # The core package definition of the JupyterLab in the venv, so the build neither downloads one
 # nor needs yarn to install @jupyterlab/core-meta.
-core=$("$venv/bin/python" -c 'import jupyterlab, os; print(os.path.join(os.path.dirname(jupyterlab.__file__), "staging", "package.json"))')
-"$venv/bin/jupyter-builder" build --core-package-file="$core" packages/jupyterlab-dlaas-extension >/dev/null
+core=$("$build_python" -c 'import jupyterlab, os; print(os.path.join(os.path.dirname(jupyterlab.__file__), "staging", "package.json"))')
+"$build_bin/jupyter-builder" build --core-package-file="$core" packages/jupyterlab-dlaas-extension >/dev/null
 if [ ! -f "$labextension/package.json" ]; then
   echo "dlaas: the JupyterLab extension build left no $labextension/package.json." >&2
   exit 1
@@ -80,6 +90,6 @@ fi
 
 mkdir -p dist
 rm -f dist/dlaas-*.whl
-"$venv/bin/python" -m pip wheel --quiet --disable-pip-version-check --no-index --no-deps \
+"$build_python" -m pip wheel --quiet --disable-pip-version-check --no-index --no-deps \
   --no-build-isolation --check-build-dependencies --wheel-dir dist packages/python
 echo "dlaas: built $(ls dist/dlaas-*.whl)"

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import type { DevlakeStatus } from '../../packages/devlake/src/lake.js';
 import { isListening, waitFor } from '../../packages/devlake/src/processes.js';
 import { RucioRest } from '../../packages/devlake/src/rest.js';
 import { memoryReport, treeMemory } from '../support/memory.js';
+import { ensureUser, runAsUser, spawnAsUser, type UserRun } from '../support/normal-user.js';
 import { freePort, REPO } from '../support/processes.js';
 
 /**
@@ -35,92 +36,31 @@ const COMPANION = join(REPO, 'packages', 'companion', 'lib', 'main.js');
 /** A closed demo dataset of 6 files on CERN_DATADISK. */
 const DATASET = { scope: 'cta', name: 'prod5.gamma_onSource' };
 
-interface Account {
-  readonly uid: number;
-  readonly home: string;
-}
-
-/** Creates the test's normal user unless it exists; returns its uid and home. */
-function ensureUser(): Account {
-  if (spawnSync('id', ['-u', USER]).status !== 0) {
-    if (process.getuid?.() !== 0) {
-      throw new Error(
-        `This test runs devlake as the normal user "${USER}", which does not exist, and only root can create it. ` +
-          `Run the integration tests as root, or create it once with "sudo useradd -m ${USER}".`
-      );
-    }
-    const made = spawnSync('useradd', ['-m', '-s', '/bin/sh', USER], { encoding: 'utf8' });
-    if (made.status !== 0) {
-      throw new Error(`useradd ${USER} failed: ${made.stderr}`);
-    }
-  }
-  const [, , uid, , , home] = spawnSync('getent', ['passwd', USER], { encoding: 'utf8' })
-    .stdout.trim()
-    .split(':');
-  return { uid: Number(uid), home: home as string };
-}
-
-const account = ensureUser();
+const account = ensureUser(USER);
 const stateDir = join(account.home, `devlake-small-${randomBytes(4).toString('hex')}`);
 const companionToken = randomBytes(16).toString('hex');
 
-/**
- * The clean environment of a Binder user: its home, the system PATH, devlake's settings; pip's
- * and proxy settings pass through for the venv's one install.
- */
-function userEnv(extra: Record<string, string> = {}): string[] {
-  const passed = Object.entries(process.env).filter(
-    ([key]) => key.startsWith('PIP_') || /^(https?|no)_proxy$/i.test(key)
-  );
-  const env: Record<string, string> = {
-    ...Object.fromEntries(passed),
-    PATH: '/usr/local/bin:/usr/bin:/bin',
-    HOME: account.home,
-    LANG: 'C.UTF-8',
-    DEVLAKE_STATE_DIR: stateDir,
-    DEVLAKE_BASE_PORT: BASE_PORT,
-    DEVLAKE_VENV: join(account.home, 'venv'),
-    DEVLAKE_PYTHON: '/usr/bin/python3',
-    ...extra
-  };
-  return Object.entries(env).map(([key, value]) => `${key}=${value}`);
-}
+/** devlake's settings for this test's user; the user's own venv, made with the system's python3. */
+const DEVLAKE_ENV = {
+  DEVLAKE_STATE_DIR: stateDir,
+  DEVLAKE_BASE_PORT: BASE_PORT,
+  DEVLAKE_VENV: join(account.home, 'venv'),
+  DEVLAKE_PYTHON: '/usr/bin/python3'
+};
 
-/** Starts `command` as the test's user (setpriv execs it: its pid is the command's own). */
-function spawnAsUser(
+/** Starts `command` as the test's user with devlake's settings. */
+function spawnWithLake(
   command: string,
   args: string[],
   env: Record<string, string> = {}
 ): ChildProcess {
-  return spawn(
-    'setpriv',
-    [
-      `--reuid=${USER}`,
-      `--regid=${USER}`,
-      '--init-groups',
-      'env',
-      '-i',
-      ...userEnv(env),
-      command,
-      ...args
-    ],
-    { cwd: account.home }
-  );
+  return spawnAsUser(account, command, args, { env: { ...DEVLAKE_ENV, ...env } });
 }
 
 /** Runs the devlake CLI as the test's user to its end. */
-function devlakeAsUser(
-  args: string[],
-  env: Record<string, string> = {}
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawnAsUser(process.execPath, [CLI, ...args], env);
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', code => resolvePromise({ code, stdout, stderr }));
+function devlakeAsUser(args: string[], env: Record<string, string> = {}): Promise<UserRun> {
+  return runAsUser(account, process.execPath, [CLI, ...args], {
+    env: { ...DEVLAKE_ENV, ...env }
   });
 }
 
@@ -203,7 +143,7 @@ describe('devlake for Binder: a normal user, the small profile', () => {
     const status = await statusOf();
     const port = await freePort();
     // No DLAAS_CONFIG: the companion finds devlake through the user's ~/.config/dlaas link.
-    companion = spawnAsUser(process.execPath, [COMPANION, '--port', String(port)], {
+    companion = spawnWithLake(process.execPath, [COMPANION, '--port', String(port)], {
       DLAAS_TOKEN: companionToken
     });
     companionUrl = `http://127.0.0.1:${port}`;

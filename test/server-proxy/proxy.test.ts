@@ -398,6 +398,65 @@ describe('the dlaas wheel in JupyterLab', () => {
     expect(socket.mode & 0o777).toBe(0o600);
   });
 
+  it('when a kernel that the Jupyter server started uses dlaas.lake, then it reaches the server’s companion through DLAAS_COMPANION_SOCKET and starts none of its own', async () => {
+    const started = await jupyter('/api/kernels', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'python3' })
+    });
+    expect(started.status).toBe(201);
+    const { id } = await json<{ id: string }>(started);
+    // Runs code in the kernel through its connection file, and prints what the code printed.
+    const client = [
+      'import sys',
+      'from jupyter_client import BlockingKernelClient',
+      'client = BlockingKernelClient(connection_file=sys.argv[1])',
+      'client.load_connection_file()',
+      'client.start_channels()',
+      'client.wait_for_ready(timeout=60)',
+      'texts = []',
+      'def keep(msg):',
+      '    if msg["msg_type"] == "stream":',
+      '        texts.append(msg["content"]["text"])',
+      '    elif msg["msg_type"] == "error":',
+      '        texts.append("\\n".join(msg["content"]["traceback"]))',
+      'client.execute_interactive(sys.argv[2], output_hook=keep, timeout=120)',
+      'print("".join(texts))'
+    ].join('\n');
+    const code = [
+      'import json, os',
+      'from dlaas import lake',
+      'found = lake.search("cta:prod5*", type="dataset")',
+      'print("KERNEL " + json.dumps({"socket": os.environ.get("DLAAS_COMPANION_SOCKET"), "own": lake._own is not None, "dids": [f.did for f in found]}))'
+    ].join('\n');
+    try {
+      const connection = join(scratch, 'runtime', `kernel-${id}.json`);
+      const ran = await run(LAB_PYTHON, ['-c', client, connection, code], { env: labEnv });
+      const line = /^KERNEL (.*)$/m.exec(ran.stdout)?.[1];
+      expect(line, ran.stdout + ran.stderr).toBeDefined();
+      const companions = companionsOf(main.pid);
+      expect(companions).toHaveLength(1);
+      expect(JSON.parse(line ?? '{}')).toEqual({
+        socket: socketOf(companions[0]),
+        own: false,
+        dids: ['cta:prod5.gamma_onSource', 'cta:prod5.proton']
+      });
+      // The server's companion, whose log lines are the server's, answered the search (it logs
+      // the path below /api that its router saw).
+      const searched = (): boolean =>
+        /"method":"POST","path":"(\/api)?\/instances\/devlake\/search","status":200/.test(
+          serverLog.join('')
+        );
+      const deadline = Date.now() + 5_000;
+      while (!searched() && Date.now() < deadline) {
+        await sleep(50);
+      }
+      expect(searched(), serverLog.join('').slice(-3000)).toBe(true);
+    } finally {
+      await (await jupyter(`/api/kernels/${id}`, { method: 'DELETE' })).body?.cancel();
+    }
+  });
+
   it('when the auth status of devlake is asked for through the proxy, then alice is signed in', async () => {
     const response = await jupyter('/dlaas/api/instances/devlake/auth');
     expect(response.status).toBe(200);

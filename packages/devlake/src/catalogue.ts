@@ -3,7 +3,13 @@ import { createCipheriv, createHash, type Cipher } from 'node:crypto';
 /** A file of the demo data. */
 export interface DemoFile {
   readonly name: string;
+  /** Its size; for a file with {@link DemoFile.content}, the length of that content. */
   readonly bytes: number;
+  /**
+   * Its bytes, for a file made from what it holds (a table of events) rather than from its size.
+   * Read them with {@link fileContent}, which falls back to bytes made from the name and size.
+   */
+  readonly content?: () => Buffer;
 }
 
 /** A dataset of the demo data, with the site RSEs that hold its files. */
@@ -49,6 +55,93 @@ function files(
 
 const pad = (n: number, width: number): string => String(n).padStart(width, '0');
 
+/**
+ * A pseudo-random number generator (mulberry32) seeded by the SHA-256 of `key`: numbers in [0, 1),
+ * always the same sequence for the same key, so demo tables are reproducible.
+ */
+export function seededRandom(key: string): () => number {
+  let state = createHash('sha256').update(key).digest().readUInt32BE(0);
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/**
+ * What the tutorial's diphoton events look like: a background of diphoton masses falling
+ * exponentially over the mass window, and a small peak of a Higgs-like boson near 125 GeV.
+ */
+export const DIPHOTON_EVENTS = {
+  /** Events in each file. */
+  perFile: 5_000,
+  /** The mass window, in GeV. */
+  lowGeV: 100,
+  highGeV: 160,
+  /** The background falls as exp(-(m - low) / slope). */
+  backgroundSlopeGeV: 20,
+  /** The share of events in the peak. */
+  signalFraction: 0.05,
+  /** The peak: a Gaussian of this mean and width, in GeV. */
+  peakGeV: 125,
+  peakWidthGeV: 2
+} as const;
+
+/** The header line of a diphoton events table. */
+export const DIPHOTON_COLUMNS = 'run,event,m_yy,pt_1,pt_2';
+
+/**
+ * A CSV table of diphoton events (`run,event,m_yy,pt_1,pt_2`; masses and transverse momenta of
+ * the two photons in GeV) of run `run`, the same for the same `key` (the file's DID).
+ */
+export function diphotonEvents(key: string, run: number): string {
+  const random = seededRandom(key);
+  const { perFile, lowGeV, highGeV, backgroundSlopeGeV, signalFraction, peakGeV, peakWidthGeV } =
+    DIPHOTON_EVENTS;
+  // Share of an exponential over [0, ∞) that falls inside the window: inverse-CDF sampling.
+  const inWindow = 1 - Math.exp(-(highGeV - lowGeV) / backgroundSlopeGeV);
+  const background = (): number => lowGeV - backgroundSlopeGeV * Math.log(1 - random() * inWindow);
+  const peak = (): number => {
+    for (;;) {
+      // Box-Muller; 1 - random() is in (0, 1], so the logarithm is finite.
+      const z = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+      const mass = peakGeV + peakWidthGeV * z;
+      if (mass >= lowGeV && mass < highGeV) {
+        return mass;
+      }
+    }
+  };
+  const lines = [DIPHOTON_COLUMNS];
+  let event = Math.floor(random() * 1_000_000);
+  for (let i = 0; i < perFile; i++) {
+    event += 1 + Math.floor(random() * 2_000);
+    const mass = random() < signalFraction ? peak() : background();
+    // The photons pass a diphoton selection's cuts, pT > 35% and 25% of the mass, the leading
+    // one first.
+    const pt1 = mass * (0.35 + 0.45 * random());
+    const pt2 = mass * 0.25 + (pt1 - mass * 0.25) * 0.8 * random();
+    lines.push(`${run},${event},${mass.toFixed(3)},${pt1.toFixed(2)},${pt2.toFixed(2)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** A demo file whose bytes come from `generate`, made once, when first asked for. */
+function generatedFile(name: string, generate: () => string): DemoFile {
+  let made: Buffer | undefined;
+  const content = (): Buffer => (made ??= Buffer.from(generate(), 'utf8'));
+  return {
+    name,
+    get bytes(): number {
+      return content().length;
+    },
+    content
+  };
+}
+
+/** Runs of the tutorial's diphoton events, one a file (`events_A.csv` … `events_D.csv`). */
+const EDUCATION_RUNS = [276262, 279932, 283780, 284500] as const;
+
 /** The demo data: containers of datasets of files, the way science collaborations lay them out. */
 export const CONTAINERS: readonly DemoContainer[] = [
   {
@@ -82,6 +175,28 @@ export const CONTAINERS: readonly DemoContainer[] = [
           i => `/store/mc/2020/13TeV/2lep/mc_${361106 + i}.Zee.2lep.root`,
           i => 200_000 + i * 10_000
         )
+      }
+    ]
+  },
+  {
+    scope: 'atlas_opendata',
+    name: 'education',
+    meta: { project: 'opendata_education' },
+    datasets: [
+      {
+        scope: 'atlas_opendata',
+        name: 'education.GamGam.events',
+        rses: ['CERN_DATADISK'],
+        meta: {
+          datatype: 'table',
+          run_number: EDUCATION_RUNS[0],
+          stream_name: 'physics_Main',
+          channel: 'GamGam'
+        },
+        files: EDUCATION_RUNS.map((run, i) => {
+          const name = `education/GamGam/events_${'ABCD'[i]}.csv`;
+          return generatedFile(name, () => diphotonEvents(`atlas_opendata:${name}`, run));
+        })
       }
     ]
   },
@@ -270,10 +385,15 @@ export function* largeFileChunks(
 }
 
 /**
- * The bytes of a demo file: text for `.csv`, `.txt` and `.json` names (so previews show
- * something readable), pseudo-random bytes otherwise; always the same for the same DID.
+ * The bytes of a demo file: its {@link DemoFile.content} when it has one; otherwise text for
+ * `.csv`, `.txt` and `.json` names (so previews show something readable) and pseudo-random bytes
+ * for others, `file.bytes` of them. Always the same for the same DID.
  */
-export function fileContent(scope: string, name: string, bytes: number): Buffer {
+export function fileContent(scope: string, file: DemoFile): Buffer {
+  if (file.content) {
+    return file.content();
+  }
+  const { name, bytes } = file;
   const out = Buffer.alloc(bytes);
   if (/\.(csv|txt|json)$/.test(name)) {
     const lines: string[] = [];

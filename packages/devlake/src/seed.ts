@@ -237,7 +237,7 @@ export function storagePath(layout: Layout, rse: string, scope: string, name: st
 function writeFiles(layout: Layout, dataset: DemoDataset): FileRecord[] {
   const records = [];
   for (const file of dataset.files) {
-    const content = fileContent(dataset.scope, file.name, file.bytes);
+    const content = fileContent(dataset.scope, file);
     for (const rse of dataset.rses) {
       const path = storagePath(layout, rse, dataset.scope, file.name);
       mkdirSync(dirname(path), { recursive: true });

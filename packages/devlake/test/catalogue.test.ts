@@ -57,17 +57,21 @@ describe('demo catalogue', () => {
       ['r.txt', 10],
       ['s.json', 900]
     ] as const) {
-      const first = fileContent('cta', name, bytes);
+      const first = fileContent('cta', { name, bytes });
       expect(first.length).toBe(bytes);
-      expect(fileContent('cta', name, bytes).equals(first)).toBe(true);
+      expect(fileContent('cta', { name, bytes }).equals(first)).toBe(true);
     }
-    expect(fileContent('cta', 'a.root', 64).equals(fileContent('cta', 'b.root', 64))).toBe(false);
+    expect(
+      fileContent('cta', { name: 'a.root', bytes: 64 }).equals(
+        fileContent('cta', { name: 'b.root', bytes: 64 })
+      )
+    ).toBe(false);
   });
 
   it('when a csv file is generated, then it starts with a header line', () => {
-    expect(fileContent('user.alice', 'x/histograms.csv', 200).toString('utf8')).toMatch(
-      /^bin_low,bin_high,events\n0,5,/
-    );
+    expect(
+      fileContent('user.alice', { name: 'x/histograms.csv', bytes: 200 }).toString('utf8')
+    ).toMatch(/^bin_low,bin_high,events\n0,5,/);
   });
 
   it('when a benchmark dataset is asked for, then it has that many distinct files', () => {

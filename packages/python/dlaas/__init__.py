@@ -5,6 +5,9 @@ server extension ``dlaas`` (:class:`dlaas.serverextension.CompanionApp`, enabled
 ``etc/jupyter/jupyter_server_config.d/dlaas.json``) starts the bundled companion on a private unix
 socket when the Jupyter server starts, and jupyter-server-proxy's entry point ``dlaas``
 (:func:`dlaas.serverproxy.companion_server`) forwards ``<base_url>/dlaas/`` to it.
+
+For those who prefer code, :mod:`dlaas.lake` finds data (``lake.search``), makes it available
+(``lake.make_available``) and gives the local paths of its files (``lake.paths``).
 """
 
 from __future__ import annotations

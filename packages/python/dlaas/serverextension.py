@@ -9,6 +9,10 @@ runs one :class:`~dlaas.supervisor.CompanionProcess`, and the jupyter-server-pro
 process's socket instead of starting a companion of its own. With the extension disabled,
 jupyter-server-proxy starts the companion on the first request, as it did before.
 
+Once the companion runs, the extension sets ``DLAAS_COMPANION_SOCKET`` to its socket in the
+Jupyter server's environment, which every kernel (and terminal) the server starts inherits: there
+:mod:`dlaas.lake` talks to this companion instead of starting one of its own.
+
 The Jupyter server links every extension before it loads any, so the companion runs (and its
 socket path is known) before jupyter-server-proxy asks the entry point what to forward to,
 whatever order the extensions load in.
@@ -17,11 +21,13 @@ whatever order the extensions load in.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from typing import TYPE_CHECKING
 
 from jupyter_server.extension.application import ExtensionApp
 
+from .lake import SOCKET_VARIABLE
 from .serverproxy import READY_TIMEOUT, companion_command
 from .supervisor import CompanionProcess
 
@@ -66,6 +72,8 @@ class CompanionApp(ExtensionApp):
             self.log.error("The dlaas companion could not be started: %s", error)
             return
         _companion = companion
+        # Kernels are children of the Jupyter server: dlaas.lake in them finds this companion.
+        os.environ[SOCKET_VARIABLE] = str(companion.socket)
 
     def initialize_settings(self) -> None:
         """Wait (a bounded time) for the companion to answer, as the extension is loaded, so
@@ -91,4 +99,6 @@ class CompanionApp(ExtensionApp):
         global _companion
         companion, _companion = _companion, None
         if companion is not None:
+            if os.environ.get(SOCKET_VARIABLE) == str(companion.socket):
+                del os.environ[SOCKET_VARIABLE]
             await asyncio.to_thread(companion.stop)

@@ -3,7 +3,8 @@
 :class:`CompanionProcess` starts the companion on a unix socket in a fresh private folder, starts
 it again when it exits while the Jupyter server still runs, and stops it (SIGTERM, then SIGKILL
 after a grace period) when the Jupyter server stops. The dlaas server extension
-(:mod:`dlaas.serverextension`) uses it; it needs nothing from Jupyter itself.
+(:mod:`dlaas.serverextension`) uses it, and so does :mod:`dlaas.lake` in a Python process that
+no Jupyter server started; it needs nothing from Jupyter itself.
 """
 
 from __future__ import annotations
@@ -45,9 +46,14 @@ class CompanionProcess:
     restarts, so whatever forwards requests to it needs no news of a restart.
     """
 
-    def __init__(self, command: Sequence[str], log: logging.Logger) -> None:
+    def __init__(
+        self, command: Sequence[str], log: logging.Logger, output: str | None = None
+    ) -> None:
         """Prepare the companion's private folder; ``command`` runs the companion without the
-        ``--socket PATH`` that is appended to it. Nothing starts before :meth:`start`.
+        ``--socket PATH`` that is appended to it. The companion writes its log lines to this
+        process's stdout and stderr, or appends them to the file ``output`` in the private folder
+        (e.g. ``companion.log``), which :meth:`stop` removes with the folder. Nothing starts
+        before :meth:`start`.
         """
         self.folder = Path(tempfile.mkdtemp(prefix="dlaas-"))
         self.socket = self.folder / "socket"
@@ -55,6 +61,7 @@ class CompanionProcess:
         # process, closes; so it goes even when the Jupyter server is killed with SIGKILL.
         self._command = [*command, "--socket", str(self.socket), "--stop-with-stdin"]
         self._log = log
+        self.output = self.folder / output if output is not None else None
         # Held while a process is started, so that stop() never misses one started meanwhile.
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -117,8 +124,15 @@ class CompanionProcess:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        """Start one companion process (with the lock held); its output goes to Jupyter's."""
-        process = subprocess.Popen(self._command, stdin=subprocess.PIPE)
+        """Start one companion process (with the lock held); its output goes to Jupyter's, or
+        to the ``output`` file."""
+        if self.output is None:
+            process = subprocess.Popen(self._command, stdin=subprocess.PIPE)
+        else:
+            with self.output.open("ab") as output:
+                process = subprocess.Popen(
+                    self._command, stdin=subprocess.PIPE, stdout=output, stderr=output
+                )
         self._process = process
         self._started_at = time.monotonic()
         self._log.info("Started the dlaas companion (pid %d) on %s.", process.pid, self.socket)
@@ -153,10 +167,11 @@ class CompanionProcess:
                     return
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    """An HTTP connection over a unix socket."""
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection over a unix socket (the companion's), for :func:`_answers` and
+    :mod:`dlaas.lake`."""
 
-    def __init__(self, path: Path, timeout: float) -> None:
+    def __init__(self, path: str | Path, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
         self._path = path
 
@@ -169,7 +184,7 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
 
 def _answers(path: Path) -> bool:
     """Whether an HTTP server answers ``GET /health`` on the unix socket ``path``."""
-    connection = _UnixHTTPConnection(path, timeout=5.0)
+    connection = UnixHTTPConnection(path, timeout=5.0)
     try:
         connection.request("GET", "/health")
         connection.getresponse().read()
