@@ -27,10 +27,13 @@ export function createApp(lake: Lake, tcp?: TcpGuardOptions): express.Express {
   app.set('query parser', 'simple');
   app.use((req, res, next) => {
     const started = Date.now();
+    // Read now: routers below shorten req.path while they handle a request (`/instances/…` for
+    // `/api/instances/…`), and only give it back when they pass it on, as errors are.
+    const path = req.path;
     res.on('finish', () => {
       log('info', 'request', {
         method: req.method,
-        path: req.path,
+        path,
         status: res.statusCode,
         ms: Date.now() - started
       });

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EMPTY_CONFIG } from '../src/config.js';
 import { start, type RunningCompanion } from '../src/server.js';
 
@@ -54,5 +54,28 @@ describe('a companion with no data lake configured', () => {
     expect(((await response.json()) as { error: { message: string } }).error.message).toBe(
       'The request body could not be read; send JSON.'
     );
+  });
+
+  it('when requests are answered, then the request log names each by its full path, whether it succeeded or failed', async () => {
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation(chunk => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      expect((await fetch(`${companion.address}/api/instances`)).status).toBe(200);
+      expect((await fetch(`${companion.address}/api/instances/any/scopes`)).status).toBe(404);
+      // The log line is written when the answer has been sent, which may be after fetch returns.
+      await vi.waitFor(() => expect(lines.filter(l => l.includes('"request"'))).toHaveLength(2));
+    } finally {
+      spy.mockRestore();
+    }
+    const logged = lines
+      .filter(line => line.includes('"request"'))
+      .map(line => JSON.parse(line) as { path: string; status: number });
+    expect(logged.map(entry => [entry.path, entry.status])).toEqual([
+      ['/api/instances', 200],
+      ['/api/instances/any/scopes', 404]
+    ]);
   });
 });
