@@ -110,6 +110,8 @@ test.describe('making data available and using it', () => {
   // stays "Restarting". Without the tracking, the kernels go away with their sessions, which
   // Galata still tracks and deletes after each test.
   test.use({ kernels: null });
+  // Each test may wait for the replication (makeAvailable), which the default minute cuts short.
+  test.describe.configure({ timeout: REPLICATION_TIMEOUT + 60_000 });
 
   test('when a new dataset is made available, then its replication progress shows and ends in its files being available', async ({
     page
@@ -178,6 +180,7 @@ test.describe('making data available and using it', () => {
 test.describe('the datalake folder the companion mounts', () => {
   // As above: no kernel tracking, so that Galata answers the kernel requests as Jupyter does.
   test.use({ kernels: null });
+  test.describe.configure({ timeout: REPLICATION_TIMEOUT + 60_000 });
   test.beforeEach(() => {
     test.skip(
       labInfo().datalake.mode !== 'fuse',
