@@ -165,6 +165,56 @@ describe('companion: instances, sign-in and browsing, as alice against devlake',
     expect(or.items.map(d => d.name)).toEqual(['L700000_subbands']);
   });
 
+  it('when searching on custom metadata (particle = gamma), then results come with their real type and size, and only of the type asked for', async () => {
+    const gamma = [[{ key: 'particle', operator: '=', value: 'gamma' }]];
+    const window = (
+      await api.post('/api/instances/devlake/search', { did: 'cta:prod5*', filters: gamma })
+    ).body as Window<Did>;
+    const files = await rucioAs('alice').lines<{ bytes: number }>(
+      'GET',
+      `${didPath('cta', 'prod5.gamma_onSource')}/files`
+    );
+    expect(files).toHaveLength(6);
+    expect(window.items).toContainEqual({
+      scope: 'cta',
+      name: 'prod5.gamma_onSource',
+      type: 'DATASET',
+      bytes: files.reduce((sum, f) => sum + f.bytes, 0),
+      length: 6
+    });
+    // Rucio's custom-metadata search sends the dataset whatever type is asked for.
+    const onlyFiles = (
+      await api.post('/api/instances/devlake/search', {
+        did: 'cta:prod5*',
+        type: 'file',
+        filters: gamma
+      })
+    ).body as Window<Did>;
+    expect(onlyFiles.items.filter(d => d.type !== 'FILE')).toEqual([]);
+    expect(onlyFiles.items.map(d => d.name)).not.toContain('prod5.gamma_onSource');
+  });
+
+  it('when a search mixes a DID column (datatype) with custom metadata (particle), then 400 says Rucio cannot and what to do', async () => {
+    for (const filters of [
+      [
+        [
+          { key: 'datatype', operator: '=', value: 'DL0' },
+          { key: 'particle', operator: '=', value: 'gamma' }
+        ]
+      ],
+      [
+        [{ key: 'datatype', operator: '=', value: 'DL0' }],
+        [{ key: 'particle', operator: '=', value: 'gamma' }]
+      ]
+    ]) {
+      const answer = await api.post('/api/instances/devlake/search', { did: 'cta:*', filters });
+      expect(answer.status).toBe(400);
+      expect(errorOf(answer.body).message).toMatch(
+        /^This search cannot run: "datatype" is one of Rucio's own DID columns and "particle" is custom metadata.*Filter on one kind of key only, or split it into two searches/
+      );
+    }
+  });
+
   it('when a container is opened, then its datasets are listed', async () => {
     const window = (await api.get('/api/instances/devlake/children?did=lofar:L600000'))
       .body as Window<Did>;

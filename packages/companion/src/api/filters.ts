@@ -1,4 +1,5 @@
 import type { MetadataCondition, SearchRequest } from '@dlaas/api';
+import { filterKeyKinds } from '../rucio/metadata.js';
 
 /*
  * Rucio's metadata search hands each filter to SQL with the type Rucio reads from its text: a
@@ -198,7 +199,8 @@ function conditionProblem({ key, operator, value }: MetadataCondition): string |
  * Why Rucio cannot run the metadata filters of a search, as a sentence for the user, or null when
  * they can be sent: keys that are the search's own arguments, values of the wrong type for Rucio's
  * DID columns, wildcards or true/false with an ordering operator, a key compared twice the same way
- * in one group.
+ * in one group, DID-column keys and custom-metadata keys in one search (Rucio refuses every such
+ * mix, in one group or across OR groups).
  */
 export function filterProblem(request: SearchRequest): string | null {
   for (const group of request.filters ?? []) {
@@ -214,6 +216,10 @@ export function filterProblem(request: SearchRequest): string | null {
       }
       seen.add(pair);
     }
+  }
+  const { column, custom } = filterKeyKinds(request.filters);
+  if (column !== undefined && custom !== undefined) {
+    return `This search cannot run: "${column}" is one of Rucio's own DID columns and "${custom}" is custom metadata, and Rucio cannot filter on both kinds in one search (not even in separate OR groups). Filter on one kind of key only, or split it into two searches, one for each kind.`;
   }
   return null;
 }

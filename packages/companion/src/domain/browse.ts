@@ -15,7 +15,9 @@ import { didString, Naming, parseDid, type DidRef } from '../did.js';
 import { AppError, badRequest } from '../errors.js';
 import { inParallel } from '../parallel.js';
 import { didPath, segment, type Query, type RucioClient } from '../rucio/client.js';
+import type { ErrorContext } from '../rucio/errors.js';
 import { rucioDate, rucioNumber } from '../rucio/json.js';
+import { searchesCustomMetadata } from '../rucio/metadata.js';
 import { listSort, rowBytes, type SortableRow } from './orders.js';
 import { mapStream, StreamWindows } from './windows.js';
 
@@ -48,6 +50,23 @@ export interface RucioRule {
 
 const DEFAULT_LIMIT = 200;
 
+/**
+ * Search results Rucio sent without their type (searches on custom metadata) are looked up this
+ * many at a time, in one `POST /dids/bulkmeta` (Rucio takes at most 1000 DIDs a call): as many as
+ * the windows read from a list at once, so that a window costs one look-up.
+ */
+const LOOKUP_BATCH = 500;
+
+/** DIDs whose looked-up type and size are kept, and for how long (an open dataset grows). */
+const MAX_LOOKED_UP = 10_000;
+const LOOKED_UP_MS = 60_000;
+
+/**
+ * The longest search on custom metadata the companion sorts: every result must be looked up
+ * first (about a second per 2,000 on a small Rucio).
+ */
+export const MAX_LOOKED_UP_SORTED_ROWS = 5_000;
+
 /** Datasets of a container whose replicas its details sum up, and how many are asked at once. */
 const MAX_CONTAINER_DATASETS = 1000;
 const CONTAINER_LOOKUPS = 4;
@@ -55,6 +74,84 @@ const CONTAINER_LOOKUPS = 4;
 function didType(value: string | undefined): DidType {
   const upper = (value ?? '').toUpperCase();
   return upper === 'CONTAINER' || upper === 'DATASET' ? upper : 'FILE';
+}
+
+/** A search result whose type Rucio did not send (custom-metadata searches), so neither its size. */
+interface UntypedRow {
+  scope: string;
+  name: string;
+  type: null;
+}
+
+/** A search result as Rucio sent it. */
+type SearchRow = Did | UntypedRow;
+
+/** Rucio's search line as a row: without a type when Rucio sent none (a bare name, or null). */
+function searchRow(line: RucioDidLine | string, scope: string): SearchRow {
+  if (typeof line === 'string') {
+    return { scope, name: line, type: null };
+  }
+  return line.did_type || line.type
+    ? toDid(line)
+    : { scope: line.scope, name: line.name, type: null };
+}
+
+/** The DID types a search's `type` asks for. */
+function typesOf(type: SearchRequest['type']): ReadonlySet<DidType> {
+  switch (type) {
+    case 'collection':
+      return new Set(['CONTAINER', 'DATASET']);
+    case 'container':
+      return new Set(['CONTAINER']);
+    case 'dataset':
+      return new Set(['DATASET']);
+    case 'file':
+      return new Set(['FILE']);
+    default:
+      return new Set(['CONTAINER', 'DATASET', 'FILE']);
+  }
+}
+
+/**
+ * Search rows with their real type and size, in Rucio's order: rows Rucio typed pass as they
+ * are; untyped ones are held, {@link LOOKUP_BATCH} at a time (with the typed rows after them, to
+ * keep the order), looked up together with `lookUp`, and kept when of a `wanted` type (Rucio's
+ * custom-metadata search ignores the type asked for) and still known to Rucio.
+ */
+async function* typedRows(
+  rows: AsyncIterable<SearchRow>,
+  lookUp: (dids: readonly DidRef[]) => Promise<ReadonlyMap<string, Did>>,
+  wanted: ReadonlySet<DidType>
+): AsyncGenerator<Did, void, undefined> {
+  async function* resolved(held: readonly SearchRow[]): AsyncGenerator<Did, void, undefined> {
+    const found = await lookUp(held.filter(row => row.type === null));
+    for (const row of held) {
+      if (row.type !== null) {
+        yield row;
+        continue;
+      }
+      const did = found.get(didString(row));
+      if (did && wanted.has(did.type)) {
+        yield did;
+      }
+    }
+  }
+  let held: SearchRow[] = [];
+  for await (const row of rows) {
+    if (row.type !== null && held.length === 0) {
+      yield row;
+      continue;
+    }
+    held.push(row);
+    if (held.length >= LOOKUP_BATCH) {
+      const batch = held;
+      held = [];
+      yield* resolved(batch);
+    }
+  }
+  if (held.length > 0) {
+    yield* resolved(held);
+  }
 }
 
 function toDid(line: RucioDidLine): Did {
@@ -140,6 +237,13 @@ const COUNTED_ROWS = 10_000;
 export class Browser {
   /** Search results and children are counted up to this many, in the background. */
   private readonly didWindows = new StreamWindows<Did>({ countUpTo: COUNTED_ROWS, rowBytes });
+  /**
+   * Searches on custom metadata, whose rows are looked up as they are read: read only as far as
+   * the windows reach, so that no one looks up thousands of rows to count them.
+   */
+  private readonly lookedUpWindows = new StreamWindows<Did>({ rowBytes });
+  /** Types and sizes of search results looked up, by `scope:name`, oldest first. */
+  private readonly lookedUp = new Map<string, { did: Did; expiresAt: number }>();
   private readonly fileWindows = new StreamWindows<FileEntry>({ rowBytes });
   /** File counts of DIDs being listed, filled in when Rucio has counted. */
   private readonly fileCounts = new Map<string, { value: number | null }>();
@@ -160,30 +264,85 @@ export class Browser {
 
   /**
    * A window of the DIDs matching a search, read incrementally from Rucio's stream (whole, when
-   * sorted).
+   * sorted). Rucio answers a search on custom metadata without the results' types and sizes, and
+   * with every type whatever `type` asks for: such results are looked up in bulk as the windows
+   * read them, and those of other types left out. Such a list is read only as far as its windows
+   * reach (its length is known once it is read to its end), and sorted only up to
+   * {@link MAX_LOOKED_UP_SORTED_ROWS} results.
    */
   search(request: SearchRequest): Promise<Window<Did>> {
     const { scope, name } = parseDid(request.did, { wildcards: true, naming: this.naming });
     const query = searchQuery(name, request);
     const key = JSON.stringify(['search', scope, query]);
+    const context = { did: request.did };
+    const custom = searchesCustomMetadata(request.filters);
     return listWindow(
-      this.didWindows,
+      custom ? this.lookedUpWindows : this.didWindows,
       key,
       () =>
-        mapStream(
-          this.rucio.lines<RucioDidLine | string>('GET', `/dids/${segment(scope)}/dids/search`, {
-            query,
-            context: { did: request.did }
-          }),
-          line =>
-            typeof line === 'string'
-              ? { scope, name: line, type: 'FILE' as const, bytes: null, length: null }
-              : toDid(line)
+        typedRows(
+          mapStream(
+            this.rucio.lines<RucioDidLine | string>('GET', `/dids/${segment(scope)}/dids/search`, {
+              query,
+              context
+            }),
+            line => searchRow(line, scope)
+          ),
+          dids => this.lookUp(dids, context),
+          typesOf(request.type)
         ),
       request.offset ?? 0,
       request.limit ?? DEFAULT_LIMIT,
-      request.sort
+      request.sort,
+      null,
+      custom ? tooLongToLookUp : tooLongToSort,
+      custom ? MAX_LOOKED_UP_SORTED_ROWS : MAX_SORTED_ROWS
     );
+  }
+
+  /**
+   * The type and size of DIDs (at most 1000), by `scope:name`: from those looked up in the last
+   * minute, the others in one `POST /dids/bulkmeta`. DIDs Rucio does not know are left out.
+   */
+  private async lookUp(
+    dids: readonly DidRef[],
+    context: Omit<ErrorContext, 'instance'>
+  ): Promise<ReadonlyMap<string, Did>> {
+    const found = new Map<string, Did>();
+    const missing = new Map<string, DidRef>();
+    const now = Date.now();
+    for (const did of dids) {
+      const key = didString(did);
+      const known = this.lookedUp.get(key);
+      if (known && now < known.expiresAt) {
+        found.set(key, known.did);
+      } else {
+        missing.set(key, { scope: did.scope, name: did.name });
+      }
+    }
+    if (missing.size === 0) {
+      return found;
+    }
+    for await (const line of this.rucio.lines<RucioDidLine>('POST', '/dids/bulkmeta', {
+      body: { dids: [...missing.values()], plugin: 'DID_COLUMN' },
+      context
+    })) {
+      const did = toDid(line);
+      const key = didString(did);
+      if (!missing.has(key)) {
+        continue;
+      }
+      found.set(key, did);
+      this.lookedUp.delete(key);
+      this.lookedUp.set(key, { did, expiresAt: Date.now() + LOOKED_UP_MS });
+    }
+    for (const key of this.lookedUp.keys()) {
+      if (this.lookedUp.size <= MAX_LOOKED_UP) {
+        break;
+      }
+      this.lookedUp.delete(key);
+    }
+    return found;
   }
 
   /** A window of a collection's direct children, in Rucio's order or `sort`. */
@@ -376,7 +535,9 @@ export class Browser {
   /** Closes the streams held for windows. */
   dispose(): void {
     this.didWindows.clear();
+    this.lookedUpWindows.clear();
     this.fileWindows.clear();
+    this.lookedUp.clear();
   }
 }
 
@@ -391,7 +552,8 @@ export async function collect<T>(lines: AsyncIterable<T>): Promise<T[]> {
 
 /**
  * A window of the list `key` of `windows`, in Rucio's order or, whole, in `sort`; `knownTotal`:
- * the list's length as Rucio counted it, if known.
+ * the list's length as Rucio counted it, if known; `tooLong` is thrown to sort a list of more
+ * than `maxSorted` rows.
  */
 function listWindow<T extends SortableRow>(
   windows: StreamWindows<T>,
@@ -400,7 +562,9 @@ function listWindow<T extends SortableRow>(
   offset: number,
   limit: number,
   sort: ListOrder | undefined,
-  knownTotal: number | null = null
+  knownTotal: number | null = null,
+  tooLong: () => AppError = tooLongToSort,
+  maxSorted = MAX_SORTED_ROWS
 ): Promise<Window<T>> {
   if (sort === undefined) {
     return windows.window(key, open, offset, limit, knownTotal);
@@ -411,8 +575,8 @@ function listWindow<T extends SortableRow>(
     offset,
     limit,
     listSort<T>(sort),
-    MAX_SORTED_ROWS,
-    tooLongToSort,
+    maxSorted,
+    tooLong,
     knownTotal
   );
 }
@@ -423,6 +587,16 @@ function tooLongToSort(): AppError {
     422,
     'too_large',
     `This list has more than ${MAX_SORTED_ROWS.toLocaleString('en')} items, too many to sort: show it in Rucio's order, or narrow the search.`
+  );
+}
+
+/** 422: a search on custom metadata with more results than the companion looks up to sort. */
+function tooLongToLookUp(): AppError {
+  const max = MAX_LOOKED_UP_SORTED_ROWS.toLocaleString('en');
+  return new AppError(
+    422,
+    'too_large',
+    `This search on custom metadata has more than ${max} results, too many to sort: Rucio does not send the types and sizes of such results, and dlaas looks them up to sort at most ${max}. Show them in Rucio's order, or narrow the search.`
   );
 }
 

@@ -51,6 +51,14 @@ export function tame(text: string, max = MAX_SERVER_TEXT): string {
 }
 
 /**
+ * `text` (Rucio's reason) as the end of a sentence: with a full stop, unless it ends with one of
+ * its own, so that "plugin." followed by the companion's next sentence does not read "plugin..".
+ */
+export function asSentenceEnd(text: string): string {
+  return /[.!?…]$/.test(text) ? text : `${text}.`;
+}
+
+/**
  * Turns a Rucio error into an AppError whose sentence says what happened and what to do, in the
  * user's words rather than Rucio's.
  */
@@ -114,7 +122,7 @@ export function mapRucioError(
       return new AppError(
         400,
         'bad_request',
-        `${context.instance} cannot run this metadata search: ${message || exceptionClass}. Change the filters and search again.`
+        `${context.instance} cannot run this metadata search: ${asSentenceEnd(message || exceptionClass)} Change the filters and search again.`
       );
     case 'InvalidObject':
       if (/validating r_dids?\b/.test(message)) {
@@ -129,7 +137,7 @@ export function mapRucioError(
       return new AppError(
         400,
         'bad_request',
-        `${context.instance} refused the request: ${message || exceptionClass}.`
+        `${context.instance} refused the request: ${asSentenceEnd(message || exceptionClass)}`
       );
     case 'InvalidValueForKey':
     case 'KeyNotFound':
@@ -137,7 +145,7 @@ export function mapRucioError(
       return new AppError(
         400,
         'bad_request',
-        `${context.instance} refused the request: ${message || exceptionClass}.`
+        `${context.instance} refused the request: ${asSentenceEnd(message || exceptionClass)}`
       );
     default:
       if (status === 401) {
@@ -160,7 +168,7 @@ export function mapRucioError(
         return new AppError(
           400,
           'bad_request',
-          `${context.instance} refused the request${message || exceptionClass ? `: ${message || exceptionClass}` : ''}. Check what you asked for and try again.`
+          `${context.instance} refused the request${message || exceptionClass ? `: ${asSentenceEnd(message || exceptionClass || '')}` : '.'} Check what you asked for and try again.`
         );
       }
       return new AppError(
