@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { chmodSync, existsSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { STATUS_CODES, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { apiRouter } from './api/routes.js';
 import { tcpGuard, xsrfCheck, type TcpGuardOptions } from './api/security.js';
@@ -121,6 +122,37 @@ function isBodyError(error: unknown, type?: string): boolean {
   );
 }
 
+/**
+ * Answers a request that Node's HTTP parser refuses before express sees it (a request line or
+ * headers longer than Node reads, 16 KB; bytes that are not HTTP) with the JSON sentence every
+ * other refusal gets, instead of Node's empty answer; a connection already gone is let go.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable || error.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+  const status = tooLarge ? 431 : 400;
+  const body = JSON.stringify({
+    error: tooLarge
+      ? {
+          code: 'too_large',
+          message:
+            'The request’s address and headers are longer than the companion reads (16 KB). Ask for fewer DIDs at once, or for shorter names.'
+        }
+      : {
+          code: 'bad_request',
+          message:
+            'The request is not valid HTTP, so the companion could not read it. Send a well-formed HTTP/1.1 request.'
+        }
+  });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
+}
+
 /** Loopback addresses a TCP companion may listen on: it speaks plain HTTP and holds credentials. */
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -198,6 +230,7 @@ export async function start(
     }
     s.once('error', onError);
   });
+  server.on('clientError', answerClientError);
   const stop = async (): Promise<void> => {
     server.closeAllConnections();
     await Promise.all([

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EMPTY_CONFIG } from '../src/config.js';
 import { start, type RunningCompanion } from '../src/server.js';
@@ -77,5 +78,31 @@ describe('a companion with no data lake configured', () => {
       ['/api/instances', 200],
       ['/api/instances/any/scopes', 404]
     ]);
+  });
+
+  it('when a request line is longer than Node reads, or the bytes are not HTTP, then the answer is still JSON with a sentence', async () => {
+    const long = await fetch(`${companion.address}/api/instances?did=${'x'.repeat(20_000)}`);
+    expect(long.status).toBe(431);
+    expect(((await long.json()) as { error: { code: string; message: string } }).error).toEqual({
+      code: 'too_large',
+      message: expect.stringMatching(
+        /longer than the companion reads \(16 KB\)\. Ask for fewer DIDs/
+      )
+    });
+    const raw = await new Promise<string>((resolvePromise, reject) => {
+      const { hostname, port } = new URL(companion.address);
+      const socket = connect(Number(port), hostname, () => socket.write('NOT HTTP AT ALL\r\n\r\n'));
+      let answer = '';
+      socket.on('data', chunk => (answer += chunk.toString()));
+      socket.on('end', () => resolvePromise(answer));
+      socket.on('error', reject);
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4))).toEqual({
+      error: {
+        code: 'bad_request',
+        message: expect.stringMatching(/^The request is not valid HTTP/)
+      }
+    });
   });
 });
