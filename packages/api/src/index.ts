@@ -98,7 +98,10 @@ export const Instance = Type.Object({
   name: Type.String(),
   displayName: Type.String(),
   authMethod: AuthMethod,
+  /** The scratch RSE "make available" replicates to; empty for an instance in download mode. */
   scratchRse: Type.String(),
+  /** `download`: the instance has no scratch RSE, and the panel offers Download instead. */
+  mode: Type.Optional(Type.Union([Type.Literal('replica'), Type.Literal('download')])),
   isDefault: Type.Boolean(),
   /**
    * Where made-available files are on the user's server: `fuse`, the companion's own read-only
@@ -357,3 +360,6 @@ export type AvailabilityEvent = Availability;
 export const ProblemEvent = Type.Object({ code: ErrorCode, message: Type.String() });
 /** Server-sent event `problem`. */
 export type ProblemEvent = Static<typeof ProblemEvent>;
+
+export * from './downloads.js';
+export * from './uploads.js';

@@ -139,8 +139,18 @@ const InstanceConfig = Type.Object(
     rucioUrl: Url,
     authUrl: Type.Optional(Url),
     auth: Auth,
-    /** RSE expression of the scratch storage that "make available" replicates to. */
-    scratchRse: Type.String({ minLength: 1 }),
+    /**
+     * `replica` (default): "make available" replicates to `scratchRse`. `download`: the lake has no
+     * scratch RSE for this hub, and the user downloads a DID's files into `downloadDir` instead.
+     */
+    mode: Type.Optional(Type.Union([Type.Literal('replica'), Type.Literal('download')])),
+    /** RSE expression of the scratch storage that "make available" replicates to (replica mode). */
+    scratchRse: Type.Optional(Type.String({ minLength: 1 })),
+    /**
+     * Folder that downloads go to, as `<downloadDir>/<scope>/<name>/` (absolute, or starting with
+     * `~/`); default `~/datalake-downloads`.
+     */
+    downloadDir: Type.Optional(Type.String({ minLength: 1 })),
     /** Lifetime of the rules "make available" creates, in seconds. */
     ruleLifetimeSeconds: Type.Optional(Type.Integer({ minimum: 3600, maximum: 365 * 86400 })),
     /**
@@ -367,6 +377,24 @@ export function checkConfig(raw: unknown, source: string): Config {
       }
     }
   });
+  raw.instances.forEach((instance, index) => {
+    if (instance.scratchRse === undefined && (instance.mode ?? 'replica') === 'replica') {
+      throw new ConfigError(
+        `In ${source}, the instance "${instance.name}" has no "scratchRse": name the RSE that "make available" replicates to, or set "mode": "download" (instances.${index}.mode) where the lake has no scratch RSE for you.`
+      );
+    }
+    if (instance.scratchRse === undefined && instance.paths?.mode === 'fuse') {
+      throw new ConfigError(
+        `In ${source}, the instance "${instance.name}" mounts its scratch RSE ("paths.mode": "fuse") but names none: set "scratchRse", or another "paths.mode".`
+      );
+    }
+    const folder = instance.downloadDir;
+    if (folder !== undefined && !isAbsolute(folder) && !folder.startsWith('~/')) {
+      throw new ConfigError(
+        `In ${source}, the key "instances.${index}.downloadDir" is "${folder}": write an absolute path or one that starts with ~/.`
+      );
+    }
+  });
   const mounts = new Map<string, string>();
   raw.instances.forEach((instance, index) => {
     if (instance.paths?.mode !== 'fuse') {
@@ -393,6 +421,12 @@ export function checkConfig(raw: unknown, source: string): Config {
 /** Where an instance in FUSE mode mounts its folder: `paths.mountPoint` (`~/` is the home), else `~/datalake`. */
 export function mountPointOf(paths: FusePathsConfig, home: string = homedir()): string {
   const written = paths.mountPoint ?? '~/datalake';
+  return written.startsWith('~/') ? join(home, written.slice(2)) : resolve(written);
+}
+
+/** The folder an instance downloads into: `downloadDir` (`~/` is the home), else `~/datalake-downloads`. */
+export function downloadRootOf(instance: InstanceConfig, home: string = homedir()): string {
+  const written = instance.downloadDir ?? '~/datalake-downloads';
   return written.startsWith('~/') ? join(home, written.slice(2)) : resolve(written);
 }
 

@@ -19,9 +19,11 @@ import { fileContent } from '../domain/content.js';
 import { filterProblem } from './filters.js';
 import { pipeline } from 'node:stream/promises';
 import type { Lake } from '../domain/lake.js';
+import { downloadsRouter } from './downloads.js';
+import { uploadsRouter } from './uploads.js';
 
 /** Checks a body against its schema; a 400 names the first wrong key. */
-function checked<T extends TSchema>(schema: T, value: unknown): Static<T> {
+export function checked<T extends TSchema>(schema: T, value: unknown): Static<T> {
   if (Value.Check(schema, value)) {
     return value;
   }
@@ -49,7 +51,7 @@ function didQuery(req: Request, lake: Lake): DidRef {
 }
 
 /** The naming rules of the instance a request names. */
-function namingOf(req: Request, lake: Lake): Naming {
+export function namingOf(req: Request, lake: Lake): Naming {
   return lake.instance(req.params['instance'] as string).naming;
 }
 
@@ -122,10 +124,17 @@ export function apiRouter(lake: Lake): Router {
 
   router.get('/instances/:instance/paths', async (req, res) => {
     const { offset, limit } = windowParams(req.query['offset'], req.query['limit']);
+    const services = lake.instance(req.params.instance);
+    const did = didQuery(req, lake);
+    // Downloaded files (complete ones only) come first: in download mode there are no others; in
+    // replica mode, once the DID's download is done with every file.
+    const downloadMode = services.config.mode === 'download';
+    const downloaded = services.downloads.localPaths(did, offset, limit, !downloadMode);
     res.json(
-      await lake
-        .instance(req.params.instance)
-        .availabilities.localPaths(didQuery(req, lake), offset, limit)
+      downloaded ??
+        (downloadMode
+          ? { items: [], offset, limit, total: 0, complete: true }
+          : await services.availabilities.localPaths(did, offset, limit))
     );
   });
 
@@ -177,6 +186,9 @@ export function apiRouter(lake: Lake): Router {
   router.get('/instances/:instance/events', async (req, res) => {
     await availabilityEvents(lake, req, res);
   });
+
+  router.use(downloadsRouter(lake));
+  router.use(uploadsRouter(lake));
 
   // The router could not decode a path parameter (a "%" not followed by two hex digits, or bytes
   // that are not UTF-8): bad input, not a fault of the companion.

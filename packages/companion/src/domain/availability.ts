@@ -166,7 +166,15 @@ export class Availabilities extends EventEmitter<{
   }
 
   private get scratch(): string {
-    return this.rucio.instance.scratchRse;
+    const { scratchRse, name, displayName } = this.rucio.instance;
+    if (scratchRse === undefined) {
+      throw new AppError(
+        409,
+        'conflict',
+        `${displayName ?? name} has no scratch storage to make data available on: download the data instead.`
+      );
+    }
+    return scratchRse;
   }
 
   /** Our rule for the DID toward the scratch RSE, if one exists. */
@@ -321,6 +329,8 @@ export class Availabilities extends EventEmitter<{
   private async createOrReuse(
     did: DidRef
   ): Promise<{ availability: Availability; created: boolean }> {
+    // An instance in download mode has none: refused before anything is asked of Rucio.
+    const scratch = this.scratch;
     const existing = await this.findRule(did);
     if (existing) {
       return { availability: await this.lookUp(did), created: false };
@@ -333,7 +343,7 @@ export class Availabilities extends EventEmitter<{
           dids: [{ scope: did.scope, name: did.name }],
           account,
           copies: 1,
-          rse_expression: this.scratch,
+          rse_expression: scratch,
           grouping: 'DATASET',
           lifetime: this.rucio.instance.ruleLifetimeSeconds ?? DEFAULT_RULE_LIFETIME,
           comment: 'dlaas: made available from JupyterLab',

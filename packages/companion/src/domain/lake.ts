@@ -9,6 +9,9 @@ import { RucioClient } from '../rucio/client.js';
 import { Availabilities, type AvailabilityOptions } from './availability.js';
 import { Browser } from './browse.js';
 import { PathResolver } from './paths.js';
+import { DownloadJobs } from './downloads.js';
+import { defaultUploadsFolder } from './upload-journal.js';
+import { Uploads } from './uploads.js';
 
 /** How long a storage may send nothing before a read of the mount fails, unless configured. */
 const DEFAULT_READ_TIMEOUT_SECONDS = 30;
@@ -23,6 +26,10 @@ export interface InstanceServices {
   readonly naming: Naming;
   /** The instance's folder, in `fuse` mode. */
   readonly mount: ScratchMount | null;
+  /** Download mode: the user's download jobs on this instance. */
+  readonly downloads: DownloadJobs;
+  /** Upload ("store back"): the user's upload jobs on this instance. */
+  readonly uploads: Uploads;
 }
 
 /** The configured instances and their services, created on first use. */
@@ -50,7 +57,8 @@ export class Lake {
         name: i.name,
         displayName: i.displayName ?? i.name,
         authMethod: i.auth.method,
-        scratchRse: i.scratchRse,
+        scratchRse: i.scratchRse ?? '',
+        ...(i.mode === 'download' ? { mode: 'download' as const } : {}),
         isDefault: i.name === byDefault,
         paths
       };
@@ -91,13 +99,16 @@ export class Lake {
     const availabilities = new Availabilities(rucio, this.options, mount ?? undefined);
     // What the tracker sees change (a rule turning OK, files arriving) changes the folder.
     availabilities.on('availability', () => void mount?.refresh());
+    const naming = new Naming(config.naming);
     const services = {
       config,
       rucio,
       browser: new Browser(rucio),
       availabilities,
-      naming: new Naming(config.naming),
-      mount
+      naming,
+      mount,
+      downloads: new DownloadJobs(rucio),
+      uploads: new Uploads(rucio, naming, { folder: defaultUploadsFolder(config.name) })
     };
     this.services.set(name, services);
     return services;
@@ -170,12 +181,16 @@ export class Lake {
   /** Stops trackers, closes streams and unmounts folders. */
   async close(): Promise<void> {
     const mounts = [...this.services.values()].flatMap(s => (s.mount ? [s.mount] : []));
+    // Downloads under way stop as interrupted, journaled, so that a retry resumes them.
+    const downloads = [...this.services.values()].map(s => s.downloads.dispose());
+    // Uploads too: a retry after the next start finishes them.
+    const uploads = [...this.services.values()].map(s => s.uploads.dispose());
     for (const services of this.services.values()) {
       services.browser.dispose();
       services.availabilities.dispose();
     }
     this.services.clear();
-    await Promise.all(mounts.map(m => m.stop()));
+    await Promise.all([...mounts.map(m => m.stop()), ...downloads, ...uploads]);
   }
 
   /** Unmounts every folder at once (when the process exits without {@link close}). */

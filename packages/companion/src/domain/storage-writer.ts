@@ -1,0 +1,290 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, readFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { once } from 'node:events';
+import { Adler32 } from '../adler32.js';
+import type { CredentialSource } from '../auth/credentials.js';
+import type { InstanceConfig } from '../config.js';
+import { AppError } from '../errors.js';
+import { StorageReader, storageHeaders } from '../fuse/storage.js';
+import { DEFAULT_REQUEST_TIMEOUT_SECONDS } from '../rucio/client.js';
+import { tame } from '../rucio/errors.js';
+
+/** What the storage holds at a PFN. */
+export interface StoredFile {
+  readonly bytes: number;
+  /** The storage's Adler-32 (`Want-Digest`), when it computes one. */
+  readonly adler32: string | null;
+}
+
+/** The checksums of the bytes sent. */
+export interface SentFile {
+  readonly bytes: number;
+  readonly adler32: string;
+  readonly md5: string;
+}
+
+/** A storage answer (status and body) from one request. */
+interface Answer {
+  readonly status: number;
+  readonly headers: IncomingMessage['headers'];
+}
+
+/**
+ * Writes files to an RSE's storage over HTTP(S), as Rucio's WebDAV clients do: PUT, HEAD (with
+ * `Want-Digest: adler32`) and DELETE, one connection per request (XRootD closes the connection
+ * after a PUT). With `node:http` rather than `fetch`: XRootD reads `Content-Length` only when it
+ * is spelled so, and `fetch` writes every header in lower case (the file is then stored empty).
+ *
+ * Credentials as for reads (see {@link storageHeaders}): the bearer token of an OIDC sign-in only
+ * over https or to `trustedHttpHosts`, the certificate of an x509 sign-in over https, nothing
+ * for userpass. Redirects are not followed: a PUT's body cannot be sent twice, and a redirect
+ * to another host would carry the token there. The storage must answer, and keep reading or
+ * answering, within the instance's `requestTimeoutSeconds`.
+ */
+export class StorageWriter {
+  private readonly timeoutMs: number;
+  private readonly warned = new Set<string>();
+  private tls: { ca?: string; cert?: string; key?: string } | undefined;
+
+  constructor(
+    private readonly instance: InstanceConfig,
+    private readonly credentials: CredentialSource
+  ) {
+    this.timeoutMs = (instance.requestTimeoutSeconds ?? DEFAULT_REQUEST_TIMEOUT_SECONDS) * 1000;
+  }
+
+  /**
+   * Sends the local file at `path` (opened read-only) to `pfn`; `size` is what it held when the
+   * upload was checked, and a file whose length changed since fails. Adler-32 and MD5 are computed
+   * on the way; `progress` hears each chunk's length. `signal` breaks the transfer off.
+   */
+  async put(
+    pfn: string,
+    path: string,
+    size: number,
+    progress: (bytes: number) => void,
+    signal: AbortSignal
+  ): Promise<SentFile> {
+    const url = StorageReader.urlOf(pfn);
+    const adler = new Adler32();
+    const md5 = createHash('md5');
+    let sent = 0;
+    const { req, answer } = await this.open('PUT', url, { 'Content-Length': String(size) }, signal);
+    // An answer that comes before the whole file is sent (a refusal): sending stops there.
+    let early: Answer | undefined;
+    try {
+      const source = createReadStream(path, { flags: 'r', highWaterMark: 1024 * 1024, signal });
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        sent += chunk.length;
+        if (sent > size) {
+          throw changed(path);
+        }
+        adler.update(chunk);
+        md5.update(chunk);
+        progress(chunk.length);
+        // After the last chunk nothing waits for the buffer to drain: the answer comes next.
+        if (!req.write(chunk) && sent < size) {
+          await Promise.race([
+            once(req, 'drain'),
+            answer.then(result => {
+              early = result;
+            })
+          ]);
+          if (early !== undefined) {
+            break;
+          }
+        }
+      }
+      if (early === undefined) {
+        if (sent !== size) {
+          throw changed(path);
+        }
+        req.end();
+      }
+    } catch (error) {
+      req.destroy();
+      throw this.failure(error, url, signal);
+    }
+    const result =
+      early ??
+      (await answer.catch(error => {
+        throw this.failure(error, url, signal);
+      }));
+    if (result.status < 200 || result.status > 299) {
+      throw this.refused('PUT', url, result.status);
+    }
+    if (sent !== size) {
+      req.destroy();
+      throw this.failure(new Error('it answered before the whole file was sent'), url);
+    }
+    return { bytes: size, adler32: adler.hex(), md5: md5.digest('hex') };
+  }
+
+  /** What the storage holds at `pfn`, or null when nothing is there. */
+  async head(pfn: string): Promise<StoredFile | null> {
+    const url = StorageReader.urlOf(pfn);
+    const { req, answer } = await this.open('HEAD', url, { 'Want-Digest': 'adler32' });
+    req.end();
+    const result = await answer.catch(error => {
+      throw this.failure(error, url);
+    });
+    if (result.status === 404) {
+      return null;
+    }
+    if (result.status !== 200) {
+      throw this.refused('HEAD', url, result.status);
+    }
+    const length = Number(result.headers['content-length']);
+    const digest = /(?:^|,)\s*adler32=([0-9a-fA-F]{1,8})\s*(?:,|$)/.exec(
+      String(result.headers['digest'] ?? '')
+    );
+    return {
+      bytes: Number.isFinite(length) ? length : -1,
+      adler32: digest ? (digest[1] as string).toLowerCase().padStart(8, '0') : null
+    };
+  }
+
+  /** Deletes what is at `pfn`; nothing there is fine. */
+  async remove(pfn: string): Promise<void> {
+    const url = StorageReader.urlOf(pfn);
+    const { req, answer } = await this.open('DELETE', url, {});
+    req.end();
+    const result = await answer.catch(error => {
+      throw this.failure(error, url);
+    });
+    if (result.status !== 404 && (result.status < 200 || result.status > 299)) {
+      throw this.refused('DELETE', url, result.status);
+    }
+  }
+
+  /** Starts a request with the user's storage credentials and the timeouts. */
+  private async open(
+    method: string,
+    url: URL,
+    extra: Record<string, string>,
+    signal?: AbortSignal
+  ): Promise<{ req: ReturnType<typeof httpRequest>; answer: Promise<Answer> }> {
+    const headers = {
+      ...(await storageHeaders(this.instance, this.credentials, url, this.warned)),
+      ...extra
+    };
+    const secure = url.protocol === 'https:';
+    const options: RequestOptions = {
+      method,
+      headers,
+      // XRootD closes the connection after a PUT: a kept-alive one would fail the next request.
+      agent: false,
+      ...(secure ? this.tlsOptions() : {}),
+      ...(signal ? { signal } : {})
+    };
+    const req = (secure ? httpsRequest : httpRequest)(url, options);
+    const answer = new Promise<Answer>((resolvePromise, reject) => {
+      req.once('response', (response: IncomingMessage) => {
+        // Only the status and headers matter; the body is a short text, read and dropped.
+        response.resume();
+        response.once('end', () =>
+          resolvePromise({ status: response.statusCode ?? 0, headers: response.headers })
+        );
+        response.on('error', reject);
+      });
+      // `on`, not `once`: a request destroyed mid-body may report more than one error.
+      req.on('error', reject);
+    });
+    // A transfer that fails while sending is reported by `put`; the answer is then never awaited.
+    answer.catch(() => undefined);
+    // An idle socket: the storage neither reads what is sent nor answers.
+    req.setTimeout(this.timeoutMs, () => req.destroy(new StorageSilent()));
+    return { req, answer };
+  }
+
+  private tlsOptions(): { ca?: string; cert?: string; key?: string } {
+    if (this.tls === undefined) {
+      const tls: { ca?: string; cert?: string; key?: string } = {};
+      const auth = this.instance.auth;
+      try {
+        if (this.instance.caBundle) {
+          tls.ca = readFileSync(this.instance.caBundle, 'utf8');
+        }
+        if (auth.method === 'x509') {
+          tls.cert = readFileSync(auth.cert, 'utf8');
+          tls.key = readFileSync(auth.key ?? auth.cert, 'utf8');
+        }
+      } catch (error) {
+        throw new AppError(
+          502,
+          'not_configured',
+          `The certificate files for https storage could not be read (${tame((error as Error).message)}). Tell the hub's admins to fix the companion's configuration.`
+        );
+      }
+      this.tls = tls;
+    }
+    return this.tls;
+  }
+
+  /** The sentence for a transfer that broke off. */
+  private failure(error: unknown, url: URL, signal?: AbortSignal): Error {
+    if (signal?.aborted) {
+      return signal.reason instanceof Error ? signal.reason : new Error('cancelled');
+    }
+    if (error instanceof AppError) {
+      return error;
+    }
+    if (error instanceof StorageSilent) {
+      return new AppError(
+        504,
+        'rucio_unreachable',
+        `The storage at ${url.host} stopped answering for ${this.timeoutMs / 1000} s. Retry the upload once it answers again; if it persists, tell the data lake's admins.`
+      );
+    }
+    const reason = tame((error as Error).message ?? String(error), 120);
+    return new AppError(
+      502,
+      'rucio_unreachable',
+      `The storage at ${url.host} could not be reached or broke the connection off (${reason}). Retry the upload once it answers again; if it persists, tell the data lake's admins.`
+    );
+  }
+
+  private refused(method: string, url: URL, status: number): AppError {
+    if (status === 401 || status === 403) {
+      return new AppError(
+        403,
+        'forbidden',
+        `The storage at ${url.host} refused to let you write (${method} answered ${status}). Ask the data lake's admins whether your account may write to this storage.`
+      );
+    }
+    if (status >= 300 && status < 400) {
+      return new AppError(
+        502,
+        'rucio_error',
+        `The storage at ${url.host} redirected the ${method} elsewhere; dlaas sends your files only to the address Rucio names. Tell the data lake's admins.`
+      );
+    }
+    if (status === 507 || status === 413) {
+      return new AppError(
+        507,
+        'quota_exceeded',
+        `The storage at ${url.host} has no room for the file (${method} answered ${status}). Choose another RSE, or tell the data lake's admins.`
+      );
+    }
+    return new AppError(
+      502,
+      'rucio_error',
+      `The storage at ${url.host} answered ${status} to a ${method}. Retry the upload; if it persists, tell the data lake's admins.`
+    );
+  }
+}
+
+/** An idle timeout of a storage request. */
+class StorageSilent extends Error {
+  override readonly name = 'StorageSilent';
+}
+
+function changed(path: string): AppError {
+  return new AppError(
+    409,
+    'conflict',
+    `${path} changed while it was being uploaded (its length is not what it was when the upload started). Let whatever writes it finish, then retry the upload.`
+  );
+}
