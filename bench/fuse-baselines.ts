@@ -549,6 +549,41 @@ export async function rereadFromCache(
 }
 
 /**
+ * Reads the file once with `dd bs=1M` untimed, then again timed: the page cache's rate as `dd`
+ * gives it (the baseline the same for every file), and the CPU time `dd` spent (user and system,
+ * from the shell's `times`): what the copy out of the page cache costs, which unlike the rate
+ * does not drop when other programs share the cores.
+ */
+export async function ddReread(path: string): Promise<Throughput & { cpuSeconds: number }> {
+  const script =
+    'dd if="$1" of=/dev/null bs=1M 2>/dev/null; times; dd if="$1" of=/dev/null bs=1M; times';
+  const output = await new Promise<string>((done, fail) => {
+    const child = spawn('sh', ['-c', script, 'sh', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    child.once('error', fail);
+    child.once('close', code =>
+      code === 0 ? done(text) : fail(new Error(`dd of ${path} failed (${code}): ${text}`))
+    );
+  });
+  const copied = /^(\d+) bytes .* copied, ([\d.]+) s/m.exec(output);
+  // Each `times` prints the shell's user and system time, then its children's (so far): the
+  // timed dd's is the difference of the second and fourth lines.
+  const lines = [...output.matchAll(/(\d+)m([\d.]+)s (\d+)m([\d.]+)s/g)];
+  const [afterFirst, afterSecond] = [lines[1], lines[3]];
+  if (!copied || !afterFirst || !afterSecond) {
+    throw new Error(`unexpected output of dd for ${path}: ${output}`);
+  }
+  const cpu = (line: RegExpMatchArray): number =>
+    Number(line[1]) * 60 + Number(line[2]) + Number(line[3]) * 60 + Number(line[4]);
+  return {
+    ...throughput(Number(copied[1]), Number(copied[2]), false),
+    cpuSeconds: cpu(afterSecond) - cpu(afterFirst)
+  };
+}
+
+/**
  * `count` timed `pread`s of `size` bytes (4 KiB) at {@link randomOffsets} of the file, one at a
  * time on one open descriptor (the open is not timed).
  */

@@ -328,6 +328,9 @@ describe('the dlaas wheel in JupyterLab', () => {
     expect(JSON.parse(health.body)).toMatchObject({ ok: true });
     expect(statSync(socket).mode & 0o777).toBe(0o600);
     expect(statSync(dirname(socket)).mode & 0o777).toBe(0o700);
+    // Two malloc arenas (serverproxy.COMPANION_ENVIRONMENT) keep the FUSE folder's threads small.
+    const environment = readFileSync(`/proc/${companion?.pid}/environ`, 'utf8').split('\0');
+    expect(environment).toContain('MALLOC_ARENA_MAX=2');
     // jupyter-server-proxy has made no socket folder of its own: it started nothing.
     expect(foldersIn(join(scratch, 'tmp'), 'jupyter-server-proxy-')).toEqual([]);
   });

@@ -188,4 +188,40 @@ describe('read-ahead', () => {
     expect(mostOut).toBeLessThanOrEqual(12 + 8);
     expect(pool.canReadAhead).toBe(true);
   });
+  it('when 8 files are read at once, then all their memory comes from a few reused slabs of the pool, none per request', async () => {
+    const size = 24 * MiB;
+    const pool = new SharedBufferPool(OPTIONS.chunk, 16, 8, 24);
+    const files = Array.from({ length: 8 }, () => storage(size));
+    const memory = new Set<ArrayBufferLike>();
+    const readers = files.map(
+      s =>
+        new ReadAhead(
+          size,
+          (start, end, target, offset) => {
+            memory.add(target.buffer);
+            return s.fetch(start, end, target, offset);
+          },
+          OPTIONS,
+          pool
+        )
+    );
+    await Promise.all(
+      readers.map(async (reads, i) => {
+        const piece = Buffer.alloc(128 * 1024);
+        for (let at = 0; at < size; at += piece.length) {
+          await reads.read(piece, piece.length, at);
+          expect(piece.equals(files[i]?.bytes.subarray(at, at + piece.length) as Buffer)).toBe(
+            true
+          );
+        }
+        reads.close();
+      })
+    );
+    // 8 readers hold 2 or 3 blocks each (reading, ahead, the one behind for its first MiB), a few
+    // more as they start: slabs of 16 and 8 blocks; memory per request would be nearly one buffer
+    // per request (96 requests).
+    expect(memory.size).toBeLessThanOrEqual(2);
+    expect(pool.reservedBytes).toBeLessThanOrEqual(24 * OPTIONS.chunk);
+    expect(pool.canReadAhead).toBe(true);
+  });
 });

@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import http.client
 import logging
+import os
 import shutil
 import signal
 import socket
@@ -21,6 +22,8 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from .serverproxy import COMPANION_ENVIRONMENT
 
 #: Seconds a companion that stops to its own accord waits before it is started again; doubled
 #: for each further exit soon after a start, up to :data:`MAX_RESTART_DELAY`.
@@ -126,12 +129,17 @@ class CompanionProcess:
     def _spawn(self) -> subprocess.Popen[bytes]:
         """Start one companion process (with the lock held); its output goes to Jupyter's, or
         to the ``output`` file."""
+        environment = {**os.environ, **COMPANION_ENVIRONMENT}
         if self.output is None:
-            process = subprocess.Popen(self._command, stdin=subprocess.PIPE)
+            process = subprocess.Popen(self._command, stdin=subprocess.PIPE, env=environment)
         else:
             with self.output.open("ab") as output:
                 process = subprocess.Popen(
-                    self._command, stdin=subprocess.PIPE, stdout=output, stderr=output
+                    self._command,
+                    stdin=subprocess.PIPE,
+                    stdout=output,
+                    stderr=output,
+                    env=environment,
                 )
         self._process = process
         self._started_at = time.monotonic()

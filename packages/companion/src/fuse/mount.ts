@@ -176,6 +176,20 @@ function onPath(program: string): boolean {
     });
 }
 
+/** A node's attributes as fuse-native takes them (times in milliseconds since the epoch). */
+interface Attributes {
+  mode: number;
+  size: number;
+  nlink: number;
+  blksize: number;
+  blocks: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  atime: number;
+  ctime: number;
+}
+
 /** An open file of the mount. */
 interface Handle {
   readonly file: MountedFile;
@@ -197,12 +211,28 @@ export class ScratchMount implements LocalPathSource {
   private readonly storage: StorageReader;
   private readonly handles = new Map<number, Handle>();
   /**
-   * Segment memory shared by the open files: 16 chunks (32 MiB); read-ahead beyond one chunk per
-   * file stops while 12 are out (8 readers together hold about what 2 would alone).
+   * Segment memory shared by the open files: 16 chunks (32 MiB), growing to 24 (48 MiB) while
+   * many files are read at once (8 sequential readers hold about 20); read-ahead beyond one chunk
+   * per file stops while 8 are out (8 readers together hold little more than 2 would alone).
    */
-  private readonly memory = new SharedBufferPool(READ_AHEAD.chunk, 16, 12);
-  /** Attributes made for nodes, kept as long as the nodes are. */
-  private readonly stats = new WeakMap<TreeNode, Record<string, number>>();
+  private readonly memory = new SharedBufferPool(READ_AHEAD.chunk, 16, 8, 24);
+  /**
+   * The attributes answered last. fuse-native turns them into its own array before the callback
+   * returns, so one object serves every call: `ls -l` of 100,000 files makes no object per file,
+   * and the tree keeps none (a cached object per node took 17 MB for 100,000 files).
+   */
+  private readonly attributes: Attributes = {
+    mode: 0,
+    size: 0,
+    nlink: 1,
+    blksize: 0,
+    blocks: 0,
+    uid: 0,
+    gid: 0,
+    mtime: 0,
+    atime: 0,
+    ctime: 0
+  };
   /** Callers of {@link prepare} waiting for the next tree. */
   private readonly waiters = new Set<(changed: boolean) => void>();
   private nextHandle = 1;
@@ -302,13 +332,13 @@ export class ScratchMount implements LocalPathSource {
       do {
         this.refreshAgain = false;
         try {
-          const { claims, nextExpiry, listed, changed } = await this.catalogue.read(partly =>
-            this.setTree(buildTree(partly))
-          );
+          const reading = await this.catalogue.read(partly => this.setTree(buildTree(partly)));
+          const { nextExpiry, listed, changed } = reading;
           // What was listed is in the tree already (the last partial tree holds every claim);
-          // rules that went need one more build; a reading that changed nothing needs none.
+          // rules that went need one more build; a reading that changed nothing needs none (nor
+          // its claims, which are made only when asked for).
           if (changed && listed === 0) {
-            this.setTree(buildTree(claims));
+            this.setTree(buildTree(reading.claims));
           }
           if (listed >= LARGE_LISTING) {
             collectGarbage();
@@ -436,25 +466,20 @@ export class ScratchMount implements LocalPathSource {
 
   /**
    * A node's attributes as fuse-native takes them (times as milliseconds: fuse-native accepts
-   * numbers, so `ls -l` of many files makes no Date objects), made once per node.
+   * numbers, so `ls -l` of many files makes no Date objects), in {@link attributes}: valid until
+   * the next call.
    */
-  private stat(node: TreeNode): Record<string, number> {
-    let made = this.stats.get(node);
-    if (!made) {
-      made =
-        node.kind === 'folder'
-          ? { mode: 0o40555, size: 4096, nlink: 2 }
-          : {
-              mode: 0o100444,
-              size: node.file.bytes,
-              nlink: 1,
-              blksize: 128 * 1024,
-              blocks: Math.ceil(node.file.bytes / 512)
-            };
-      const time = node.kind === 'folder' ? node.mtimeMs : node.file.mtimeMs;
-      Object.assign(made, { uid: this.uid, gid: this.gid, mtime: time, atime: time, ctime: time });
-      this.stats.set(node, made);
-    }
+  private stat(node: TreeNode): Attributes {
+    const made = this.attributes;
+    const file = node.kind === 'file' ? node.file : undefined;
+    made.mode = file ? 0o100444 : 0o40555;
+    made.size = file ? file.bytes : 4096;
+    made.nlink = file ? 1 : 2;
+    made.blksize = file ? 128 * 1024 : 0;
+    made.blocks = file ? Math.ceil(file.bytes / 512) : 0;
+    made.mtime = made.atime = made.ctime = node.kind === 'file' ? node.file.mtimeMs : node.mtimeMs;
+    made.uid = this.uid;
+    made.gid = this.gid;
     return made;
   }
 

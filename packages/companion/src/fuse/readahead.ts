@@ -39,12 +39,19 @@ interface Segment {
 }
 
 /**
- * How far around the furthest read a read still counts as sequential, and how far behind it
- * segments are kept (a read arriving late must not fetch again): the kernel sends a sequential
- * reader's reads several at a time (its own read-ahead window, 128 KiB by default, up to a few
- * MiB where raised), and they arrive out of order.
+ * How far around the furthest read a read still counts as sequential: the kernel sends a
+ * sequential reader's reads several at a time (its own read-ahead window, 128 KiB by default, up
+ * to a few MiB where raised), and they arrive out of order.
  */
 const NEAR = 2 * 1024 * 1024;
+
+/**
+ * How far behind the furthest read segments are kept, so that a read arriving late is not
+ * fetched again: eight times the kernel's default read-ahead window. Not more: a segment kept
+ * behind is a block of the pool held, and with 2 MiB kept each of 8 readers held one more block
+ * all the time (24 blocks for 8 readers, where 1 MiB makes about 20).
+ */
+const BEHIND = 1024 * 1024;
 
 /**
  * The reads of one open file: what the kernel asks for is served from segments fetched with
@@ -99,7 +106,7 @@ export class ReadAhead {
       const keep = s.failed
         ? false
         : sequential
-          ? s.end > this.frontier - NEAR
+          ? s.end > this.frontier - BEHIND
           : s.end > position && s.start < end;
       if (keep) {
         kept.push(s);
@@ -108,12 +115,19 @@ export class ReadAhead {
       }
     }
     this.segments = kept;
-    this.cover(position, end, false);
+    const chunk = this.options.chunk;
+    if (sequential) {
+      // What is missing of a sequential reader's read is fetched up to the end of its chunk: the
+      // reader's next reads fall there, and a block of the pool per 128 KiB read (the kernel's
+      // reads outrun read-ahead that waits for memory) drained the pool for all readers.
+      this.cover(position, Math.min(Math.ceil(end / chunk) * chunk, this.size), 'chunks');
+    } else {
+      this.cover(position, end, 'exact');
+    }
     if (this.ahead > 0) {
       // Up to a chunk boundary, so that the window moves on by whole chunks.
-      const chunk = this.options.chunk;
       const until = Math.ceil((this.frontier + this.ahead) / chunk) * chunk;
-      this.cover(this.frontier, Math.min(until, this.size), true);
+      this.cover(this.frontier, Math.min(until, this.size), 'ahead');
     }
     const needed = this.segments.filter(s => s.start < end && s.end > position);
     const copy = (): number => {
@@ -127,8 +141,12 @@ export class ReadAhead {
     return needed.every(s => s.fetched) ? copy() : Promise.all(needed.map(s => s.done)).then(copy);
   }
 
-  /** Starts fetches for the parts of [from, to) no segment covers. */
-  private cover(from: number, to: number, inChunks: boolean): void {
+  /**
+   * Starts fetches for the parts of [from, to) no segment covers: each part as one request
+   * (`exact`), or cut at chunk boundaries, for a read (`chunks`) or ahead of the reader (`ahead`,
+   * which stops while the pool's memory is out).
+   */
+  private cover(from: number, to: number, mode: 'exact' | 'chunks' | 'ahead'): void {
     const sorted = this.segments
       .filter(s => s.end > from && s.start < to)
       .sort((a, b) => a.start - b.start);
@@ -143,7 +161,7 @@ export class ReadAhead {
     if (cursor < to) {
       gaps.push([cursor, to]);
     }
-    if (!inChunks) {
+    if (mode === 'exact') {
       for (const [start, end] of gaps) {
         this.start(start, end, false);
       }
@@ -155,12 +173,12 @@ export class ReadAhead {
     let ahead = this.segments.filter(s => s.ahead && s.start >= this.frontier).length;
     for (const [start, end] of gaps) {
       for (let at = start; at < end;) {
-        if (ahead >= 1 && !this.pool.canReadAhead) {
+        if (mode === 'ahead' && ahead >= 1 && !this.pool.canReadAhead) {
           return;
         }
         const next = Math.min((Math.floor(at / chunk) + 1) * chunk, end);
-        this.start(at, next, true);
-        ahead += 1;
+        this.start(at, next, mode === 'ahead');
+        ahead += mode === 'ahead' ? 1 : 0;
         at = next;
       }
     }

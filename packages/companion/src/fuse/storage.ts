@@ -29,6 +29,9 @@ export class StorageError extends Error {
 export const EIO = -5;
 export const EACCES = -13;
 
+/** The storage thread's young generation (V8's semi-spaces), in MB. */
+const STORAGE_THREAD_YOUNG_MB = 6;
+
 /** How many connections to one storage host are kept open and used at once. */
 const SOCKETS_PER_HOST = 32;
 
@@ -216,7 +219,11 @@ export class StorageReader {
       };
       const thread = new Worker(`(${storageThread.toString()})()`, {
         eval: true,
-        workerData: options
+        workerData: options,
+        // Its objects live for one response chunk: a small young generation is collected often
+        // and cheaply, and lets go of the shared memory it was sent sooner. V8's default (up to
+        // 48 MiB) kept about 25 MB more resident while 8 readers streamed.
+        resourceLimits: { maxYoungGenerationSizeMb: STORAGE_THREAD_YOUNG_MB }
       });
       thread.on('message', (answer: RangeAnswer) => {
         const waiter = this.waiting.get(answer.id);
@@ -318,7 +325,6 @@ export class StorageReader {
   }
 }
 
-/** A buffer in memory the storage thread can write into. */
 /**
  * The headers a read from storage carries: the user's bearer token for the sign-ins that have one
  * from the identity provider (token, jupyterhub, device), and only over https or to a host the
@@ -354,29 +360,38 @@ export async function storageHeaders(
   return { Authorization: `Bearer ${token.value}` };
 }
 
+/** A buffer in memory the storage thread can write into. */
 export function sharedBuffer(size: number): Buffer {
   return Buffer.from(new SharedArrayBuffer(size));
 }
 
 /**
- * Shared memory in blocks of one size, carved from one reservation of `blocks` blocks made at
- * first use (the kernel gives it pages as they are first written) and reused: a block per request
- * from the allocator left the companion at 1.5 GB of resident memory after 8 readers of 1 GiB,
- * and blocks freed and allocated again fragment the C heap, which then stays large. Read-ahead
- * stops taking blocks once `aheadBlocks` are out; reads asked for always get memory (a block
- * of its own when the reservation is all out).
+ * Shared memory in blocks of one size, carved from reservations ("slabs") that are made as they
+ * are needed and then kept and reused: first one of `blocks` blocks, then, while readers need
+ * more at once, slabs of `blocks / 2` more up to `maxBlocks` (the kernel gives a slab pages as
+ * they are first written). Only past `maxBlocks` does a read get memory of its own. Memory per
+ * request is what kept the companion large: a buffer of its own per request left it at 1.5 GB
+ * of resident memory after 8 readers of 1 GiB, and with a fixed reservation too small for 8
+ * readers (each holds the segment it reads, the one behind it and one ahead: 24 blocks) two
+ * requests in three still got one, which the storage thread held on to until its own garbage
+ * collection and which fragmented the C heap: 770 MB. Read-ahead stops taking blocks once
+ * `aheadBlocks` are out; reads asked for always get memory.
  */
 export class SharedBufferPool {
-  private reservation: SharedArrayBuffer | undefined;
-  private readonly free: number[] = [];
-  private carved = 0;
+  private readonly slabs: SharedArrayBuffer[] = [];
+  private readonly free: { slab: SharedArrayBuffer; offset: number }[] = [];
+  /** Blocks of the last slab not handed out yet. */
+  private uncarved = 0;
+  private reserved = 0;
   private out = 0;
 
   constructor(
     readonly size: number,
     private readonly blocks: number,
     /** Blocks out at once beyond which read-ahead waits. */
-    private readonly aheadBlocks = blocks
+    private readonly aheadBlocks = blocks,
+    /** The most blocks the slabs hold together. */
+    private readonly maxBlocks = blocks
   ) {}
 
   /** Whether another block may be taken to read ahead. */
@@ -384,31 +399,47 @@ export class SharedBufferPool {
     return this.out < this.aheadBlocks;
   }
 
-  /** A buffer of `length` bytes (contents undefined), from the reservation when it fits. */
+  /** Bytes of the slabs made so far (what the pool can keep resident). */
+  get reservedBytes(): number {
+    return this.reserved * this.size;
+  }
+
+  /** A buffer of `length` bytes (contents undefined), from a slab when it fits. */
   take(length: number): Buffer {
     if (length <= this.size) {
-      const offset = this.free.pop() ?? this.carve();
-      if (offset !== undefined) {
+      const block = this.free.pop() ?? this.carve();
+      if (block !== undefined) {
         this.out += 1;
-        this.reservation ??= new SharedArrayBuffer(this.size * this.blocks);
-        return Buffer.from(this.reservation, offset, length);
+        return Buffer.from(block.slab, block.offset, length);
       }
     }
     return sharedBuffer(length);
   }
 
-  private carve(): number | undefined {
-    if (this.carved === this.blocks) {
-      return undefined;
+  private carve(): { slab: SharedArrayBuffer; offset: number } | undefined {
+    if (this.uncarved === 0) {
+      const count = Math.min(
+        this.slabs.length === 0 ? this.blocks : Math.max(1, Math.ceil(this.blocks / 2)),
+        this.maxBlocks - this.reserved
+      );
+      if (count <= 0) {
+        return undefined;
+      }
+      this.slabs.push(new SharedArrayBuffer(this.size * count));
+      this.reserved += count;
+      this.uncarved = count;
     }
-    return this.size * this.carved++;
+    const slab = this.slabs[this.slabs.length - 1] as SharedArrayBuffer;
+    this.uncarved -= 1;
+    return { slab, offset: slab.byteLength - this.size * (this.uncarved + 1) };
   }
 
   /** Gives a buffer's memory back; the caller no longer uses it. */
   give(buffer: Buffer): void {
-    if (this.reservation !== undefined && buffer.buffer === this.reservation) {
+    const slab = this.slabs.find(s => s === buffer.buffer);
+    if (slab !== undefined) {
       this.out -= 1;
-      this.free.push(buffer.byteOffset);
+      this.free.push({ slab, offset: buffer.byteOffset });
     }
   }
 }
