@@ -1,0 +1,539 @@
+/**
+ * Benchmark (issue 13): the companion's uploads and downloads against `curl` PUT and GET of the
+ * same bytes on the same storage (devlake's XRootD, over http on this machine), measured in the
+ * same run, for one large file and for many small ones. Prints medians over `--runs` (the two
+ * sides take turns going first) and the ratio companion/curl against the goal (≥ 0.8×).
+ *
+ *   npm run bench:transfers -- [--runs 3] [--large-mb 1024] [--small 1000]
+ *
+ * The companion runs as its own process (as jupyter-server-proxy starts it), signed in as
+ * devlake's root account: root has no quota to exhaust on the scratch RSE, and a normal account
+ * cannot delete replicas, so the uploads of every run (fresh names `bench:transfers.<stamp>.*`,
+ * rules with a one-hour lifetime) would use up alice's 10 GiB, which the integration tests need.
+ *
+ * - Upload: the companion's job (`POST .../uploads`, until `done`) of the large file, then of a
+ *   folder of `--small` files of 4 KiB, to LAKE_SCRATCHDISK, against `curl -T` of the same local
+ *   files to PFNs of the same RSE in Rucio's layout under fresh names (never registered; deleted
+ *   after each run). curl gets the companion's parallelism (3) in one process
+ *   (`--parallel-max 3 --parallel-immediate`), the fairest baseline: the same number of PUTs in
+ *   flight, with none of a process per file's start-up cost.
+ * - Download: the companion's job (`POST .../downloads` into a fresh folder, until `done`) of the
+ *   large file just uploaded, and of `bench:files_<small>` (devlake's `seed --files N`: N files of
+ *   64 bytes on a site RSE), against `curl` GETs of the same PFNs into files, 4 at a time as the
+ *   companion does. The storage's page cache is as warm for both sides: the large file was just
+ *   written, and both read the same small files in every run, taking turns going first.
+ *
+ * Every run's downloaded folders and curl's files on the storage are removed after it, the local
+ * files and the companion's home at the end. The large file is 1 GiB when devlake's disk holds
+ * the runs' uploads, else 512 MiB.
+ */
+import type { UploadTargetsResponse } from '@dlaas/api';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, statfsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Config } from '../packages/companion/src/config.js';
+import { DEFAULT_PARALLEL_FILES } from '../packages/companion/src/domain/uploads.js';
+import { hashedPath } from '../packages/devlake/src/lfn.js';
+import { rootClient } from '../packages/devlake/src/seed.js';
+import { resolveLayout } from '../packages/devlake/src/settings.js';
+import { formatTable, median } from './fuse-baselines.js';
+import { root, runningLake } from './lake.js';
+import {
+  companionDownload,
+  companionUpload,
+  curlTransfers,
+  deleteUrls,
+  startCompanionProcess,
+  writeLargeFile,
+  writeSmallFiles,
+  type CompanionApi,
+  type CurlTransfer,
+  type Timed
+} from './transfers-support.js';
+
+const USAGE = 'npm run bench:transfers -- [--runs N] [--large-mb N] [--small N]';
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const MB = 1e6;
+/** Size of each small file the bench uploads. */
+const SMALL_BYTES = 4096;
+/** The companion's download parallelism (`DEFAULT_PARALLEL` of domain/downloads.ts). */
+const DOWNLOAD_PARALLEL = 4;
+const UPLOAD_PARALLEL = DEFAULT_PARALLEL_FILES;
+const SCOPE = 'bench';
+const INSTANCE = 'bench';
+/** The ratio companion/curl the issue asks for. */
+const GOAL = 0.8;
+
+/** Stops with a sentence (and the usage) when the command line is wrong. */
+function refuse(sentence: string): never {
+  console.error(`${sentence}\nUsage: ${USAGE}`);
+  process.exit(2);
+}
+
+/** A whole number option from `min` to `max`, or a refusal that names it. */
+function wholeNumber(name: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min || value > max) {
+    refuse(`--${name} must be a whole number from ${min} to ${max}; it is "${text}".`);
+  }
+  return value;
+}
+
+/** The command line's options, or a refusal with the parser's sentence. */
+function parseOptions(): { runs: string; small: string; 'large-mb'?: string } {
+  try {
+    return parseArgs({
+      options: {
+        runs: { type: 'string', default: '3' },
+        'large-mb': { type: 'string' },
+        small: { type: 'string', default: '1000' }
+      }
+    }).values;
+  } catch (error) {
+    return refuse((error as Error).message);
+  }
+}
+const options = parseOptions();
+const runs = wholeNumber('runs', options.runs, 1, 50);
+const smallCount = wholeNumber('small', options.small, 1, 100_000);
+const largeMbOption = options['large-mb'];
+const askedLargeMb =
+  largeMbOption === undefined ? undefined : wholeNumber('large-mb', largeMbOption, 1, 65_536);
+
+const { status } = runningLake();
+const layout = resolveLayout({ stateDir: status.stateDir });
+const scratchRse = status.rses.find(r => r.role === 'scratch');
+const rootAccount = status.accounts.find(a => a.account === 'root');
+if (!scratchRse || !rootAccount) {
+  throw new Error(
+    'devlake names no scratch RSE or no root account in its status: bring it up with "npm run devlake -- up".'
+  );
+}
+const scratch = scratchRse;
+
+/** Free bytes of the file system that holds `path`, and its device. */
+function freeBytes(path: string): { free: number; device: number } {
+  const fs = statfsSync(path);
+  return { free: fs.bavail * fs.bsize, device: statSync(path).dev };
+}
+
+/**
+ * The large file's size: `--large-mb`, else 1 GiB, or 512 MiB when devlake's disk would not hold
+ * 1 GiB per run (the companion's uploads stay) plus curl's copy, the local file and two
+ * downloads, with 1 GiB to spare. Refuses a size that does not fit.
+ */
+function largeBytes(): { bytes: number; note: string } {
+  const lake = freeBytes(status.dataDir);
+  const local = freeBytes(tmpdir());
+  const fits = (bytes: number): boolean => {
+    const onLake = bytes * (runs + 1);
+    const onLocal = bytes * 3;
+    return lake.device === local.device
+      ? onLake + onLocal + GiB <= lake.free
+      : onLake + GiB <= lake.free && onLocal + GiB <= local.free;
+  };
+  if (askedLargeMb !== undefined) {
+    const bytes = askedLargeMb * MiB;
+    if (!fits(bytes)) {
+      refuse(
+        `A large file of ${askedLargeMb} MiB for ${runs} runs needs about ${(((runs + 4) * bytes + GiB) / GiB).toFixed(1)} GiB of disk, and ${(lake.free / GiB).toFixed(1)} GiB are free under ${status.dataDir}: choose a smaller --large-mb or fewer --runs.`
+      );
+    }
+    return { bytes, note: '' };
+  }
+  for (const mb of [1024, 512]) {
+    if (fits(mb * MiB)) {
+      return { bytes: mb * MiB, note: mb === 1024 ? '' : ' (512 MiB: too little disk for 1 GiB)' };
+    }
+  }
+  return refuse(
+    `devlake's disk (${(lake.free / GiB).toFixed(1)} GiB free under ${status.dataDir}) holds no large file of 512 MiB per run: pass a smaller --large-mb or fewer --runs.`
+  );
+}
+
+/** The PFN of `name` in the scope on the scratch RSE, in Rucio's layout (`hash` lfn2pfn). */
+function scratchPfn(name: string): string {
+  const path = `${scratch.prefix}${hashedPath(SCOPE, name)}`;
+  return new URL(path.split('/').map(encodeURIComponent).join('/'), scratch.url).href;
+}
+
+/** Adds `bench:files_<n>` (n files of 64 bytes) once, with devlake's CLI. */
+function seedSmallDataset(n: number): string {
+  const seeded = spawnSync(
+    process.execPath,
+    [join(root, 'packages/devlake/lib/cli.js'), 'seed', '--files', String(n)],
+    { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] }
+  );
+  if (seeded.status !== 0) {
+    throw new Error(`devlake could not seed bench:files_${n}: ${seeded.stderr.trim()}`);
+  }
+  return `files_${n}`;
+}
+
+/** Each file of a DID with the PFN Rucio lists first among its available http(s) replicas. */
+async function listedPfns(
+  name: string
+): Promise<{ name: string; pfn: string; rse: string; bytes: number }[]> {
+  const lines = await rootClient(layout).lines<{
+    name: string;
+    bytes: number;
+    pfns?: Record<string, { rse?: string }>;
+    states?: Record<string, string>;
+  }>('POST', '/replicas/list', {
+    body: { dids: [{ scope: SCOPE, name }], schemes: ['https', 'http'], all_states: false }
+  });
+  return lines.map(line => {
+    const first = Object.entries(line.pfns ?? {}).find(
+      ([, about]) => about.rse !== undefined && line.states?.[about.rse] === 'AVAILABLE'
+    );
+    if (!first) {
+      throw new Error(`${SCOPE}:${line.name} has no available http replica in Rucio.`);
+    }
+    return { name: line.name, pfn: first[0], rse: first[1].rse as string, bytes: line.bytes };
+  });
+}
+
+/** The companion's configuration: devlake's instance, signed in as root, in download mode. */
+function companionConfig(): Config {
+  const written = JSON.parse(readFileSync(status.companionConfig, 'utf8')) as Config;
+  const base = written.instances[0];
+  if (!base || !rootAccount) {
+    throw new Error('devlake wrote no companion instance: run "npm run devlake -- up".');
+  }
+  const instance: Record<string, unknown> = {
+    ...base,
+    name: INSTANCE,
+    displayName: 'devlake as root (bench:transfers)',
+    auth: {
+      method: 'userpass',
+      username: rootAccount.username,
+      password: rootAccount.password,
+      account: 'root'
+    },
+    mode: 'download'
+  };
+  delete instance['scratchRse'];
+  delete instance['paths'];
+  return { instances: [instance as Config['instances'][number]] };
+}
+
+/** Refuses to start when root cannot write the scratch RSE or has no room there. */
+async function checkTarget(api: CompanionApi, needed: number): Promise<void> {
+  const targets = await api.call<UploadTargetsResponse>(
+    'GET',
+    `/api/instances/${INSTANCE}/upload-targets`
+  );
+  const target = targets.rses.find(r => r.rse === scratch.name);
+  if (!target?.writable) {
+    throw new Error(
+      `${targets.account} may not upload to ${scratch.name} now; check "npm run devlake -- status".`
+    );
+  }
+  if (target.freeBytes !== null && target.freeBytes < needed) {
+    throw new Error(
+      `${targets.account}'s quota on ${scratch.name} has ${target.freeBytes} bytes left, and the runs need ${needed}: pass a smaller --large-mb or fewer --runs.`
+    );
+  }
+}
+
+/** Times of one case, per side, over the runs. */
+interface Case {
+  readonly title: string;
+  readonly bytes: number;
+  readonly files: number;
+  readonly companion: number[];
+  readonly curl: number[];
+  readonly companionDoes: string;
+  readonly curlDoes: string;
+}
+
+/** Runs both sides of a case, in the order of this run (the sides take turns going first). */
+async function measure(
+  what: Case,
+  run: number,
+  companion: () => Promise<Timed>,
+  curl: () => Promise<Timed>
+): Promise<void> {
+  const sides: [string, () => Promise<Timed>, number[]][] = [
+    ['companion', companion, what.companion],
+    ['curl', curl, what.curl]
+  ];
+  for (const [side, go, times] of run % 2 === 0 ? sides : [...sides].reverse()) {
+    const timed = await go();
+    if (timed.bytes !== what.bytes || timed.files !== what.files) {
+      throw new Error(
+        `${side} moved ${timed.files} files (${timed.bytes} bytes) in "${what.title}", not ${what.files} (${what.bytes} bytes).`
+      );
+    }
+    times.push(timed.seconds);
+    console.error(
+      `  ${what.title}, ${side}: ${timed.seconds.toFixed(2)} s, ` +
+        `${figure(timed.bytes / MB / timed.seconds)} MB/s, ${figure(timed.files / timed.seconds)} files/s`
+    );
+  }
+}
+
+/** A rate with about three significant digits (0.0125 MB/s stays readable). */
+function figure(x: number): string {
+  return x >= 100
+    ? x.toFixed(0)
+    : x >= 1
+      ? x.toFixed(Math.max(0, 2 - Math.floor(Math.log10(x))))
+      : x.toPrecision(2);
+}
+
+/** The table's rows for a case: one per side, the ratio on the companion's. */
+function rowsOf(c: Case): string[][] {
+  const row = (side: string, does: string, seconds: number, ratio: string): string[] => [
+    c.title,
+    side,
+    does,
+    `${seconds.toFixed(2)} s`,
+    figure(c.bytes / MB / seconds),
+    figure(c.files / seconds),
+    ratio
+  ];
+  const companion = median(c.companion);
+  const curl = median(c.curl);
+  const ratio = curl / companion;
+  return [
+    row(
+      'companion',
+      c.companionDoes,
+      companion,
+      `${ratio >= 0.1 ? ratio.toFixed(2) : ratio.toPrecision(2)}× (goal ≥ ${GOAL}×: ${ratio >= GOAL ? 'met' : 'not met'})`
+    ),
+    row('curl', c.curlDoes, curl, 'baseline')
+  ];
+}
+
+async function main(): Promise<void> {
+  const large = largeBytes();
+  const smallDataset = seedSmallDataset(smallCount);
+  const smallListed = await listedPfns(smallDataset);
+  const smallRses = new Set(smallListed.map(f => f.rse));
+  const smallListedBytes = smallListed.reduce((sum, f) => sum + f.bytes, 0);
+
+  const work = mkdtempSync(join(tmpdir(), 'dlaas-bench-transfers-'));
+  const stamp = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+  let stop: (() => Promise<void>) | undefined;
+  /** What curl PUT and is not deleted yet: the URL, and how many folders its name made. */
+  const onStorage: { url: string; folders: number }[] = [];
+  const curlPut = (name: string): string => {
+    const url = scratchPfn(name);
+    onStorage.push({ url, folders: name.split('/').length - 1 });
+    return url;
+  };
+  /** Deletes curl's files, then the folders their names made (deepest first). */
+  const cleanStorage = async (): Promise<void> => {
+    const files = onStorage.splice(0);
+    const left = await deleteUrls(files.map(f => f.url));
+    const folders = new Map<string, number>();
+    for (const { url, folders: count } of files) {
+      let folder = url;
+      for (let depth = count; depth > 0; depth--) {
+        folder = folder.slice(0, folder.lastIndexOf('/'));
+        folders.set(folder, depth);
+      }
+    }
+    const deepest = [...folders.values()].reduce((a, b) => Math.max(a, b), 0);
+    for (let depth = deepest; depth > 0; depth--) {
+      left.push(...(await deleteUrls([...folders].filter(([, d]) => d === depth).map(([f]) => f))));
+    }
+    if (left.length > 0) {
+      console.error(
+        `  note: ${left.length} of curl's files and folders stay on the storage, e.g. ${left[0]}`
+      );
+    }
+  };
+  try {
+    const home = join(work, 'home');
+    mkdirSync(join(home, 'run'), { recursive: true, mode: 0o700 });
+    const configFile = join(work, 'companion.json');
+    await writeFile(configFile, JSON.stringify(companionConfig()), { mode: 0o600 });
+    const companion = await startCompanionProcess(
+      join(root, 'packages/companion/lib/main.js'),
+      configFile,
+      home
+    );
+    stop = companion.stop;
+    const api = companion.api;
+    await checkTarget(api, runs * (large.bytes + smallCount * SMALL_BYTES));
+
+    console.error(`writing the local files into ${work}`);
+    const largeFile = join(work, 'local', 'large.bin');
+    mkdirSync(join(work, 'local'), { recursive: true });
+    writeLargeFile(largeFile, large.bytes);
+    const smallDir = join(work, 'local', 'small');
+    const smallNames = writeSmallFiles(smallDir, smallCount, SMALL_BYTES);
+
+    const sizeLabel =
+      large.bytes % GiB === 0 ? `${large.bytes / GiB} GiB` : `${large.bytes / MiB} MiB`;
+    const cases = {
+      upLarge: {
+        title: `upload, 1 file of ${sizeLabel}`,
+        bytes: large.bytes,
+        files: 1,
+        companion: [],
+        curl: [],
+        companionDoes: 'job: PUT + checks + Rucio (a)',
+        curlDoes: 'curl -T: PUT only (b)'
+      },
+      upSmall: {
+        title: `upload, ${smallCount} files of 4 KiB`,
+        bytes: smallCount * SMALL_BYTES,
+        files: smallCount,
+        companion: [],
+        curl: [],
+        companionDoes: `job: ${UPLOAD_PARALLEL} at a time, as (a)`,
+        curlDoes: `curl -T, --parallel-max ${UPLOAD_PARALLEL} (b)`
+      },
+      downLarge: {
+        title: `download, 1 file of ${sizeLabel}`,
+        bytes: large.bytes,
+        files: 1,
+        companion: [],
+        curl: [],
+        companionDoes: 'job: Rucio + GET + Adler-32 (c)',
+        curlDoes: 'curl GET to a file (d)'
+      },
+      downSmall: {
+        title: `download, ${smallCount} files of 64 B (${SCOPE}:${smallDataset})`,
+        bytes: smallListedBytes,
+        files: smallListed.length,
+        companion: [],
+        curl: [],
+        companionDoes: `job: ${DOWNLOAD_PARALLEL} at a time, as (c)`,
+        curlDoes: `curl GET, --parallel-max ${DOWNLOAD_PARALLEL} (d)`
+      }
+    } satisfies Record<string, Case>;
+
+    for (let run = 0; run < runs; run++) {
+      console.error(`run ${run + 1} of ${runs}`);
+      const prefix = `transfers.${stamp}.r${run + 1}`;
+      const down = join(work, 'down', String(run + 1));
+
+      await measure(
+        cases.upLarge,
+        run,
+        () =>
+          companionUpload(api, INSTANCE, {
+            paths: [largeFile],
+            scope: SCOPE,
+            dataset: `${prefix}.large`,
+            rse: scratch.name,
+            lifetimeSeconds: 3600
+          }),
+        () => {
+          const url = curlPut(`${prefix}.curl-large/large.bin`);
+          return curlTransfers([{ upload: largeFile, url, bytes: large.bytes }], 1);
+        }
+      );
+
+      await measure(
+        cases.upSmall,
+        run,
+        () =>
+          companionUpload(api, INSTANCE, {
+            paths: [smallDir],
+            scope: SCOPE,
+            dataset: `${prefix}.small`,
+            rse: scratch.name,
+            lifetimeSeconds: 3600
+          }),
+        () => {
+          const transfers: CurlTransfer[] = smallNames.map(name => ({
+            upload: join(smallDir, name),
+            url: curlPut(`${prefix}.curl-small/small/${name}`),
+            bytes: SMALL_BYTES
+          }));
+          return curlTransfers(transfers, UPLOAD_PARALLEL);
+        }
+      );
+
+      const largeName = `${prefix}.large/large.bin`;
+      await measure(
+        cases.downLarge,
+        run,
+        () =>
+          companionDownload(api, INSTANCE, `${SCOPE}:${largeName}`, join(down, 'companion-large')),
+        () =>
+          curlTransfers(
+            [
+              {
+                url: scratchPfn(largeName),
+                output: join(down, 'curl-large', 'large.bin'),
+                bytes: large.bytes
+              }
+            ],
+            1
+          )
+      );
+
+      await measure(
+        cases.downSmall,
+        run,
+        async () => {
+          const timed = await companionDownload(
+            api,
+            INSTANCE,
+            `${SCOPE}:${smallDataset}`,
+            join(down, 'companion-small')
+          );
+          const elsewhere = timed.items.filter(f => f.rse !== undefined && !smallRses.has(f.rse));
+          if (elsewhere.length > 0) {
+            console.error(
+              `  note: the companion read ${elsewhere.length} files from another RSE than curl (${elsewhere[0]?.rse})`
+            );
+          }
+          return timed;
+        },
+        () =>
+          curlTransfers(
+            smallListed.map(f => ({
+              url: f.pfn,
+              output: join(down, 'curl-small', f.name),
+              bytes: f.bytes
+            })),
+            DOWNLOAD_PARALLEL
+          )
+      );
+
+      rmSync(down, { recursive: true, force: true });
+      await cleanStorage();
+    }
+
+    const curlVersion = spawnSync('curl', ['--version'], { encoding: 'utf8' }).stdout.split(' ')[1];
+    console.log(
+      `\nbench:transfers, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, ` +
+        `${(totalmem() / GiB).toFixed(0)} GiB, medians of ${runs} runs; large file ${sizeLabel}${large.note}; ` +
+        `storage: devlake's XRootD over http on this machine; curl ${curlVersion}\n`
+    );
+    console.log(
+      formatTable(
+        ['case', 'side', 'what it does', 'time', 'MB/s', 'files/s', 'companion/curl'],
+        Object.values(cases).flatMap(rowsOf)
+      )
+    );
+    console.log(
+      [
+        '',
+        `(a) the companion's upload job, POST to done: checks (scope, RSE, quota, names free in Rucio), the dataset created with its rule, then per file the PFN from Rucio, a PUT with Adler-32 and MD5 computed on the way, a HEAD that checks size and Adler-32 on the storage, the replica registered, the file attached; journal on disk at each step.`,
+        `(b) curl -T of the same local files to fresh PFNs of the same RSE, in one curl process: the PUT only (no checksum, no check, nothing registered).`,
+        `(c) the companion's download job, POST to done: files and replicas listed from Rucio, each file a GET into <file>.part with its Adler-32 computed and compared to Rucio's, then renamed; journal on disk.`,
+        `(d) curl GET of the same PFNs into files, in one curl process: the bytes only.`
+      ].join('\n')
+    );
+  } finally {
+    await stop?.();
+    rmSync(work, { recursive: true, force: true });
+    await cleanStorage();
+  }
+}
+
+await main();
