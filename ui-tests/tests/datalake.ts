@@ -74,6 +74,26 @@ export class DataLakePanel {
     return this.root.getByRole('region', { name: 'Details' });
   }
 
+  /** The Download block in the details of the selected DID. */
+  get download(): Locator {
+    return this.details.getByRole('region', { name: 'Download', exact: true });
+  }
+
+  /** The Downloads list of the instance shown. */
+  get downloads(): Locator {
+    return this.root.getByRole('region', { name: 'Downloads', exact: true });
+  }
+
+  /** The job of `did` in the Downloads list (the newest, when it was downloaded more than once). */
+  downloadJob(did: string): Locator {
+    return this.downloads.getByRole('listitem', { name: did, exact: true }).first();
+  }
+
+  /** The status-bar item that shows while downloads run ("Downloading 3 of 10 files · ..."). */
+  get downloadStatus(): Locator {
+    return this.page.locator('#jp-main-statusbar').getByRole('button', { name: /^Downloading/ });
+  }
+
   /** Opens a container or dataset of the list (double-click), waiting for its contents. */
   async openDid(name: string, did: string): Promise<void> {
     await this.row(name).dblclick();

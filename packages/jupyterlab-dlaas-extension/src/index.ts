@@ -20,7 +20,10 @@ import {
   IDataLake,
   followTransfers,
   TransferWatcher,
+  announceDownload,
+  formatDuration,
   jupyterTransport,
+  statusText,
   type IDataLakeActions
 } from '@dlaas/jupyterlab';
 import { Signal } from '@lumino/signaling';
@@ -34,6 +37,7 @@ namespace CommandIDs {
   export const makeAvailable = 'dlaas:make-available';
   export const refresh = 'dlaas:refresh';
   export const addToNotebook = 'dlaas:add-to-notebook';
+  export const showDownloads = 'dlaas:show-downloads';
 }
 
 const PLUGIN_ID = '@dlaas/jupyterlab-extension:sidebar';
@@ -58,12 +62,8 @@ const sidebarPlugin: JupyterFrontEndPlugin<IDataLake> = {
     const events = new AvailabilityEvents((instance, dids) =>
       URLExt.join(settings.baseUrl, COMPANION_PATH, client.eventsPath(instance, dids))
     );
-    const sidebar = new DataLakeSidebar({
-      client,
-      events,
-      trans,
-      actions: Private.actions(app, trans, client)
-    });
+    const actions = Private.actions(app, trans, client);
+    const sidebar = new DataLakeSidebar({ client, events, trans, actions });
     sidebar.title.caption = trans.__('Data Lake');
     app.shell.add(sidebar, 'left', { rank: 600 });
     restorer?.add(sidebar, 'dlaas');
@@ -90,6 +90,12 @@ const sidebarPlugin: JupyterFrontEndPlugin<IDataLake> = {
     // or Rucio is away at start (it asks again later). Not awaited: the panel shows what is wrong
     // with an instance (not signed in, unreachable) when it is used.
     void app.restored.then(() => followTransfers(client, events)).catch(() => undefined);
+
+    // Download jobs: those running at a reload are followed too; each end seen is announced.
+    sidebar.downloads.ended.connect((_, job) =>
+      announceDownload(job, trans, folder => void actions.openInFileBrowser(folder))
+    );
+    void app.restored.then(() => sidebar.downloads.start());
 
     const { commands } = app;
     commands.addCommand(CommandIDs.open, {
@@ -125,6 +131,13 @@ const sidebarPlugin: JupyterFrontEndPlugin<IDataLake> = {
         }
       }
     });
+    commands.addCommand(CommandIDs.showDownloads, {
+      label: trans.__('Show the Data Lake downloads'),
+      execute: args => {
+        app.shell.activateById(sidebar.id);
+        sidebar.showDownloads(args['instance'] as string | undefined);
+      }
+    });
     commands.addCommand(CommandIDs.refresh, {
       label: trans.__('Refresh the Data Lake panel'),
       execute: () => sidebar.refresh()
@@ -135,6 +148,7 @@ const sidebarPlugin: JupyterFrontEndPlugin<IDataLake> = {
       CommandIDs.open,
       CommandIDs.search,
       CommandIDs.makeAvailable,
+      CommandIDs.showDownloads,
       CommandIDs.refresh
     ]) {
       palette?.addItem({ command, category });
@@ -213,6 +227,66 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
       align: 'left',
       rank: 5,
       isActive: () => lake.events.active > 0,
+      activeStateChanged: activeChanged
+    });
+  }
+};
+
+/** A status-bar item while downloads run: files done of all, and the rate; opens the list. */
+const downloadsStatusPlugin: JupyterFrontEndPlugin<void> = {
+  id: '@dlaas/jupyterlab-extension:downloads-status',
+  description: 'Shows the Data Lake downloads under way in the status bar.',
+  autoStart: true,
+  requires: [IDataLake, IStatusBar],
+  optional: [ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    lake: IDataLake,
+    statusBar: IStatusBar,
+    translator: ITranslator | null
+  ) => {
+    const trans = (translator ?? nullTranslator).load('dlaas');
+    const tracker = lake.sidebar.downloads;
+    const item = new Widget();
+    item.addClass('jp-DataLake-downloadStatus');
+    const activeChanged = new Signal<Widget, void>(item);
+    let active = false;
+    const render = (): void => {
+      const running = tracker.active;
+      item.node.textContent = statusText(running, trans) ?? '';
+      const left = running.map(job => job.secondsLeft).filter(s => s !== null);
+      item.node.title =
+        left.length > 0
+          ? trans.__(
+              'Data Lake downloads under way, about %1 left; click to see them',
+              formatDuration(Math.max(...left))
+            )
+          : trans.__('Data Lake downloads under way; click to see them');
+      if (active !== running.length > 0) {
+        active = running.length > 0;
+        activeChanged.emit();
+      }
+    };
+    render();
+    item.node.setAttribute('role', 'button');
+    item.node.tabIndex = 0;
+    const openList = (): void =>
+      void app.commands.execute(CommandIDs.showDownloads, {
+        ...(tracker.active[0] ? { instance: tracker.active[0].instance } : {})
+      });
+    item.node.addEventListener('click', openList);
+    item.node.addEventListener('keydown', event => {
+      if (event.key === 'Enter' || event.key === ' ') {
+        event.preventDefault();
+        openList();
+      }
+    });
+    tracker.changed.connect(render);
+    statusBar.registerStatusItem('@dlaas/jupyterlab-extension:downloads-status', {
+      item,
+      align: 'left',
+      rank: 6,
+      isActive: () => active,
       activeStateChanged: activeChanged
     });
   }
@@ -306,4 +380,4 @@ namespace Private {
   }
 }
 
-export default [sidebarPlugin, statusPlugin, ...notebookPlugins];
+export default [sidebarPlugin, statusPlugin, downloadsStatusPlugin, ...notebookPlugins];

@@ -5,6 +5,9 @@ import type {
   DeviceSignIn,
   Did,
   DidDetails,
+  Download,
+  DownloadDetail,
+  DownloadsResponse,
   ErrorResponse,
   FileEntry,
   ListOrder,
@@ -228,6 +231,39 @@ export class DataLakeClient {
     };
   }
 
+  /** The download jobs of `instance`, newest first. */
+  downloads(instance: string): Promise<DownloadsResponse> {
+    return this.get(this.at(instance, 'downloads'));
+  }
+
+  /** Starts downloading a DID's files into the instance's default folder (or `folder`). */
+  startDownload(instance: string, did: string, folder?: string): Promise<Download> {
+    return this.send('POST', this.at(instance, 'downloads'), {
+      did,
+      ...(folder === undefined ? {} : { folder })
+    });
+  }
+
+  /** One download job and a window of its files. */
+  download(instance: string, id: string, offset = 0, limit = 50): Promise<DownloadDetail> {
+    return this.get(this.at(instance, `downloads/${encodeURIComponent(id)}`, { offset, limit }));
+  }
+
+  /** Stops a download job; what is on disk stays. */
+  cancelDownload(instance: string, id: string): Promise<Download> {
+    return this.send('POST', this.at(instance, `downloads/${encodeURIComponent(id)}/cancel`));
+  }
+
+  /** Runs a download job that is not running again; it resumes where it stopped. */
+  retryDownload(instance: string, id: string): Promise<Download> {
+    return this.send('POST', this.at(instance, `downloads/${encodeURIComponent(id)}/retry`));
+  }
+
+  /** Forgets a download job; its files stay on disk. */
+  async removeDownload(instance: string, id: string): Promise<void> {
+    await this.send('DELETE', this.at(instance, `downloads/${encodeURIComponent(id)}`));
+  }
+
   /** The path, below the companion's root, of the event stream for `dids` of `instance`. */
   eventsPath(instance: string, dids: string[]): string {
     const query = new URLSearchParams();
@@ -251,7 +287,7 @@ export class DataLakeClient {
     return this.json<T>(path, { method: 'GET' });
   }
 
-  private send<T>(method: 'POST', path: string, body?: unknown): Promise<T> {
+  private send<T>(method: 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
     return this.json<T>(path, {
       method,
       ...(body === undefined

@@ -7,6 +7,7 @@ import React, { createRef } from 'react';
 import type { DataLakeClient } from './client';
 import { DataLakeContext, type IDataLakeActions, type IDataLakeContext } from './context';
 import { DataLakeView, type ISelection } from './components/DataLakeView';
+import { DownloadTracker } from './downloads';
 import type { AvailabilityEvents } from './events';
 import { keys, queryDefaults } from './hooks';
 import { MountProblemNotice } from './notifier';
@@ -39,6 +40,19 @@ export class DataLakeSidebar extends ReactWidget {
     this.title.caption = options.trans.__('Data Lake');
     this._context = { ...options, mountProblems: new MountProblemNotice(options.trans) };
     this._queryClient = new QueryClient({ defaultOptions: { queries: queryDefaults() } });
+    this.downloads = new DownloadTracker(options.client, this._queryClient);
+  }
+
+  /**
+   * The download jobs of every instance, sharing the panel's cache; {@link DownloadTracker.start}
+   * begins following them.
+   */
+  readonly downloads: DownloadTracker;
+
+  /** Shows the Downloads list, of `instance` when given. */
+  showDownloads(instance?: string): void {
+    this._showDownloads = instance ? { instance } : {};
+    this.update();
   }
 
   /** The DID the user has selected, if any. */
@@ -93,6 +107,7 @@ export class DataLakeSidebar extends ReactWidget {
     if (this.isDisposed) {
       return;
     }
+    this.downloads.dispose();
     this._queryClient.clear();
     Signal.clearData(this);
     super.dispose();
@@ -107,6 +122,7 @@ export class DataLakeSidebar extends ReactWidget {
             searchDelay={this._settings.searchDelay}
             inputRef={this._input}
             onSelection={this._onSelection}
+            showDownloads={this._showDownloads}
           />
         </DataLakeContext.Provider>
       </QueryClientProvider>
@@ -123,5 +139,6 @@ export class DataLakeSidebar extends ReactWidget {
   private readonly _input = createRef<HTMLInputElement>();
   private _settings: IDataLakeSettings = { defaultInstance: '', searchDelay: 300 };
   private _selection: ISelection | null = null;
+  private _showDownloads: { instance?: string } | null = null;
   private readonly _selectionChanged = new Signal<this, ISelection | null>(this);
 }

@@ -1,2 +1,3 @@
 import './base.css';
 import './attachments.css';
+import './downloads.css';

@@ -111,7 +111,8 @@ describe('the panel while Rucio cannot be reached', () => {
           replicas: [],
           rules: []
         }),
-        'GET api/instances/lake/availability': availability({ did: 'lofar:L0' })
+        'GET api/instances/lake/availability': availability({ did: 'lofar:L0' }),
+        'GET api/instances/lake/downloads': { downloads: [] }
       },
       recovering()
     );

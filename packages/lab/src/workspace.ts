@@ -237,6 +237,23 @@ export function withTokenDirectory(config: Config, tokenDir: string): Config {
   };
 }
 
+/** Name of the workspace's folder that downloads go to (see {@link withDownloadDirectory}). */
+export const DOWNLOADS_FOLDER = 'datalake-downloads';
+
+/**
+ * The companion configuration `config` with every instance that names no `downloadDir`
+ * downloading into `downloadDir`: the lab's workspace (Jupyter's root, which is not the home
+ * folder of the user running it, as it is on a hub), so that the file browser shows downloads.
+ */
+export function withDownloadDirectory(config: Config, downloadDir: string): Config {
+  return {
+    ...config,
+    instances: config.instances.map(instance =>
+      instance.downloadDir === undefined ? { ...instance, downloadDir } : instance
+    )
+  };
+}
+
 /** Where a lab's companion configuration comes from and what it changes. */
 export interface LabCompanionConfig {
   /** devlake's companion configuration. */
@@ -262,7 +279,8 @@ export function writeLabCompanionConfig(files: LabCompanionConfig): void {
 /**
  * The lab's companion configuration: devlake's, with the default instance's files in the
  * workspace's `datalake` folder (a FUSE mount; or, through the link, the scratch storage's paths
- * of every instance), and the lab's own token files.
+ * of every instance), downloads in the workspace's `datalake-downloads`, and the lab's own token
+ * files.
  */
 export function labCompanionConfig(files: Omit<LabCompanionConfig, 'target'>): Config {
   if (!existsSync(files.source)) {
@@ -275,7 +293,10 @@ export function labCompanionConfig(files: Omit<LabCompanionConfig, 'target'>): C
     files.datalake.mode === 'fuse'
       ? withFuseMount(config, files.scratchDir, files.datalake.path)
       : withLocalDirectory(config, files.scratchDir, files.datalake.path);
-  return withTokenDirectory(placed, files.tokenDir);
+  return withDownloadDirectory(
+    withTokenDirectory(placed, files.tokenDir),
+    join(dirname(files.datalake.path), DOWNLOADS_FOLDER)
+  );
 }
 
 /** Writes a companion configuration to `target`, readable by its owner only. */

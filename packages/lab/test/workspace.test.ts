@@ -22,6 +22,7 @@ import { LabError } from '../src/errors.js';
 import {
   fuseObstacle,
   prepareWorkspace,
+  withDownloadDirectory,
   withFuseMount,
   withLocalDirectory,
   withTokenDirectory,
@@ -130,6 +131,17 @@ describe('the lab’s companion configuration', () => {
       ...device.auth,
       tokenFile: '/lake/jupyter-lab/tokens/devlake-oidc.json'
     });
+  });
+});
+
+describe('the lab’s download folder', () => {
+  it('when an instance names no download folder, then it downloads into the workspace’s; one that names its own keeps it, and the companion accepts the result', () => {
+    const config: Config = {
+      instances: [instance('a', SCRATCH), { ...instance('b', SCRATCH), downloadDir: '~/mine' }]
+    };
+    const result = withDownloadDirectory(config, '/ws/datalake-downloads');
+    expect(result.instances.map(i => i.downloadDir)).toEqual(['/ws/datalake-downloads', '~/mine']);
+    expect(() => checkConfig(result, 'companion-lab.json')).not.toThrow();
   });
 });
 

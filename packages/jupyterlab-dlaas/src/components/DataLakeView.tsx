@@ -17,6 +17,7 @@ import {
 } from '../hooks';
 import { Details } from './Details';
 import { DidList, type IDidRow } from './DidList';
+import { DownloadsView } from './Downloads';
 import { ErrorMessage, QueryFailure } from './ErrorMessage';
 import { InstanceBar } from './InstanceBar';
 import {
@@ -44,6 +45,11 @@ export interface IDataLakeViewProps {
   inputRef?: React.Ref<HTMLInputElement>;
   /** Told whenever the selection changes. */
   onSelection?(selection: ISelection | null): void;
+  /**
+   * A request to show the Downloads list (of `instance`, else of the instance shown); each new
+   * request object shows it again.
+   */
+  showDownloads?: { instance?: string } | null;
 }
 
 /** The whole Data Lake panel: instance, sign-in, search, browse and details. */
@@ -51,6 +57,16 @@ export function DataLakeView(props: IDataLakeViewProps): JSX.Element {
   const { trans, mountProblems } = useDataLake();
   const instances = useInstances();
   const [chosen, setChosen] = useState<string | null>(null);
+  const [downloadsShown, setDownloadsShown] = useState(false);
+  const { showDownloads } = props;
+  useEffect(() => {
+    if (showDownloads) {
+      setDownloadsShown(true);
+      if (showDownloads.instance) {
+        setChosen(showDownloads.instance);
+      }
+    }
+  }, [showDownloads]);
   useEffect(() => {
     if (instances.data) {
       mountProblems.check(instances.data.instances);
@@ -89,13 +105,26 @@ export function DataLakeView(props: IDataLakeViewProps): JSX.Element {
   return (
     <div className="jp-DataLake-body">
       <InstanceBar instances={list} instance={instance.name} onInstance={setChosen} />
-      <Browser key={instance.name} instance={instance} {...props} />
+      {downloadsShown && (
+        <DownloadsView instance={instance.name} onClose={() => setDownloadsShown(false)} />
+      )}
+      {/* Kept while the Downloads list shows, so that the search and location stay. */}
+      <div className="jp-DataLake-browse" hidden={downloadsShown}>
+        <Browser
+          key={instance.name}
+          instance={instance}
+          {...props}
+          onShowDownloads={() => setDownloadsShown(true)}
+        />
+      </div>
     </div>
   );
 }
 
 /** Search and browse in one instance. */
-function Browser(props: IDataLakeViewProps & { instance: Instance }): JSX.Element {
+function Browser(
+  props: IDataLakeViewProps & { instance: Instance; onShowDownloads(): void }
+): JSX.Element {
   const { trans, client } = useDataLake();
   const queryClient = useQueryClient();
   const name = props.instance.name;
@@ -258,6 +287,8 @@ function Browser(props: IDataLakeViewProps & { instance: Instance }): JSX.Elemen
           instance={name}
           did={didString(selected.row)}
           scratchRse={props.instance.scratchRse}
+          mode={props.instance.mode}
+          onShowDownloads={props.onShowDownloads}
         />
       )}
     </>

@@ -5,6 +5,7 @@ import { useDataLake } from '../context';
 import { formatBytes, formatCount } from '../format';
 import { failureOf, useDetails, useElapsed } from '../hooks';
 import { AvailabilityBlock } from './Availability';
+import { DownloadBlock } from './Downloads';
 import { ErrorMessage, QueryFailure } from './ErrorMessage';
 
 /** Props of {@link Details}. */
@@ -12,6 +13,10 @@ export interface IDetailsProps {
   instance: string;
   did: string;
   scratchRse: string;
+  /** `download`: the instance has no scratch RSE; Download is the main action. */
+  mode?: 'replica' | 'download';
+  /** Shows the panel's Downloads list. */
+  onShowDownloads?(): void;
 }
 
 /**
@@ -42,11 +47,20 @@ export function Details(props: IDetailsProps): JSX.Element {
       {data && (
         <>
           <Summary details={data} />
-          <AvailabilityBlock
+          {props.mode !== 'download' && (
+            <AvailabilityBlock
+              instance={props.instance}
+              did={props.did}
+              type={data.did.type}
+              scratchRse={props.scratchRse}
+            />
+          )}
+          <DownloadBlock
             instance={props.instance}
             did={props.did}
             type={data.did.type}
-            scratchRse={props.scratchRse}
+            primary={props.mode === 'download'}
+            onShowAll={props.onShowDownloads}
           />
           <div className="jp-DataLake-actions">
             {actions.addToNotebook && (

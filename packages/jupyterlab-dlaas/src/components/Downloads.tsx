@@ -1,0 +1,291 @@
+import type { Download } from '@dlaas/api';
+import { Button } from '@jupyterlab/ui-components';
+import React, { useState } from 'react';
+import { useDataLake } from '../context';
+import {
+  canRetry,
+  downloadedPath,
+  isActive,
+  progressText,
+  useDownloadActions,
+  useDownloadOf,
+  useDownloads,
+  useFailedFiles,
+  useStartDownload
+} from '../downloads';
+import { formatCount } from '../format';
+import { failureOf } from '../hooks';
+import { ErrorMessage, QueryFailure } from './ErrorMessage';
+
+/** Props of {@link DownloadBlock}. */
+export interface IDownloadBlockProps {
+  instance: string;
+  did: string;
+  type: 'CONTAINER' | 'DATASET' | 'FILE';
+  /** Whether Download is the main action (an instance in download mode, with no scratch RSE). */
+  primary: boolean;
+  /** Shows the panel's Downloads list. */
+  onShowAll?(): void;
+}
+
+/**
+ * Download in the details of a DID: the button that copies its files into a folder of the user's
+ * server, then the newest job of that DID with its progress and what the user can do with it.
+ */
+export function DownloadBlock(props: IDownloadBlockProps): JSX.Element {
+  const { trans } = useDataLake();
+  const { downloads, job } = useDownloadOf(props.instance, props.did);
+  const start = useStartDownload(props.instance);
+  const failure = failureOf(downloads);
+  const running = job !== undefined && isActive(job);
+  return (
+    <section className="jp-DataLake-download" aria-label={trans.__('Download')}>
+      <QueryFailure failure={failure} onRetry={() => void downloads.refetch()} />
+      {start.error && <ErrorMessage error={start.error} />}
+      {!job && props.primary && (
+        <p>
+          {trans.__(
+            'Download copies the files into a folder of this server (by default ~/datalake-downloads/<scope>/<name>), where notebooks can read them.'
+          )}
+        </p>
+      )}
+      {job && (
+        <DownloadJob
+          job={job}
+          instance={props.instance}
+          isFile={props.type === 'FILE'}
+          onShowAll={props.onShowAll}
+        />
+      )}
+      {!running && !downloads.isLoading && (
+        <div className="jp-DataLake-actions">
+          <Button
+            className={props.primary ? 'jp-mod-styled jp-mod-accept' : 'jp-mod-styled'}
+            disabled={start.isPending}
+            title={trans.__(
+              'Copy the files into a folder of this server (~/datalake-downloads/<scope>/<name> unless configured otherwise)'
+            )}
+            onClick={() => start.mutate(props.did)}
+          >
+            {job?.state === 'done' ? trans.__('Download again') : trans.__('Download')}
+          </Button>
+        </div>
+      )}
+    </section>
+  );
+}
+
+/** A job's progress: a bar of the bytes, and the files, bytes, rate and time left in words. */
+export function DownloadProgress(props: { job: Download }): JSX.Element {
+  const { trans } = useDataLake();
+  const { job } = props;
+  const listing = job.state === 'listing';
+  return (
+    <div className="jp-DataLake-progress">
+      <progress
+        aria-label={trans.__('Download progress of %1', job.did)}
+        max={Math.max(job.bytesTotal, 1)}
+        // An indeterminate bar while the files are listed.
+        value={listing ? undefined : job.bytesDone}
+      />
+      <span>{progressText(job, trans)}</span>
+    </div>
+  );
+}
+
+/** What a job's state is called. */
+function stateLabel(job: Download, trans: ReturnType<typeof useDataLake>['trans']): string {
+  switch (job.state) {
+    case 'listing':
+    case 'running':
+      return trans.__('Downloading');
+    case 'done':
+      return trans.__('Downloaded');
+    case 'failed':
+      return trans.__('Failed');
+    case 'cancelled':
+      return trans.__('Cancelled');
+    case 'interrupted':
+      return trans.__('Interrupted');
+  }
+}
+
+/** One job: its state, progress, error and the buttons its state allows. */
+export function DownloadJob(props: {
+  job: Download;
+  instance: string;
+  isFile: boolean;
+  /** Offers Remove (the Downloads list). */
+  removable?: boolean;
+  /** Shows the Downloads list (from the details). */
+  onShowAll?(): void;
+}): JSX.Element {
+  const { trans, actions } = useDataLake();
+  const { job } = props;
+  const { cancel, retry, remove } = useDownloadActions(props.instance);
+  const path = downloadedPath(job, props.isFile);
+  const error = cancel.error ?? retry.error ?? remove.error;
+  return (
+    <div className={`jp-DataLake-downloadJob jp-mod-${job.state}`}>
+      <p className="jp-DataLake-downloadState" role="status">
+        {job.state === 'done'
+          ? trans.__('Downloaded to %1', job.folder)
+          : trans.__('%1 · %2', stateLabel(job, trans), job.folder)}
+      </p>
+      {job.state !== 'done' && <DownloadProgress job={job} />}
+      {job.error && job.state !== 'done' && (
+        <p className="jp-DataLake-stuck" role="alert">
+          {job.error}
+        </p>
+      )}
+      {job.filesFailed > 0 && !isActive(job) && <FailedFiles job={job} />}
+      {error && <ErrorMessage error={error} />}
+      <div className="jp-DataLake-actions">
+        {isActive(job) && (
+          <Button
+            className="jp-mod-styled"
+            small
+            disabled={cancel.isPending}
+            onClick={() => cancel.mutate(job.id)}
+          >
+            {trans.__('Cancel')}
+          </Button>
+        )}
+        {canRetry(job) && (
+          <Button
+            className="jp-mod-styled"
+            small
+            disabled={retry.isPending}
+            title={trans.__('Go on where the download stopped: the files already there are kept')}
+            onClick={() => retry.mutate(job.id)}
+          >
+            {trans.__('Retry')}
+          </Button>
+        )}
+        {job.state === 'done' && (
+          <>
+            <Button
+              className="jp-mod-styled"
+              small
+              onClick={() => void actions.openInFileBrowser(path)}
+            >
+              {trans.__('Open in file browser')}
+            </Button>
+            <Button
+              className="jp-mod-styled"
+              small
+              onClick={() => actions.copyPath(path, trans.__('path'))}
+            >
+              {trans.__('Copy path')}
+            </Button>
+          </>
+        )}
+        {props.removable && !isActive(job) && (
+          <Button
+            className="jp-mod-styled"
+            small
+            disabled={remove.isPending}
+            title={trans.__('Remove this download from the list; its files stay in %1', job.folder)}
+            onClick={() => remove.mutate(job.id)}
+          >
+            {trans.__('Remove')}
+          </Button>
+        )}
+        {props.onShowAll && (
+          <Button minimal small onClick={() => props.onShowAll?.()}>
+            {trans.__('All downloads')}
+          </Button>
+        )}
+      </div>
+    </div>
+  );
+}
+
+/** Which files of a job failed and why, read when the user opens it. */
+function FailedFiles(props: { job: Download }): JSX.Element {
+  const { trans } = useDataLake();
+  const [open, setOpen] = useState(false);
+  const failed = useFailedFiles(props.job, open);
+  return (
+    <details
+      className="jp-DataLake-section jp-DataLake-failedFiles"
+      onToggle={event => setOpen((event.target as HTMLDetailsElement).open)}
+    >
+      <summary>{trans.__('Which files failed')}</summary>
+      <QueryFailure failure={failureOf(failed)} onRetry={() => void failed.refetch()} />
+      {failed.isLoading && !failureOf(failed) && <p>{trans.__('Reading the files…')}</p>}
+      {failed.data && (
+        <ul>
+          {failed.data.files.map(file => (
+            <li key={`${file.scope}:${file.name}`}>
+              <strong>
+                {file.scope}:{file.name}
+              </strong>
+              {file.error ? ` ${file.error}` : ''}
+            </li>
+          ))}
+        </ul>
+      )}
+      {failed.data?.more && (
+        <p>{trans.__('And more: %1 files failed in all.', formatCount(props.job.filesFailed))}</p>
+      )}
+    </details>
+  );
+}
+
+/** The Downloads list of an instance: every job, newest first, each with its progress. */
+export function DownloadsView(props: { instance: string; onClose(): void }): JSX.Element {
+  const { trans } = useDataLake();
+  const downloads = useDownloads(props.instance);
+  const jobs = downloads.data?.downloads ?? [];
+  return (
+    <section className="jp-DataLake-downloads" aria-label={trans.__('Downloads')}>
+      <div className="jp-DataLake-listHeader">
+        <h3 className="jp-DataLake-detailsTitle">{trans.__('Downloads')}</h3>
+        <Button minimal small onClick={() => props.onClose()}>
+          {trans.__('Back to the data lake')}
+        </Button>
+      </div>
+      <QueryFailure failure={failureOf(downloads)} onRetry={() => void downloads.refetch()} />
+      {downloads.isLoading && !failureOf(downloads) && <p>{trans.__('Loading downloads…')}</p>}
+      {downloads.data && jobs.length === 0 && (
+        <p>
+          {trans.__(
+            'No downloads yet. Select data in the data lake and choose Download in its details.'
+          )}
+        </p>
+      )}
+      <ul className="jp-DataLake-downloadList" aria-label={trans.__('Download jobs')}>
+        {jobs.map(job => (
+          <li key={job.id} aria-label={job.did}>
+            <h4 className="jp-DataLake-downloadDid" title={job.did}>
+              {job.did}
+            </h4>
+            <DownloadJob
+              job={job}
+              instance={props.instance}
+              isFile={Private.isFileJob(job)}
+              removable
+            />
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+namespace Private {
+  /**
+   * Whether a job downloaded a single file: its folder is then the scope's folder, and the file
+   * lies in it under its name (the companion's layout for file DIDs).
+   */
+  export function isFileJob(job: Download): boolean {
+    const colon = job.did.indexOf(':');
+    const scope = job.did.slice(0, colon);
+    const name = job.did.slice(colon + 1).replace(/^\/+/, '');
+    const folder = job.folder.replace(/\/+$/, '');
+    return (
+      job.filesTotal === 1 && folder.endsWith(`/${scope}`) && !folder.endsWith(`/${scope}/${name}`)
+    );
+  }
+}
