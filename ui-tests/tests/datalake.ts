@@ -94,6 +94,26 @@ export class DataLakePanel {
     return this.page.locator('#jp-main-statusbar').getByRole('button', { name: /^Downloading/ });
   }
 
+  /** The upload form ("Upload to data lake"), shown in the panel above the Uploads list. */
+  get uploadForm(): Locator {
+    return this.root.getByRole('form', { name: 'Upload to data lake' });
+  }
+
+  /** The list of upload jobs of the instance shown. */
+  get uploads(): Locator {
+    return this.root.getByRole('list', { name: 'Upload jobs' });
+  }
+
+  /** The job of `did` in the Uploads list (the newest, when there are several). */
+  uploadJob(did: string): Locator {
+    return this.uploads.getByRole('listitem', { name: did, exact: true }).first();
+  }
+
+  /** The status-bar item that shows while uploads run ("Uploading 1 of 2 files · ..."). */
+  get uploadStatus(): Locator {
+    return this.page.locator('#jp-main-statusbar').getByRole('button', { name: /^Uploading/ });
+  }
+
   /** Opens a container or dataset of the list (double-click), waiting for its contents. */
   async openDid(name: string, did: string): Promise<void> {
     await this.row(name).dblclick();

@@ -8,7 +8,7 @@ import {
   type JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { Clipboard, ICommandPalette, Notification } from '@jupyterlab/apputils';
-import { PageConfig, URLExt } from '@jupyterlab/coreutils';
+import { PageConfig, PathExt, URLExt } from '@jupyterlab/coreutils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator, type TranslationBundle } from '@jupyterlab/translation';
@@ -21,12 +21,19 @@ import {
   followTransfers,
   TransferWatcher,
   announceDownload,
+  announceUpload,
+  dataLakeIcon,
   formatDuration,
   jupyterTransport,
+  localPathFor,
   statusText,
-  type IDataLakeActions
+  uploadStatusText,
+  type IDataLakeActions,
+  type ITransferJob
 } from '@dlaas/jupyterlab';
-import { Signal } from '@lumino/signaling';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { Signal, type ISignal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 import { notebookPlugins } from './notebook';
 
@@ -38,7 +45,13 @@ namespace CommandIDs {
   export const refresh = 'dlaas:refresh';
   export const addToNotebook = 'dlaas:add-to-notebook';
   export const showDownloads = 'dlaas:show-downloads';
+  export const upload = 'dlaas:upload';
+  export const uploadOutputs = 'dlaas:upload-notebook-outputs';
+  export const showUploads = 'dlaas:show-uploads';
 }
+
+/** The folder beside a notebook that {@link CommandIDs.uploadOutputs} uploads. */
+const OUTPUTS_FOLDER = 'outputs';
 
 const PLUGIN_ID = '@dlaas/jupyterlab-extension:sidebar';
 
@@ -232,63 +245,105 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-/** A status-bar item while downloads run: files done of all, and the rate; opens the list. */
-const downloadsStatusPlugin: JupyterFrontEndPlugin<void> = {
-  id: '@dlaas/jupyterlab-extension:downloads-status',
-  description: 'Shows the Data Lake downloads under way in the status bar.',
+/**
+ * Upload to data lake: the file browser's context menu on files and folders, and a command for
+ * the current notebook's `outputs` folder; both open the upload form in the Data Lake panel.
+ */
+const uploadPlugin: JupyterFrontEndPlugin<void> = {
+  id: '@dlaas/jupyterlab-extension:upload',
+  description: 'Upload files and folders of the file browser into the Data Lake.',
   autoStart: true,
-  requires: [IDataLake, IStatusBar],
-  optional: [ITranslator],
+  requires: [IDataLake],
+  optional: [ITranslator, IDefaultFileBrowser, INotebookTracker, ICommandPalette],
   activate: (
     app: JupyterFrontEnd,
     lake: IDataLake,
-    statusBar: IStatusBar,
-    translator: ITranslator | null
+    translator: ITranslator | null,
+    fileBrowser: IDefaultFileBrowser | null,
+    notebooks: INotebookTracker | null,
+    palette: ICommandPalette | null
   ) => {
     const trans = (translator ?? nullTranslator).load('dlaas');
-    const tracker = lake.sidebar.downloads;
-    const item = new Widget();
-    item.addClass('jp-DataLake-downloadStatus');
-    const activeChanged = new Signal<Widget, void>(item);
-    let active = false;
-    const render = (): void => {
-      const running = tracker.active;
-      item.node.textContent = statusText(running, trans) ?? '';
-      const left = running.map(job => job.secondsLeft).filter(s => s !== null);
-      item.node.title =
-        left.length > 0
-          ? trans.__(
-              'Data Lake downloads under way, about %1 left; click to see them',
-              formatDuration(Math.max(...left))
-            )
-          : trans.__('Data Lake downloads under way; click to see them');
-      if (active !== running.length > 0) {
-        active = running.length > 0;
-        activeChanged.emit();
+    const { sidebar } = lake;
+    const open = (browserPaths: string[]): void => {
+      const root = PageConfig.getOption('serverRoot');
+      const paths = browserPaths.map(path => localPathFor(path, root));
+      if (paths.length === 0) {
+        Notification.warning(
+          trans.__('Select files or folders in the file browser first, then upload them.')
+        );
+        return;
       }
+      if (paths.some(path => path === null)) {
+        Notification.warning(
+          trans.__(
+            'This Jupyter server does not say which folder it serves, so the files cannot be found for the upload. Type their paths in a notebook instead, or update JupyterLab.'
+          ),
+          { autoClose: 8000 }
+        );
+        return;
+      }
+      app.shell.activateById(sidebar.id);
+      sidebar.showUploads({ paths: paths as string[] });
     };
-    render();
-    item.node.setAttribute('role', 'button');
-    item.node.tabIndex = 0;
-    const openList = (): void =>
-      void app.commands.execute(CommandIDs.showDownloads, {
-        ...(tracker.active[0] ? { instance: tracker.active[0].instance } : {})
-      });
-    item.node.addEventListener('click', openList);
-    item.node.addEventListener('keydown', event => {
-      if (event.key === 'Enter' || event.key === ' ') {
-        event.preventDefault();
-        openList();
+    app.commands.addCommand(CommandIDs.upload, {
+      label: trans.__('Upload to data lake'),
+      caption: trans.__('Upload the selected files and folders into a dataset of the data lake'),
+      icon: args => (args['isPalette'] ? undefined : dataLakeIcon),
+      isEnabled: args =>
+        Boolean(args['paths']) || Boolean(fileBrowser && !fileBrowser.selectedItems().next().done),
+      execute: args => {
+        const given = args['paths'] as string[] | undefined;
+        const selected = fileBrowser ? [...fileBrowser.selectedItems()].map(item => item.path) : [];
+        open(given ?? selected);
       }
     });
-    tracker.changed.connect(render);
-    statusBar.registerStatusItem('@dlaas/jupyterlab-extension:downloads-status', {
-      item,
-      align: 'left',
-      rank: 6,
-      isActive: () => active,
-      activeStateChanged: activeChanged
+    app.commands.addCommand(CommandIDs.uploadOutputs, {
+      label: trans.__('Upload the notebook’s outputs folder to data lake'),
+      caption: trans.__('Upload the folder "outputs" beside the current notebook'),
+      isEnabled: () => Boolean(notebooks?.currentWidget),
+      execute: async () => {
+        const notebook = notebooks?.currentWidget;
+        if (!notebook) {
+          Notification.warning(trans.__('Open a notebook first.'));
+          return;
+        }
+        const folder = PathExt.join(PathExt.dirname(notebook.context.path), OUTPUTS_FOLDER);
+        try {
+          await app.serviceManager.contents.get(folder, { content: false });
+        } catch {
+          Notification.warning(
+            trans.__(
+              'There is no folder %1 beside the notebook. Have the notebook write its results there, then upload again.',
+              folder || OUTPUTS_FOLDER
+            ),
+            { autoClose: 8000 }
+          );
+          return;
+        }
+        open([folder]);
+      }
     });
+    app.commands.addCommand(CommandIDs.showUploads, {
+      label: trans.__('Show the Data Lake uploads'),
+      execute: args => {
+        app.shell.activateById(sidebar.id);
+        sidebar.showUploads({ instance: args['instance'] as string | undefined });
+      }
+    });
+    for (const command of [CommandIDs.uploadOutputs, CommandIDs.showUploads]) {
+      palette?.addItem({ command, category: trans.__('Data Lake') });
+    }
+
+    // Upload jobs: those running at a reload are followed too; each end seen is announced.
+    sidebar.uploads.ended.connect((_, job) =>
+      announceUpload(
+        job,
+        trans,
+        ended => void app.commands.execute(CommandIDs.showUploads, { instance: ended.instance })
+      )
+    );
+    void app.restored.then(() => sidebar.uploads.start());
   }
 };
 
@@ -356,6 +411,83 @@ namespace Private {
     };
   }
 
+  /** The jobs a status item follows. */
+  interface IJobTracker<J extends ITransferJob> {
+    readonly active: J[];
+    readonly changed: ISignal<unknown, void>;
+  }
+
+  /**
+   * A plugin with a status-bar item while jobs of one kind run (downloads, uploads): `text` of
+   * the running jobs, a tooltip with the longest time left, and a click (or Enter) that runs
+   * `command` for the instance of the first running job.
+   */
+  export function jobStatusPlugin<J extends ITransferJob>(options: {
+    id: string;
+    description: string;
+    rank: number;
+    tracker(lake: IDataLake): IJobTracker<J>;
+    text(jobs: J[], trans: TranslationBundle): string | null;
+    title(left: string | null, trans: TranslationBundle): string;
+    command: string;
+  }): JupyterFrontEndPlugin<void> {
+    return {
+      id: options.id,
+      description: options.description,
+      autoStart: true,
+      requires: [IDataLake, IStatusBar],
+      optional: [ITranslator],
+      activate: (
+        app: JupyterFrontEnd,
+        lake: IDataLake,
+        statusBar: IStatusBar,
+        translator: ITranslator | null
+      ) => {
+        const trans = (translator ?? nullTranslator).load('dlaas');
+        const tracker = options.tracker(lake);
+        const item = new Widget();
+        item.addClass('jp-DataLake-downloadStatus');
+        const activeChanged = new Signal<Widget, void>(item);
+        let active = false;
+        const render = (): void => {
+          const running = tracker.active;
+          item.node.textContent = options.text(running, trans) ?? '';
+          const left = running.map(job => job.secondsLeft).filter(s => s !== null);
+          item.node.title = options.title(
+            left.length > 0 ? formatDuration(Math.max(...left)) : null,
+            trans
+          );
+          if (active !== running.length > 0) {
+            active = running.length > 0;
+            activeChanged.emit();
+          }
+        };
+        render();
+        item.node.setAttribute('role', 'button');
+        item.node.tabIndex = 0;
+        const openList = (): void =>
+          void app.commands.execute(options.command, {
+            ...(tracker.active[0] ? { instance: tracker.active[0].instance } : {})
+          });
+        item.node.addEventListener('click', openList);
+        item.node.addEventListener('keydown', event => {
+          if (event.key === 'Enter' || event.key === ' ') {
+            event.preventDefault();
+            openList();
+          }
+        });
+        tracker.changed.connect(render);
+        statusBar.registerStatusItem(options.id, {
+          item,
+          align: 'left',
+          rank: options.rank,
+          isActive: () => active,
+          activeStateChanged: activeChanged
+        });
+      }
+    };
+  }
+
   /** What a failed command said, for a notification. */
   function reasonOf(error: unknown): string {
     return error instanceof Error ? error.message : String(error);
@@ -380,4 +512,40 @@ namespace Private {
   }
 }
 
-export default [sidebarPlugin, statusPlugin, downloadsStatusPlugin, ...notebookPlugins];
+// After Private, whose functions they call as the module loads.
+/** A status-bar item while downloads run: files done of all, and the rate; opens the list. */
+const downloadsStatusPlugin = Private.jobStatusPlugin({
+  id: '@dlaas/jupyterlab-extension:downloads-status',
+  description: 'Shows the Data Lake downloads under way in the status bar.',
+  rank: 6,
+  tracker: lake => lake.sidebar.downloads,
+  text: (jobs, trans) => statusText(jobs, trans),
+  title: (left, trans) =>
+    left === null
+      ? trans.__('Data Lake downloads under way; click to see them')
+      : trans.__('Data Lake downloads under way, about %1 left; click to see them', left),
+  command: CommandIDs.showDownloads
+});
+
+/** A status-bar item while uploads run: files done of all, and the rate; opens the list. */
+const uploadsStatusPlugin = Private.jobStatusPlugin({
+  id: '@dlaas/jupyterlab-extension:uploads-status',
+  description: 'Shows the Data Lake uploads under way in the status bar.',
+  rank: 7,
+  tracker: lake => lake.sidebar.uploads,
+  text: (jobs, trans) => uploadStatusText(jobs, trans),
+  title: (left, trans) =>
+    left === null
+      ? trans.__('Data Lake uploads under way; click to see them')
+      : trans.__('Data Lake uploads under way, about %1 left; click to see them', left),
+  command: CommandIDs.showUploads
+});
+
+export default [
+  sidebarPlugin,
+  statusPlugin,
+  downloadsStatusPlugin,
+  uploadsStatusPlugin,
+  uploadPlugin,
+  ...notebookPlugins
+];

@@ -16,6 +16,10 @@ import type {
   MakeAvailableResponse,
   ScopesResponse,
   SearchRequest,
+  UploadDetail,
+  UploadRequest,
+  UploadsResponse,
+  UploadTargetsResponse,
   Window
 } from '@dlaas/api';
 import { URLExt } from '@jupyterlab/coreutils';
@@ -262,6 +266,41 @@ export class DataLakeClient {
   /** Forgets a download job; its files stay on disk. */
   async removeDownload(instance: string, id: string): Promise<void> {
     await this.send('DELETE', this.at(instance, `downloads/${encodeURIComponent(id)}`));
+  }
+
+  /** What the user may upload to on `instance`: scopes, RSEs with quota, metadata keys. */
+  uploadTargets(instance: string): Promise<UploadTargetsResponse> {
+    return this.get(this.at(instance, 'upload-targets'));
+  }
+
+  /** The upload jobs of `instance`, newest first. */
+  uploads(instance: string): Promise<UploadsResponse> {
+    return this.get(this.at(instance, 'uploads'));
+  }
+
+  /** Starts an upload; refused with a sentence before any byte moves when it cannot succeed. */
+  startUpload(instance: string, request: UploadRequest): Promise<UploadDetail> {
+    return this.send('POST', this.at(instance, 'uploads'), request);
+  }
+
+  /** One upload job and a window of its files. */
+  upload(instance: string, id: string, offset = 0, limit = 50): Promise<UploadDetail> {
+    return this.get(this.at(instance, `uploads/${encodeURIComponent(id)}`, { offset, limit }));
+  }
+
+  /** Stops an upload job; what was sent and not registered is deleted. */
+  cancelUpload(instance: string, id: string): Promise<UploadDetail> {
+    return this.send('POST', this.at(instance, `uploads/${encodeURIComponent(id)}/cancel`));
+  }
+
+  /** Runs an upload job that is not running again; it resumes at the first file not registered. */
+  retryUpload(instance: string, id: string): Promise<UploadDetail> {
+    return this.send('POST', this.at(instance, `uploads/${encodeURIComponent(id)}/retry`));
+  }
+
+  /** Forgets an upload job; the data in the lake stays. */
+  async removeUpload(instance: string, id: string): Promise<void> {
+    await this.send('DELETE', this.at(instance, `uploads/${encodeURIComponent(id)}`));
   }
 
   /** The path, below the companion's root, of the event stream for `dids` of `instance`. */

@@ -11,6 +11,7 @@ import { DownloadTracker } from './downloads';
 import type { AvailabilityEvents } from './events';
 import { keys, queryDefaults } from './hooks';
 import { MountProblemNotice } from './notifier';
+import { UploadTracker } from './uploads';
 import { dataLakeIcon } from './icons';
 
 /** Options of {@link DataLakeSidebar}. */
@@ -41,6 +42,7 @@ export class DataLakeSidebar extends ReactWidget {
     this._context = { ...options, mountProblems: new MountProblemNotice(options.trans) };
     this._queryClient = new QueryClient({ defaultOptions: { queries: queryDefaults() } });
     this.downloads = new DownloadTracker(options.client, this._queryClient);
+    this.uploads = new UploadTracker(options.client, this._queryClient);
   }
 
   /**
@@ -48,6 +50,21 @@ export class DataLakeSidebar extends ReactWidget {
    * begins following them.
    */
   readonly downloads: DownloadTracker;
+
+  /**
+   * The upload jobs of every instance, sharing the panel's cache; {@link UploadTracker.start}
+   * begins following them.
+   */
+  readonly uploads: UploadTracker;
+
+  /**
+   * Shows the Uploads list, of `instance` when given, with the upload form for `paths` (local
+   * paths, absolute or `~/...`) when given.
+   */
+  showUploads(options: { instance?: string; paths?: string[] } = {}): void {
+    this._showUploads = { ...options };
+    this.update();
+  }
 
   /** Shows the Downloads list, of `instance` when given. */
   showDownloads(instance?: string): void {
@@ -108,6 +125,7 @@ export class DataLakeSidebar extends ReactWidget {
       return;
     }
     this.downloads.dispose();
+    this.uploads.dispose();
     this._queryClient.clear();
     Signal.clearData(this);
     super.dispose();
@@ -123,6 +141,7 @@ export class DataLakeSidebar extends ReactWidget {
             inputRef={this._input}
             onSelection={this._onSelection}
             showDownloads={this._showDownloads}
+            showUploads={this._showUploads}
           />
         </DataLakeContext.Provider>
       </QueryClientProvider>
@@ -140,5 +159,6 @@ export class DataLakeSidebar extends ReactWidget {
   private _settings: IDataLakeSettings = { defaultInstance: '', searchDelay: 300 };
   private _selection: ISelection | null = null;
   private _showDownloads: { instance?: string } | null = null;
+  private _showUploads: { instance?: string; paths?: string[] } | null = null;
   private readonly _selectionChanged = new Signal<this, ISelection | null>(this);
 }

@@ -15,10 +15,10 @@ import {
   announceDownload,
   downloadKeys,
   downloadsRefetchInterval,
-  formatDuration,
   progressText,
   statusText
 } from '../src/downloads';
+import { formatDuration } from '../src/transfers';
 import { stubTransport, testContext, type Routes } from './harness';
 
 const trans = nullTranslator.load('dlaas');

@@ -20,6 +20,7 @@ import { DidList, type IDidRow } from './DidList';
 import { DownloadsView } from './Downloads';
 import { ErrorMessage, QueryFailure } from './ErrorMessage';
 import { InstanceBar } from './InstanceBar';
+import { UploadsView } from './Uploads';
 import {
   EMPTY_SEARCH,
   SearchBar,
@@ -50,6 +51,11 @@ export interface IDataLakeViewProps {
    * request object shows it again.
    */
   showDownloads?: { instance?: string } | null;
+  /**
+   * A request to show the Uploads list (of `instance`, else of the instance shown), with the
+   * upload form for `paths` when given; each new request object shows it again.
+   */
+  showUploads?: { instance?: string; paths?: string[] } | null;
 }
 
 /** The whole Data Lake panel: instance, sign-in, search, browse and details. */
@@ -57,16 +63,26 @@ export function DataLakeView(props: IDataLakeViewProps): JSX.Element {
   const { trans, mountProblems } = useDataLake();
   const instances = useInstances();
   const [chosen, setChosen] = useState<string | null>(null);
-  const [downloadsShown, setDownloadsShown] = useState(false);
-  const { showDownloads } = props;
+  const [shown, setShown] = useState<'downloads' | 'uploads' | null>(null);
+  const [uploadPaths, setUploadPaths] = useState<string[] | null>(null);
+  const { showDownloads, showUploads } = props;
   useEffect(() => {
     if (showDownloads) {
-      setDownloadsShown(true);
+      setShown('downloads');
       if (showDownloads.instance) {
         setChosen(showDownloads.instance);
       }
     }
   }, [showDownloads]);
+  useEffect(() => {
+    if (showUploads) {
+      setShown('uploads');
+      setUploadPaths(showUploads.paths ?? null);
+      if (showUploads.instance) {
+        setChosen(showUploads.instance);
+      }
+    }
+  }, [showUploads]);
   useEffect(() => {
     if (instances.data) {
       mountProblems.check(instances.data.instances);
@@ -105,16 +121,27 @@ export function DataLakeView(props: IDataLakeViewProps): JSX.Element {
   return (
     <div className="jp-DataLake-body">
       <InstanceBar instances={list} instance={instance.name} onInstance={setChosen} />
-      {downloadsShown && (
-        <DownloadsView instance={instance.name} onClose={() => setDownloadsShown(false)} />
+      {shown === 'downloads' && (
+        <DownloadsView instance={instance.name} onClose={() => setShown(null)} />
       )}
-      {/* Kept while the Downloads list shows, so that the search and location stay. */}
-      <div className="jp-DataLake-browse" hidden={downloadsShown}>
+      {shown === 'uploads' && (
+        <UploadsView
+          instance={instance.name}
+          paths={uploadPaths}
+          onFormClosed={() => setUploadPaths(null)}
+          onClose={() => {
+            setShown(null);
+            setUploadPaths(null);
+          }}
+        />
+      )}
+      {/* Kept while the Downloads or Uploads list shows, so that the search and location stay. */}
+      <div className="jp-DataLake-browse" hidden={shown !== null}>
         <Browser
           key={instance.name}
           instance={instance}
           {...props}
-          onShowDownloads={() => setDownloadsShown(true)}
+          onShowDownloads={() => setShown('downloads')}
         />
       </div>
     </div>

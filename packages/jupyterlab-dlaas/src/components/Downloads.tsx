@@ -3,9 +3,7 @@ import { Button } from '@jupyterlab/ui-components';
 import React, { useState } from 'react';
 import { useDataLake } from '../context';
 import {
-  canRetry,
   downloadedPath,
-  isActive,
   progressText,
   useDownloadActions,
   useDownloadOf,
@@ -15,7 +13,9 @@ import {
 } from '../downloads';
 import { formatCount } from '../format';
 import { failureOf } from '../hooks';
+import { isActive, stateLabel } from '../transfers';
 import { ErrorMessage, QueryFailure } from './ErrorMessage';
+import { TransferJobList, TransferJobView, TransferProgress } from './Transfers';
 
 /** Props of {@link DownloadBlock}. */
 export interface IDownloadBlockProps {
@@ -79,35 +79,15 @@ export function DownloadBlock(props: IDownloadBlockProps): JSX.Element {
 export function DownloadProgress(props: { job: Download }): JSX.Element {
   const { trans } = useDataLake();
   const { job } = props;
-  const listing = job.state === 'listing';
   return (
-    <div className="jp-DataLake-progress">
-      <progress
-        aria-label={trans.__('Download progress of %1', job.did)}
-        max={Math.max(job.bytesTotal, 1)}
-        // An indeterminate bar while the files are listed.
-        value={listing ? undefined : job.bytesDone}
-      />
-      <span>{progressText(job, trans)}</span>
-    </div>
+    <TransferProgress
+      job={job}
+      label={trans.__('Download progress of %1', job.did)}
+      text={progressText(job, trans)}
+      // An indeterminate bar while the files are listed.
+      preparing={job.state === 'listing'}
+    />
   );
-}
-
-/** What a job's state is called. */
-function stateLabel(job: Download, trans: ReturnType<typeof useDataLake>['trans']): string {
-  switch (job.state) {
-    case 'listing':
-    case 'running':
-      return trans.__('Downloading');
-    case 'done':
-      return trans.__('Downloaded');
-    case 'failed':
-      return trans.__('Failed');
-    case 'cancelled':
-      return trans.__('Cancelled');
-    case 'interrupted':
-      return trans.__('Interrupted');
-  }
 }
 
 /** One job: its state, progress, error and the buttons its state allows. */
@@ -122,82 +102,59 @@ export function DownloadJob(props: {
 }): JSX.Element {
   const { trans, actions } = useDataLake();
   const { job } = props;
-  const { cancel, retry, remove } = useDownloadActions(props.instance);
+  const mutations = useDownloadActions(props.instance);
   const path = downloadedPath(job, props.isFile);
-  const error = cancel.error ?? retry.error ?? remove.error;
   return (
-    <div className={`jp-DataLake-downloadJob jp-mod-${job.state}`}>
-      <p className="jp-DataLake-downloadState" role="status">
-        {job.state === 'done'
+    <TransferJobView
+      job={job}
+      stateText={
+        job.state === 'done'
           ? trans.__('Downloaded to %1', job.folder)
-          : trans.__('%1 · %2', stateLabel(job, trans), job.folder)}
-      </p>
-      {job.state !== 'done' && <DownloadProgress job={job} />}
-      {job.error && job.state !== 'done' && (
-        <p className="jp-DataLake-stuck" role="alert">
-          {job.error}
-        </p>
-      )}
+          : trans.__(
+              '%1 · %2',
+              stateLabel(
+                job,
+                { running: trans.__('Downloading'), done: trans.__('Downloaded') },
+                trans
+              ),
+              job.folder
+            )
+      }
+      progress={<DownloadProgress job={job} />}
+      mutations={mutations}
+      retryTitle={trans.__('Go on where the download stopped: the files already there are kept')}
+      removable={props.removable}
+      removeTitle={trans.__('Remove this download from the list; its files stay in %1', job.folder)}
+      extra={
+        <>
+          {job.state === 'done' && (
+            <>
+              <Button
+                className="jp-mod-styled"
+                small
+                onClick={() => void actions.openInFileBrowser(path)}
+              >
+                {trans.__('Open in file browser')}
+              </Button>
+              <Button
+                className="jp-mod-styled"
+                small
+                onClick={() => actions.copyPath(path, trans.__('path'))}
+              >
+                {trans.__('Copy path')}
+              </Button>
+            </>
+          )}
+          {props.onShowAll && (
+            <Button minimal small onClick={() => props.onShowAll?.()}>
+              {trans.__('All downloads')}
+            </Button>
+          )}
+        </>
+      }
+    >
       {job.filesFailed > 0 && !isActive(job) && <FailedFiles job={job} />}
-      {error && <ErrorMessage error={error} />}
-      <div className="jp-DataLake-actions">
-        {isActive(job) && (
-          <Button
-            className="jp-mod-styled"
-            small
-            disabled={cancel.isPending}
-            onClick={() => cancel.mutate(job.id)}
-          >
-            {trans.__('Cancel')}
-          </Button>
-        )}
-        {canRetry(job) && (
-          <Button
-            className="jp-mod-styled"
-            small
-            disabled={retry.isPending}
-            title={trans.__('Go on where the download stopped: the files already there are kept')}
-            onClick={() => retry.mutate(job.id)}
-          >
-            {trans.__('Retry')}
-          </Button>
-        )}
-        {job.state === 'done' && (
-          <>
-            <Button
-              className="jp-mod-styled"
-              small
-              onClick={() => void actions.openInFileBrowser(path)}
-            >
-              {trans.__('Open in file browser')}
-            </Button>
-            <Button
-              className="jp-mod-styled"
-              small
-              onClick={() => actions.copyPath(path, trans.__('path'))}
-            >
-              {trans.__('Copy path')}
-            </Button>
-          </>
-        )}
-        {props.removable && !isActive(job) && (
-          <Button
-            className="jp-mod-styled"
-            small
-            disabled={remove.isPending}
-            title={trans.__('Remove this download from the list; its files stay in %1', job.folder)}
-            onClick={() => remove.mutate(job.id)}
-          >
-            {trans.__('Remove')}
-          </Button>
-        )}
-        {props.onShowAll && (
-          <Button minimal small onClick={() => props.onShowAll?.()}>
-            {trans.__('All downloads')}
-          </Button>
-        )}
-      </div>
-    </div>
+    </TransferJobView>
   );
 }
 
@@ -237,40 +194,27 @@ function FailedFiles(props: { job: Download }): JSX.Element {
 export function DownloadsView(props: { instance: string; onClose(): void }): JSX.Element {
   const { trans } = useDataLake();
   const downloads = useDownloads(props.instance);
-  const jobs = downloads.data?.downloads ?? [];
   return (
-    <section className="jp-DataLake-downloads" aria-label={trans.__('Downloads')}>
-      <div className="jp-DataLake-listHeader">
-        <h3 className="jp-DataLake-detailsTitle">{trans.__('Downloads')}</h3>
-        <Button minimal small onClick={() => props.onClose()}>
-          {trans.__('Back to the data lake')}
-        </Button>
-      </div>
-      <QueryFailure failure={failureOf(downloads)} onRetry={() => void downloads.refetch()} />
-      {downloads.isLoading && !failureOf(downloads) && <p>{trans.__('Loading downloads…')}</p>}
-      {downloads.data && jobs.length === 0 && (
-        <p>
-          {trans.__(
-            'No downloads yet. Select data in the data lake and choose Download in its details.'
-          )}
-        </p>
+    <TransferJobList
+      title={trans.__('Downloads')}
+      listLabel={trans.__('Download jobs')}
+      query={downloads}
+      jobs={downloads.data?.downloads ?? []}
+      loadingText={trans.__('Loading downloads…')}
+      emptyText={trans.__(
+        'No downloads yet. Select data in the data lake and choose Download in its details.'
       )}
-      <ul className="jp-DataLake-downloadList" aria-label={trans.__('Download jobs')}>
-        {jobs.map(job => (
-          <li key={job.id} aria-label={job.did}>
-            <h4 className="jp-DataLake-downloadDid" title={job.did}>
-              {job.did}
-            </h4>
-            <DownloadJob
-              job={job}
-              instance={props.instance}
-              isFile={Private.isFileJob(job)}
-              removable
-            />
-          </li>
-        ))}
-      </ul>
-    </section>
+      headingOf={job => job.did}
+      renderJob={job => (
+        <DownloadJob
+          job={job}
+          instance={props.instance}
+          isFile={Private.isFileJob(job)}
+          removable
+        />
+      )}
+      onClose={props.onClose}
+    />
   );
 }
 

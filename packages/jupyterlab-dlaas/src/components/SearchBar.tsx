@@ -43,7 +43,7 @@ export function searchPattern(draft: ISearchDraft): string | null {
  * A plain decimal number as people write one (`7`, `-1.5`, `2e6`): run numbers compare as
  * numbers, while `007`, `0x10` or `1_000` stay the text they are (an ID, a hex code).
  */
-const DECIMAL = /^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$/;
+export const DECIMAL = /^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$/;
 
 /** The complete conditions of a draft, values as numbers where they read as plain numbers. */
 export function searchFilters(draft: ISearchDraft): MetadataCondition[][] {
