@@ -96,11 +96,19 @@ describe('when the companion is killed in the middle of an upload and started ag
   });
 
   it('then no half file stays on the storage and no replica in Rucio lacks its bytes', async () => {
-    // The half-sent big file is deleted by the restarted companion (before any retry).
+    // What was sent but not registered is deleted by the restarted companion (before any
+    // retry), one file after another: wait until the job says no file has bytes left behind.
     const deadline = Date.now() + 60_000;
-    while (existsSync(stored('big.bin')) && Date.now() < deadline) {
+    const leftovers = async (): Promise<number> => {
+      const { body } = await companion.client.get(
+        `/api/instances/devlake/uploads/${id}?offset=0&limit=100`
+      );
+      return (body as UploadDetail).files.items.filter(f => f.leftover).length;
+    };
+    while ((existsSync(stored('big.bin')) || (await leftovers()) > 0) && Date.now() < deadline) {
       await sleep(200);
     }
+    expect(await leftovers()).toBe(0);
     expect(existsSync(stored('big.bin'))).toBe(false);
     const rses = await replicaRses(rucioAs('alice'), scope, [...files.keys()].map(nameOf));
     expect(rses.get(nameOf('big.bin'))).toEqual([]);

@@ -1,11 +1,19 @@
 /** Adler-32's modulus, the largest prime below 2^16. */
 const BASE = 65521;
-/** Bytes that can be added before the sums may pass 2^53 and must be reduced (zlib's NMAX). */
-const RUN = 5552;
+/**
+ * Bytes summed between two reductions. zlib's NMAX (5552) keeps the sums below 2^32; V8 computes
+ * fast only while they fit a signed 32-bit integer (above, it falls back to doubles, about 1.4×
+ * slower here), so the run is the largest that keeps them below 2^31 from any reduced start:
+ * 65520 × (n + 1) + 255 × n × (n + 1) / 2 < 2^31 holds up to n = 3853.
+ */
+const RUN = 3800;
 
 /**
  * Adler-32, the checksum Rucio keeps for every file, computed over chunks as they stream by.
  * A download that resumes feeds it the bytes already on disk first, then the new ones.
+ * Node has no native Adler-32; this loop is unrolled by 16 and reduces once per {@link RUN}
+ * bytes (about 1.4 GB/s of CPU time on the 2-core bench machine, against 1.1 GB/s for the plain
+ * loop, in a micro-bench of 64 MiB in 64 KiB chunks; see the README).
  */
 export class Adler32 {
   private low = 1;
@@ -15,9 +23,45 @@ export class Adler32 {
   update(chunk: Uint8Array): this {
     let low = this.low;
     let high = this.high;
-    for (let start = 0; start < chunk.length; start += RUN) {
-      const stop = Math.min(start + RUN, chunk.length);
-      for (let i = start; i < stop; i++) {
+    const length = chunk.length;
+    let i = 0;
+    while (i < length) {
+      const stop = Math.min(i + RUN, length);
+      for (const unrolled = stop - 15; i < unrolled; i += 16) {
+        low += chunk[i] as number;
+        high += low;
+        low += chunk[i + 1] as number;
+        high += low;
+        low += chunk[i + 2] as number;
+        high += low;
+        low += chunk[i + 3] as number;
+        high += low;
+        low += chunk[i + 4] as number;
+        high += low;
+        low += chunk[i + 5] as number;
+        high += low;
+        low += chunk[i + 6] as number;
+        high += low;
+        low += chunk[i + 7] as number;
+        high += low;
+        low += chunk[i + 8] as number;
+        high += low;
+        low += chunk[i + 9] as number;
+        high += low;
+        low += chunk[i + 10] as number;
+        high += low;
+        low += chunk[i + 11] as number;
+        high += low;
+        low += chunk[i + 12] as number;
+        high += low;
+        low += chunk[i + 13] as number;
+        high += low;
+        low += chunk[i + 14] as number;
+        high += low;
+        low += chunk[i + 15] as number;
+        high += low;
+      }
+      for (; i < stop; i++) {
         low += chunk[i] as number;
         high += low;
       }

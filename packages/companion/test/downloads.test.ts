@@ -43,6 +43,9 @@ let rucioUrl: string;
 /** What reached the storage: path, Range and whether a token came along. */
 const reached: { path: string; range: string | undefined; token: boolean }[] = [];
 let reachedElsewhere = 0;
+/** When set, the files listing answers only once the replicas listing has been asked for. */
+let holdFilesUntilReplicas = false;
+let replicasAsked: (() => void) | null = null;
 let home: string;
 
 function listen(server: Server): Promise<string> {
@@ -85,6 +88,11 @@ async function answerRucio(req: IncomingMessage, res: ServerResponse): Promise<v
     return;
   }
   if (req.method === 'GET' && parts[1] === 'dids' && parts[4] === 'files') {
+    if (holdFilesUntilReplicas) {
+      await new Promise<void>(release => {
+        replicasAsked = release;
+      });
+    }
     lines(
       filesOf(parts[3] as string).map(name => {
         const file = FILES.get(name) as StandInFile;
@@ -94,6 +102,8 @@ async function answerRucio(req: IncomingMessage, res: ServerResponse): Promise<v
     return;
   }
   if (req.method === 'POST' && url.pathname === '/replicas/list') {
+    replicasAsked?.();
+    replicasAsked = null;
     const chunks: Buffer[] = [];
     for await (const chunk of req) {
       chunks.push(chunk as Buffer);
@@ -184,6 +194,8 @@ beforeEach(() => {
 });
 
 afterEach(async () => {
+  holdFilesUntilReplicas = false;
+  replicasAsked?.();
   await Promise.all(engines.map(e => e.dispose()));
   engines = [];
   rmSync(home, { recursive: true, force: true });
@@ -252,6 +264,15 @@ describe('download engine', () => {
     }
     expect(statSync(join(home, 'state', 'downloads.json')).mode & 0o777).toBe(0o600);
     expect(reached.every(r => r.token)).toBe(true);
+  });
+
+  it('when a dataset is downloaded, then its replicas are listed while its files are (not after)', async () => {
+    addDataset('together', { 'together/a.dat': file(100), 'together/b.dat': file(200) });
+    // The files listing waits for the replicas listing: one after the other would never end.
+    holdFilesUntilReplicas = true;
+    const jobs = engine();
+    const job = await finished(jobs, (await jobs.start({ scope: SCOPE, name: 'together' })).id);
+    expect(job).toMatchObject({ state: 'done', filesDone: 2, bytesDone: 300 });
   });
 
   it('when a .part of n bytes is there, then the storage is asked for the closed range from n and the file verifies', async () => {

@@ -5,6 +5,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -59,8 +60,21 @@ const faults = {
   /** Stop reading a PUT's body (a storage that hangs). */
   stallPut: false,
   /** The RSE's preferred write protocol is XRootD's root://, WebDAV comes second. */
-  rootFirst: false
+  rootFirst: false,
+  /** Hold the answer to the first registration until the storage took this many PUTs (0: off). */
+  holdFirstRegistration: 0,
+  /** Refuse (register nothing of) a registration that names this file, as Rucio does a bad one. */
+  refuseName: '',
+  /** Register a registration of several files, then answer 500 (its answer is lost). */
+  loseGroupRegistration: false,
+  /** Answer 500 to a PFN request of several files. */
+  failGroupPfns: false
 };
+/** Registrations answered and PUTs stored so far (for {@link faults.holdFirstRegistration}). */
+let registrations = 0;
+let puts = 0;
+/** Wakes a held registration when the storage has a new file. */
+let stored: (() => void) | null = null;
 
 let server: Server;
 let base: string;
@@ -102,6 +116,8 @@ async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> 
       }
       const bytes = await bodyOf(req);
       objects.set(key, { bytes, adler32: faults.wrongChecksum ? '00000001' : adlerOf(bytes) });
+      puts++;
+      stored?.();
       res.writeHead(201).end();
     } else if (method === 'HEAD') {
       const object = objects.get(key);
@@ -141,15 +157,27 @@ async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> 
     return json(res, 200, { rse: RSE, availability_write: true });
   }
   if (path === `/rses/${RSE}/lfns2pfns`) {
-    const lfn = url.searchParams.get('lfn') ?? '';
+    // As Rucio 41: any number of `lfn` parameters, one PFN each.
+    const lfns = url.searchParams.getAll('lfn');
     const scheme = url.searchParams.get('scheme');
-    if (faults.rootFirst && scheme === null) {
-      return json(res, 200, { [lfn]: `root://xrootd.invalid:1094//store/${lfn}` });
+    if (faults.failGroupPfns && lfns.length > 1) {
+      return rucioError(res, 500, 'DatabaseException');
     }
     if (faults.rootFirst && scheme === 'davs') {
       return rucioError(res, 404, 'RSEProtocolNotSupported');
     }
-    return json(res, 200, { [lfn]: `${base}/store/${encodeURIComponent(lfn)}` });
+    return json(
+      res,
+      200,
+      Object.fromEntries(
+        lfns.map(lfn => [
+          lfn,
+          faults.rootFirst && scheme === null
+            ? `root://xrootd.invalid:1094//store/${lfn}`
+            : `${base}/store/${encodeURIComponent(lfn)}`
+        ])
+      )
+    );
   }
   if (path === `/dids/${SCOPE}/dids/search`) {
     const prefix = (url.searchParams.get('name') ?? '').replace(/\*$/, '');
@@ -167,12 +195,24 @@ async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> 
   }
   if (path === '/replicas/' && method === 'POST') {
     const { files } = body as { files: { scope: string; name: string }[] };
+    if (registrations++ === 0 && faults.holdFirstRegistration > 0) {
+      while (puts < faults.holdFirstRegistration) {
+        await new Promise<void>(wake => {
+          stored = wake;
+        });
+      }
+      stored = null;
+    }
+    if (faults.refuseName !== '' && files.some(f => f.name === faults.refuseName)) {
+      return rucioError(res, 400, 'InvalidObject');
+    }
     for (const file of files) {
       replicas.add(`${file.scope}:${file.name}`);
       dids.set(`${file.scope}:${file.name}`, { type: 'FILE', open: false, account: 'alice' });
     }
-    if (faults.loseRegistration) {
+    if (faults.loseRegistration || (faults.loseGroupRegistration && files.length > 1)) {
       faults.loseRegistration = false;
+      faults.loseGroupRegistration = false;
       res.writeHead(500).end('lost');
       return;
     }
@@ -258,8 +298,15 @@ beforeEach(() => {
     wrongChecksum: false,
     loseRegistration: false,
     stallPut: false,
-    rootFirst: false
+    rootFirst: false,
+    holdFirstRegistration: 0,
+    refuseName: '',
+    loseGroupRegistration: false,
+    failGroupPfns: false
   });
+  registrations = 0;
+  puts = 0;
+  stored = null;
 });
 
 afterEach(async () => {
@@ -389,6 +436,89 @@ describe('when a folder is uploaded', () => {
     const [file] = readdirSync(journal);
     expect(statSync(join(journal, file as string)).mode & 0o777).toBe(0o600);
     expect(statSync(journal).mode & 0o777).toBe(0o700);
+  });
+});
+
+describe('when many files are uploaded', () => {
+  /** 30 small files; the first registration is held until all are on the storage. */
+  function thirty(): Map<string, Buffer> {
+    faults.holdFirstRegistration = 30;
+    return files(
+      Object.fromEntries(
+        Array.from({ length: 30 }, (_, i) => [`many/f${String(i).padStart(2, '0')}.txt`, 100 + i])
+      )
+    );
+  }
+  const count = (method: string, path: string): number =>
+    seen.filter(s => s.method === method && s.path === path).length;
+
+  it('then their PFNs come in one request, and files checked meanwhile are registered and attached together', async () => {
+    const local = thirty();
+    const uploads = engine();
+    const done = await settled(uploads, (await uploads.start(request(['~/many']))).upload.id);
+    expect(done.upload).toMatchObject({ state: 'done', filesDone: 30 });
+    for (const [relative, bytes] of local) {
+      const name = `results.v1/${relative}`;
+      expect(objects.get(storedKey(name))?.bytes.equals(bytes)).toBe(true);
+      expect(replicas.has(storedKey(name))).toBe(true);
+      expect(attached.get(storedKey(name))).toBe('results.v1');
+    }
+    expect(count('GET', `/rses/${RSE}/lfns2pfns`)).toBe(1);
+    // The first file alone; the 29 checked while its registration ran in a few groups (the last
+    // ones may still be verifying when it ends), not one request per file.
+    expect(count('POST', '/replicas/')).toBeLessThanOrEqual(5);
+    expect(count('POST', `/dids/${SCOPE}/results.v1/dids`)).toBeLessThanOrEqual(5);
+    // Nothing registered before its bytes were checked: each file's HEAD precedes its group.
+    const lastHead = seen.map(s => s.method).lastIndexOf('HEAD');
+    const lastRegistration = seen.findLastIndex(
+      s => s.method === 'POST' && s.path === '/replicas/'
+    );
+    expect(lastHead).toBeLessThan(lastRegistration);
+    const journal = join(work, 'journal');
+    const [file] = readdirSync(journal);
+    const saved = JSON.parse(readFileSync(join(journal, file as string), 'utf8')) as {
+      files: { phase: string }[];
+    };
+    expect(saved.files.map(f => f.phase)).toEqual(Array(30).fill('done'));
+  });
+
+  it('then a file Rucio refuses in a group fails alone: the others are registered one by one, its bytes are deleted', async () => {
+    thirty();
+    const refused = 'results.v1/many/f17.txt';
+    faults.refuseName = refused;
+    const uploads = engine();
+    const done = await settled(uploads, (await uploads.start(request(['~/many']))).upload.id);
+    expect(done.upload).toMatchObject({ state: 'failed', filesDone: 29, filesFailed: 1 });
+    expect(done.files.items.find(f => f.name === refused)?.error).toMatch(/InvalidObject|Rucio/);
+    expect(replicas.has(storedKey(refused))).toBe(false);
+    expect(objects.has(storedKey(refused))).toBe(false);
+    expect(attached.has(storedKey(refused))).toBe(false);
+    expect(replicas.size).toBe(29);
+    expect(attached.size).toBe(29);
+  });
+
+  it('then a PFN request of many files that fails is asked again file by file, and the job is done', async () => {
+    thirty();
+    faults.failGroupPfns = true;
+    const uploads = engine();
+    const done = await settled(uploads, (await uploads.start(request(['~/many']))).upload.id);
+    expect(done.upload).toMatchObject({ state: 'done', filesDone: 30 });
+    expect(objects.size).toBe(30);
+    // The failed group request, then one per file.
+    expect(count('GET', `/rses/${RSE}/lfns2pfns`)).toBe(31);
+  });
+
+  it('then a group registration whose answer is lost is found in Rucio, and every file is attached', async () => {
+    thirty();
+    faults.loseGroupRegistration = true;
+    const uploads = engine();
+    const done = await settled(uploads, (await uploads.start(request(['~/many']))).upload.id);
+    expect(done.upload).toMatchObject({ state: 'done', filesDone: 30 });
+    expect(attached.size).toBe(30);
+    expect(objects.size).toBe(30);
+    // The lost group was registered once; Rucio was asked (one listing), not sent it again.
+    expect(count('POST', '/replicas/')).toBeLessThanOrEqual(5);
+    expect(count('POST', '/replicas/list')).toBe(1);
   });
 });
 

@@ -57,13 +57,15 @@ export class FetchError extends Error {
   }
 }
 
-/** The Adler-32 of the first `length` bytes of a file (all of them when undefined). */
-async function adlerOfFile(path: string, length?: number): Promise<Adler32> {
-  const sum = new Adler32();
+/** Adds the first `length` bytes of a file (all of them when undefined) to `sum`. */
+async function addFileTo(sum: Adler32, path: string, length?: number): Promise<Adler32> {
   if (length === 0) {
     return sum;
   }
-  const stream = createReadStream(path, length === undefined ? {} : { start: 0, end: length - 1 });
+  const stream = createReadStream(path, {
+    highWaterMark: 1 << 20,
+    ...(length === undefined ? {} : { start: 0, end: length - 1 })
+  });
   for await (const chunk of stream) {
     sum.update(chunk as Buffer);
   }
@@ -106,7 +108,10 @@ async function isTheFile(path: string, target: FileTarget): Promise<boolean> {
   if ((await sizeOf(path)) !== target.bytes) {
     return false;
   }
-  return target.adler32 === null || sameAdler32((await adlerOfFile(path)).hex(), target.adler32);
+  return (
+    target.adler32 === null ||
+    sameAdler32((await addFileTo(new Adler32(), path)).hex(), target.adler32)
+  );
 }
 
 /**
@@ -142,14 +147,14 @@ export async function fetchFile(
       await rm(part, { recursive: true, force: true });
       had = 0;
     }
-    const resumedFrom = await transfer(target, part, had, source, access, progress, signal);
-    const sum = await adlerOfFile(part);
+    const sum = new Adler32();
+    const resumedFrom = await transfer(target, part, had, source, access, progress, signal, sum);
     if (target.adler32 !== null && !sameAdler32(sum.hex(), target.adler32)) {
       await rm(part, { force: true });
       if (resumedFrom > 0) {
         // The part on disk may be what was wrong: one more try, from the start.
-        const again = await transfer(target, part, 0, source, access, progress, signal);
-        const second = await adlerOfFile(part);
+        const second = new Adler32();
+        const again = await transfer(target, part, 0, source, access, progress, signal, second);
         if (sameAdler32(second.hex(), target.adler32)) {
           await rename(part, target.path);
           return { reused: false, resumedFrom: again };
@@ -174,7 +179,9 @@ export async function fetchFile(
 /**
  * GETs the bytes from `had` on into `part` (a closed Range request when resuming: XRootD 5.5
  * mishandles open ones), checking what the storage says it sends. A storage that answers 200 to a
- * Range request sends the whole file, which then replaces the part. Returns the offset written from.
+ * Range request sends the whole file, which then replaces the part. `sum` (fresh) ends holding the
+ * Adler-32 of the whole part: the bytes kept on disk are read once, before the new ones are summed
+ * as they stream by, so the file is never read back. Returns the offset written from.
  */
 async function transfer(
   target: FileTarget,
@@ -183,12 +190,15 @@ async function transfer(
   source: ReplicaSource,
   access: StorageAccess,
   progress: (bytesOnDisk: number) => void,
-  signal: AbortSignal
+  signal: AbortSignal,
+  sum: Adler32
 ): Promise<number> {
   const storage = `The storage of ${source.rse}`;
   if (had === target.bytes || target.bytes === 0) {
     if (target.bytes === 0) {
       await pipeline(async function* () {}, createWriteStream(part));
+    } else {
+      await addFileTo(sum, part, had);
     }
     progress(target.bytes);
     return had;
@@ -230,6 +240,7 @@ async function transfer(
       );
     }
     from = had;
+    await addFileTo(sum, part, had);
   }
   const announced = response.headers['content-length'];
   const wanted = target.bytes - from;
@@ -251,6 +262,7 @@ async function transfer(
         );
         return;
       }
+      sum.update(chunk);
       progress(from + written);
       done(null, chunk);
     }

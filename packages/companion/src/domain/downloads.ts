@@ -388,6 +388,9 @@ export class DownloadJobs {
     const did = { scope: job.scope, name: job.name };
     const context = { did: job.did };
     const known = new Map(job.files.map(f => [`${f.scope}:${f.name}`, f]));
+    // The replicas are listed while the files are: the two listings do not depend on each other.
+    const listingSources = this.sources(did, signal);
+    listingSources.catch(() => undefined);
     const files: FileRecord[] = [];
     for await (const line of this.rucio.lines<FileLine>(
       'GET',
@@ -414,7 +417,7 @@ export class DownloadJobs {
     }
     job.files = files;
     this.assignPaths(job);
-    const sources = await this.sources(did, signal);
+    const sources = await listingSources;
     if (signal.aborted) {
       return this.stopped(job);
     }

@@ -23,6 +23,15 @@ import { StorageWriter } from './storage-writer.js';
 /** Files of one job sent at once. */
 export const DEFAULT_PARALLEL_FILES = 3;
 
+/** Most files registered (and attached) in one request; Rucio takes up to 1,000 replicas a call. */
+const REGISTER_GROUP = 500;
+
+/**
+ * Most characters of `lfn=` parameters in one `lfns2pfns` request: Rucio behind gunicorn refuses
+ * a request line longer than 4,094 bytes.
+ */
+const PFN_QUERY_CHARS = 3000;
+
 /**
  * Metadata keys with a column of their own in Rucio's DID table that an owner may set (those the
  * search filter knows as columns); any other key goes to Rucio's JSON metadata.
@@ -116,6 +125,26 @@ interface LiveJob {
   sweeping: Promise<boolean> | null;
 }
 
+/** A file whose bytes are checked on the storage, waiting for its group's registration. */
+interface Checked {
+  readonly file: JournalFile;
+  readonly done: () => void;
+  readonly failed: (error: unknown) => void;
+}
+
+/** What one run of a job shares between its files: PFNs asked for together, registrations. */
+interface RunState {
+  readonly signal: AbortSignal;
+  /** The `lfns2pfns` answer each file's PFN comes from (asked for with the files after it). */
+  readonly pfns: Map<string, Promise<Map<string, string> | null>>;
+  /** The index in the job's files from which the next PFN request looks for files. */
+  pfnCursor: number;
+  /** Checked files not yet in a registration request. */
+  readonly checked: Checked[];
+  /** The registration request under way (one at a time: the next takes all that came meanwhile). */
+  registering: Promise<void> | null;
+}
+
 interface Limits {
   readonly account: string;
   readonly admin: boolean;
@@ -126,10 +155,12 @@ interface Limits {
  * account may write, in the background, journaled on disk so that a job survives a restart.
  *
  * Order per file (nothing registered without its bytes, no bytes left without a replica):
- * the PFN from Rucio (`lfns2pfns`, operation write); journal `uploading`; PUT with the
- * checksums summed on the way; HEAD: the storage must hold the size (and the Adler-32, where it
- * says one) sent; journal `uploaded`; `POST /replicas/`; journal `registered`; attach to the
- * dataset; journal `done`. The dataset (with its metadata) and its rule come before any file,
+ * the PFN from Rucio (`lfns2pfns`, operation write, asked for many files at once); journal
+ * `uploading`; PUT with the checksums summed on the way; HEAD: the storage must hold the size
+ * (and the Adler-32, where it says one) sent; journal `uploaded`; `POST /replicas/`; journal
+ * `registered`; attach to the dataset; journal `done`. The last three steps take files in groups:
+ * the checked files that came while the previous group's requests ran (see {@link registerGroup}).
+ * The dataset (with its metadata) and its rule come before any file,
  * as Rucio's upload client does: each file is covered by the rule the moment it is attached.
  * A file that fails before it is registered has its bytes deleted; when the storage (or Rucio,
  * for a registration whose answer was lost) cannot be asked, the job keeps trying to clean up
@@ -219,20 +250,32 @@ export class Uploads {
    * left once this companion's unfinished uploads there are counted.
    */
   private async rses({ account, admin }: Limits): Promise<UploadRse[]> {
-    const limits =
-      (await this.rucio.json<Record<string, unknown> | null>(
+    const used = new Map<string, number>();
+    const usage = (async () => {
+      for await (const line of this.rucio.lines<{ rse?: unknown; bytes?: unknown }>(
+        'GET',
+        `/accounts/${segment(account)}/usage/local`
+      )) {
+        if (typeof line.rse === 'string') {
+          used.set(line.rse, rucioNumber(line.bytes) ?? 0);
+        }
+      }
+    })();
+    // The limits and the usage are asked for together.
+    const [limitsRead, usageRead] = await Promise.allSettled([
+      this.rucio.json<Record<string, unknown> | null>(
         'GET',
         `/accounts/${segment(account)}/limits/local`
-      )) ?? {};
-    const used = new Map<string, number>();
-    for await (const line of this.rucio.lines<{ rse?: unknown; bytes?: unknown }>(
-      'GET',
-      `/accounts/${segment(account)}/usage/local`
-    )) {
-      if (typeof line.rse === 'string') {
-        used.set(line.rse, rucioNumber(line.bytes) ?? 0);
-      }
+      ),
+      usage
+    ]);
+    if (limitsRead.status === 'rejected') {
+      throw limitsRead.reason;
     }
+    if (usageRead.status === 'rejected') {
+      throw usageRead.reason;
+    }
+    const limits = limitsRead.value ?? {};
     const candidates = Object.entries(limits)
       // Unlimited is Infinity (Rucio writes the bare word, read as Infinity).
       .map(([rse, value]) => ({ rse, limit: typeof value === 'number' ? value : 0 }))
@@ -322,7 +365,8 @@ export class Uploads {
     }
     this.checkNotUnderWay(scope, files);
     const limits = await this.limits();
-    const scopes = await this.scopes(limits);
+    // Independent questions to Rucio go together; their answers are judged in this order.
+    const [scopes, rses] = await Promise.all([this.scopes(limits), this.rses(limits)]);
     if (!scopes.some(s => s.scope === scope)) {
       throw new AppError(
         403,
@@ -330,7 +374,6 @@ export class Uploads {
         `Your account ${limits.account} may not create data in the scope "${scope}". Choose one of your scopes: ${scopes.map(s => s.scope).join(', ') || "none (ask the data lake's admins for one)"}.`
       );
     }
-    const rses = await this.rses(limits);
     const target = rses.find(r => r.rse === rse);
     if (!target) {
       throw new AppError(
@@ -346,8 +389,17 @@ export class Uploads {
         `${rse} does not accept new data right now (its admins blocked writing). Try again later, or choose another RSE.`
       );
     }
-    const newDataset = await this.checkDataset(scope, dataset);
-    await this.checkNamesAreFree(scope, dataset, files);
+    const [datasetChecked, namesChecked] = await Promise.allSettled([
+      this.checkDataset(scope, dataset),
+      this.checkNamesAreFree(scope, dataset, files)
+    ]);
+    if (datasetChecked.status === 'rejected') {
+      throw datasetChecked.reason;
+    }
+    if (namesChecked.status === 'rejected') {
+      throw namesChecked.reason;
+    }
+    const newDataset = datasetChecked.value;
     const needed = files.reduce((sum, f) => sum + f.bytes, 0);
     if (target.limitBytes !== null && target.freeBytes !== null && needed > target.freeBytes) {
       const pending = target.limitBytes - target.usedBytes - target.freeBytes;
@@ -508,6 +560,18 @@ export class Uploads {
   private async run(job: LiveJob, signal: AbortSignal): Promise<void> {
     const { journal } = job;
     await job.sweeping;
+    const state: RunState = {
+      signal,
+      pfns: new Map(),
+      pfnCursor: 0,
+      checked: [],
+      registering: null
+    };
+    // The first PFNs are asked for while the dataset and its rule are made (nothing is written).
+    const firstToSend = journal.files.find(f => f.phase === 'waiting' && !f.cancelled);
+    if (firstToSend !== undefined) {
+      void this.pfnGroupOf(job, state, firstToSend);
+    }
     try {
       await this.prepareDataset(journal);
     } catch (error) {
@@ -522,6 +586,20 @@ export class Uploads {
       }
       return;
     }
+    // A file's registration does not hold up its sender: the next file's PUT starts at once.
+    const registrations: Promise<void>[] = [];
+    const fail = async (file: JournalFile, error: unknown): Promise<void> => {
+      job.shown.delete(file.name);
+      job.sending.delete(file.name);
+      if (signal.aborted) {
+        file.cancelled = true;
+      } else {
+        file.error = sentenceOf(error);
+      }
+      // Whatever the failure, what was put but not registered goes (or is kept for the sweep).
+      await this.settle(journal, file).catch(() => undefined);
+      this.save(job);
+    };
     await inParallel(journal.files, this.parallel, async file => {
       if (file.phase === 'done' || file.cancelled) {
         return;
@@ -531,20 +609,13 @@ export class Uploads {
         return;
       }
       try {
-        await this.sendFile(job, file, signal);
+        await this.sendFile(job, state, file);
+        registrations.push(this.register(job, state, file).catch(error => fail(file, error)));
       } catch (error) {
-        job.shown.delete(file.name);
-        job.sending.delete(file.name);
-        if (signal.aborted) {
-          file.cancelled = true;
-        } else {
-          file.error = sentenceOf(error);
-        }
-        // Whatever the failure, what was put but not registered goes (or is kept for the sweep).
-        await this.settle(journal, file).catch(() => undefined);
-        this.save(job);
+        await fail(file, error);
       }
     });
+    await Promise.all(registrations);
     if (this.disposed) {
       this.finish(job, 'interrupted', INTERRUPTED);
       return;
@@ -586,13 +657,28 @@ export class Uploads {
         }
       }
     }
-    // On a dataset that takes more files too: the user asked for this metadata.
-    if (Object.keys(journal.metadata).length > 0) {
-      await this.send('POST', `${path}/meta`, {
-        body: { meta: journal.metadata },
-        context: { did }
-      });
+    // On a dataset that takes more files too: the user asked for this metadata. The metadata and
+    // the rule need only the dataset: they are asked for together.
+    const meta =
+      Object.keys(journal.metadata).length > 0
+        ? this.send('POST', `${path}/meta`, {
+            body: { meta: journal.metadata },
+            context: { did }
+          })
+        : Promise.resolve();
+    const rule = this.makeRule(journal);
+    const [metaDone, ruleDone] = await Promise.allSettled([meta, rule]);
+    for (const outcome of [metaDone, ruleDone]) {
+      if (outcome.status === 'rejected') {
+        throw outcome.reason;
+      }
     }
+    journal.datasetReady = true;
+  }
+
+  /** The account's rule on the dataset toward the RSE (one there already covers these files). */
+  private async makeRule(journal: JournalJob): Promise<void> {
+    const did = `${journal.scope}:${journal.dataset}`;
     try {
       await this.rucio.json('POST', '/rules/', {
         body: {
@@ -614,7 +700,6 @@ export class Uploads {
         throw error;
       }
     }
-    journal.datasetReady = true;
   }
 
   /** A request whose answer is only its status (Rucio says "Created"). */
@@ -638,13 +723,17 @@ export class Uploads {
     );
   }
 
-  /** One file, from wherever it stands to `done`. */
-  private async sendFile(job: LiveJob, file: JournalFile, signal: AbortSignal): Promise<void> {
+  /**
+   * One file, from wherever it stands to checked on the storage (`uploaded`), or as far as an
+   * earlier attempt took it (`registered`); {@link register} takes it on from there.
+   */
+  private async sendFile(job: LiveJob, state: RunState, file: JournalFile): Promise<void> {
     const { journal } = job;
+    const { signal } = state;
     file.error = null;
     await this.settle(journal, file);
-    const pfn = await this.pfnOf(journal, file);
     if (file.phase === 'waiting') {
+      const pfn = await this.pfnFor(job, state, file);
       job.shown.set(file.name, 'uploading');
       file.phase = 'uploading';
       file.pfn = pfn;
@@ -681,32 +770,241 @@ export class Uploads {
       this.save(job);
     }
     job.shown.set(file.name, 'registering');
-    if (file.phase === 'uploaded') {
-      await this.send('POST', '/replicas/', {
-        body: {
-          rse: journal.rse,
-          files: [
-            {
-              scope: journal.scope,
-              name: file.name,
-              bytes: file.bytes,
-              adler32: file.adler32,
-              md5: file.md5
-            }
-          ]
-        },
-        context: { did: `${journal.scope}:${file.name}`, rse: journal.rse }
-      });
-      file.phase = 'registered';
+  }
+
+  /**
+   * Registers and attaches a checked file with the others checked meanwhile: settles when the
+   * file is `done`, fails with the file's own reason. One group at a time: the files checked
+   * while a group's requests run make the next group (no timer: a lone file goes at once).
+   */
+  private register(job: LiveJob, state: RunState, file: JournalFile): Promise<void> {
+    const settled = new Promise<void>((done, failed) => {
+      state.checked.push({ file, done, failed });
+    });
+    this.nextGroup(job, state);
+    return settled;
+  }
+
+  private nextGroup(job: LiveJob, state: RunState): void {
+    if (state.registering !== null || state.checked.length === 0) {
+      return;
+    }
+    const group = state.checked.splice(0, REGISTER_GROUP);
+    state.registering = this.registerGroup(job, state.signal, group).finally(() => {
+      state.registering = null;
+      this.nextGroup(job, state);
+    });
+  }
+
+  /**
+   * One group: `POST /replicas/` of its `uploaded` files (journal `registered`), then one
+   * attachment of all of them to the dataset (journal `done`). Rucio registers a group all or
+   * nothing: when the request fails, Rucio is asked which replicas it has, and the others are
+   * registered one by one, so one file's fault fails that file only (and a lost answer is no
+   * fault). A failed attachment is done again file by file. Never rejects: each file hears its own
+   * outcome.
+   */
+  private async registerGroup(
+    job: LiveJob,
+    signal: AbortSignal,
+    group: readonly Checked[]
+  ): Promise<void> {
+    const { journal } = job;
+    if (signal.aborted) {
+      for (const entry of group) {
+        entry.failed(signal.reason);
+      }
+      return;
+    }
+    const failed = new Set<Checked>();
+    const fail = (entry: Checked, error: unknown): void => {
+      failed.add(entry);
+      entry.failed(error);
+    };
+    const unregistered = group.filter(e => e.file.phase === 'uploaded');
+    if (unregistered.length > 0) {
+      try {
+        await this.registerReplicas(journal, unregistered);
+        for (const entry of unregistered) {
+          entry.file.phase = 'registered';
+        }
+      } catch (error) {
+        if (unregistered.length === 1) {
+          // As for any failed file: its settling asks Rucio whether the replica is there.
+          fail(unregistered[0] as Checked, error);
+        } else {
+          await this.registerOneByOne(journal, unregistered, error, fail);
+        }
+      }
       this.save(job);
     }
-    if (file.phase === 'registered') {
-      await this.attach(journal, file);
-      file.phase = 'done';
-      job.shown.delete(file.name);
-      job.sending.delete(file.name);
-      this.save(job);
+    const attachable = group.filter(e => !failed.has(e) && e.file.phase === 'registered');
+    if (attachable.length > 0) {
+      try {
+        await this.send('POST', `${didPath(journal.scope, journal.dataset)}/dids`, {
+          body: { dids: attachable.map(e => ({ scope: journal.scope, name: e.file.name })) },
+          context: { did: `${journal.scope}:${journal.dataset}` }
+        });
+      } catch {
+        // One of them attached already (a lost answer), or one refused: file by file, as before.
+        await Promise.all(
+          attachable.map(entry =>
+            this.attach(journal, entry.file).catch((error: unknown) => fail(entry, error))
+          )
+        );
+      }
     }
+    for (const entry of attachable) {
+      if (!failed.has(entry)) {
+        entry.file.phase = 'done';
+        job.shown.delete(entry.file.name);
+        job.sending.delete(entry.file.name);
+      }
+    }
+    this.save(job);
+    for (const entry of attachable) {
+      if (!failed.has(entry)) {
+        entry.done();
+      }
+    }
+  }
+
+  /** `POST /replicas/` of checked files, with the sizes and checksums the PUT summed. */
+  private async registerReplicas(journal: JournalJob, entries: readonly Checked[]): Promise<void> {
+    const only = entries.length === 1 ? (entries[0] as Checked).file.name : undefined;
+    await this.send('POST', '/replicas/', {
+      body: {
+        rse: journal.rse,
+        files: entries.map(({ file }) => ({
+          scope: journal.scope,
+          name: file.name,
+          bytes: file.bytes,
+          adler32: file.adler32,
+          md5: file.md5
+        }))
+      },
+      context: {
+        ...(only === undefined ? {} : { did: `${journal.scope}:${only}` }),
+        rse: journal.rse
+      }
+    });
+  }
+
+  /** After a group's registration failed: what Rucio has is registered, the others one by one. */
+  private async registerOneByOne(
+    journal: JournalJob,
+    entries: readonly Checked[],
+    groupError: unknown,
+    fail: (entry: Checked, error: unknown) => void
+  ): Promise<void> {
+    let there: Set<string>;
+    try {
+      there = await this.replicasThere(
+        journal,
+        entries.map(e => e.file.name)
+      );
+    } catch {
+      // Rucio cannot say: each file is settled (or left for the sweep) as after any failure.
+      for (const entry of entries) {
+        fail(entry, groupError);
+      }
+      return;
+    }
+    await inParallel(entries, this.parallel, async entry => {
+      if (there.has(entry.file.name)) {
+        entry.file.phase = 'registered';
+        return;
+      }
+      try {
+        await this.registerReplicas(journal, [entry]);
+        entry.file.phase = 'registered';
+      } catch (error) {
+        fail(entry, error);
+      }
+    });
+  }
+
+  /**
+   * The PFN of a file about to be sent: from its group's `lfns2pfns` answer (see
+   * {@link pfnGroupOf}), else (a PFN that is not HTTP, or a group request that failed) asked for
+   * alone, as {@link pfnOf} does.
+   */
+  private async pfnFor(job: LiveJob, state: RunState, file: JournalFile): Promise<string> {
+    const pfns = await this.pfnGroupOf(job, state, file);
+    return pfns?.get(file.name) ?? this.pfnOf(job.journal, file);
+  }
+
+  /**
+   * The `lfns2pfns` answer that holds a file's PFN. The first file that needs one asks Rucio for
+   * it and for the next waiting files of the job in the same request (as many as fit its URL), so
+   * a job of many small files costs a PFN request per few dozen files, not per file. Null when
+   * that request failed: each file then asks alone when its turn comes.
+   */
+  private pfnGroupOf(
+    job: LiveJob,
+    state: RunState,
+    file: JournalFile
+  ): Promise<Map<string, string> | null> {
+    const known = state.pfns.get(file.name);
+    if (known !== undefined) {
+      return known;
+    }
+    const { journal } = job;
+    const batch = [file];
+    let chars = encodeURIComponent(`${journal.scope}:${file.name}`).length;
+    const files = journal.files;
+    for (; state.pfnCursor < files.length; state.pfnCursor++) {
+      const next = files[state.pfnCursor] as JournalFile;
+      if (
+        next === file ||
+        next.phase !== 'waiting' ||
+        next.cancelled ||
+        state.pfns.has(next.name)
+      ) {
+        continue;
+      }
+      const length = encodeURIComponent(`${journal.scope}:${next.name}`).length + 5;
+      if (chars + length > PFN_QUERY_CHARS) {
+        break;
+      }
+      chars += length;
+      batch.push(next);
+    }
+    const group = this.pfnsOf(
+      journal,
+      batch.map(f => f.name)
+    ).catch(() => null);
+    for (const member of batch) {
+      state.pfns.set(member.name, group);
+    }
+    return group;
+  }
+
+  /**
+   * HTTP PFNs of several files in one `lfns2pfns` request (the RSE's preferred write protocol).
+   * A file whose PFN is not HTTP or WebDAV is left out: {@link pfnOf} tries the other schemes.
+   */
+  private async pfnsOf(
+    journal: JournalJob,
+    names: readonly string[]
+  ): Promise<Map<string, string>> {
+    const lfns = names.map(name => `${journal.scope}:${name}`);
+    const answer = await this.rucio.json<Record<string, unknown> | null>(
+      'GET',
+      `/rses/${segment(journal.rse)}/lfns2pfns`,
+      {
+        query: { lfn: lfns, operation: 'write' },
+        context: { ...(lfns.length === 1 ? { did: lfns[0] } : {}), rse: journal.rse }
+      }
+    );
+    const pfns = new Map<string, string>();
+    names.forEach((name, index) => {
+      const pfn = answer?.[lfns[index] as string];
+      if (typeof pfn === 'string' && /^(https?|davs?):\/\//.test(pfn)) {
+        pfns.set(name, pfn);
+      }
+    });
+    return pfns;
   }
 
   /**
@@ -782,23 +1080,35 @@ export class Uploads {
   }
 
   private async hasReplica(journal: JournalJob, file: JournalFile): Promise<boolean> {
-    for await (const line of this.rucio.lines<{ name?: unknown; rses?: Record<string, unknown> }>(
-      'POST',
-      '/replicas/list',
-      {
-        body: {
-          dids: [{ scope: journal.scope, name: file.name }],
-          all_states: true,
-          rse_expression: journal.rse,
-          sort: 'random'
-        }
+    return (await this.replicasThere(journal, [file.name])).has(file.name);
+  }
+
+  /** Which of the names have a replica (in any state) on the job's RSE, in one listing. */
+  private async replicasThere(journal: JournalJob, names: readonly string[]): Promise<Set<string>> {
+    const wanted = new Set(names);
+    const there = new Set<string>();
+    for await (const line of this.rucio.lines<{
+      scope?: unknown;
+      name?: unknown;
+      rses?: Record<string, unknown>;
+    }>('POST', '/replicas/list', {
+      body: {
+        dids: names.map(name => ({ scope: journal.scope, name })),
+        all_states: true,
+        rse_expression: journal.rse,
+        sort: 'random'
       }
-    )) {
-      if (line.name === file.name && journal.rse in (line.rses ?? {})) {
-        return true;
+    })) {
+      if (
+        typeof line.name === 'string' &&
+        wanted.has(line.name) &&
+        (line.scope === undefined || line.scope === journal.scope) &&
+        journal.rse in (line.rses ?? {})
+      ) {
+        there.add(line.name);
       }
     }
-    return false;
+    return there;
   }
 
   private finish(job: LiveJob, state: JournalJob['state'], error: string | null): void {
@@ -866,13 +1176,14 @@ export class Uploads {
     }
     job.sweeping ??= (async () => {
       let clean = true;
-      for (const file of this.unsettled(job.journal)) {
+      // A few at a time: a job of many small files leaves several files half-done at once.
+      await inParallel(this.unsettled(job.journal), this.parallel, async file => {
         try {
           await this.settle(job.journal, file);
         } catch {
           clean = false;
         }
-      }
+      });
       this.save(job);
       return clean;
     })().finally(() => {

@@ -5,8 +5,8 @@ import { fetchWithinOrigin } from '../http.js';
 import { mapRucioError, rucioException, unreachable, type ErrorContext } from './errors.js';
 import { parseRucioJson } from './json.js';
 
-/** Query parameters; undefined values are left out. */
-export type Query = Record<string, string | number | boolean | undefined>;
+/** Query parameters; undefined values are left out, a list repeats its key (`lfn=a&lfn=b`). */
+export type Query = Record<string, string | number | boolean | readonly string[] | undefined>;
 
 /** Options of one request. */
 export interface RequestOptions {
@@ -177,7 +177,11 @@ export class RucioClient {
   ): Promise<{ response: Response; release: () => void }> {
     const url = new URL(this.instance.rucioUrl.replace(/\/$/, '') + path);
     for (const [key, value] of Object.entries(options.query ?? {})) {
-      if (value !== undefined) {
+      if (Array.isArray(value)) {
+        for (const item of value as readonly string[]) {
+          url.searchParams.append(key, item);
+        }
+      } else if (value !== undefined) {
         url.searchParams.set(key, String(value));
       }
     }
