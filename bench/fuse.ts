@@ -121,10 +121,12 @@ async function startCompanion(mountPoint: string, work: string): Promise<ChildPr
   writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
   const child = spawn(
     process.execPath,
-    [join(root, 'packages/companion/lib/main.js'), '--port', '0'],
+    // As the wheel starts it (dlaas/serverproxy.py, COMPANION_NODE_OPTIONS): V8's young
+    // generation at 1 MB, not up to 32 MB.
+    ['--max-semi-space-size=1', join(root, 'packages/companion/lib/main.js'), '--port', '0'],
     {
-      // As the wheel's Jupyter server proxy starts it (dlaas/serverproxy.py): two malloc arenas,
-      // not one per thread of fuse-native's.
+      // As the wheel's Jupyter server proxy starts it (COMPANION_ENVIRONMENT): two malloc
+      // arenas, not one per thread of fuse-native's.
       env: { ...process.env, DLAAS_CONFIG: file, DLAAS_LOG_LEVEL: 'warn', MALLOC_ARENA_MAX: '2' },
       stdio: ['ignore', 'ignore', 'inherit']
     }

@@ -312,8 +312,10 @@ describe('the dlaas wheel in JupyterLab', () => {
   it('when the Jupyter server has started and nothing was asked of /dlaas/ yet, then its companion already runs and answers on a socket in a private folder', async () => {
     expect(companionsAtStart).toHaveLength(1);
     const [companion] = companionsAtStart;
-    const [node, bundle, ...rest] = companion?.args ?? [];
+    const [node, semiSpace, bundle, ...rest] = companion?.args ?? [];
     expect(node).toMatch(/node$/);
+    // V8's young generation at 1 MB (serverproxy.COMPANION_NODE_OPTIONS) keeps the companion small.
+    expect(semiSpace).toBe('--max-semi-space-size=1');
     expect(bundle).toMatch(/site-packages\/dlaas\/companion\/companion\.mjs$/);
     expect(rest).toEqual([
       '--socket',
@@ -352,6 +354,7 @@ describe('the dlaas wheel in JupyterLab', () => {
         timeout: number;
         absolute_url: boolean;
         launcher_entry: { enabled: boolean };
+        environment: Record<string, string>;
       };
       error?: string;
     }
@@ -360,10 +363,12 @@ describe('the dlaas wheel in JupyterLab', () => {
 
     const found = await load(labEnv);
     expect(found.error).toBeUndefined();
-    const [node, companion, ...rest] = found.config?.command ?? [];
+    const [node, semiSpace, companion, ...rest] = found.config?.command ?? [];
     expect(node).toMatch(/node$/);
+    expect(semiSpace).toBe('--max-semi-space-size=1');
     expect(companion).toMatch(/site-packages\/dlaas\/companion\/companion\.mjs$/);
     expect(rest).toEqual(['--socket', '{unix_socket}']);
+    expect(found.config?.environment).toEqual({ MALLOC_ARENA_MAX: '2' });
     expect(found.config).toMatchObject({
       unix_socket: true,
       absolute_url: false,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ReadAhead, type ReadAheadOptions } from '../src/fuse/readahead.js';
+import { READ_AHEAD, ReadAhead, type ReadAheadOptions } from '../src/fuse/readahead.js';
 import { SharedBufferPool } from '../src/fuse/storage.js';
 
 const MiB = 1024 * 1024;
@@ -223,5 +223,61 @@ describe('read-ahead', () => {
     expect(memory.size).toBeLessThanOrEqual(2);
     expect(pool.reservedBytes).toBeLessThanOrEqual(24 * OPTIONS.chunk);
     expect(pool.canReadAhead).toBe(true);
+  });
+
+  it('when 8 files are read at once with the mount’s read-ahead and pool, then they share at most 24 MiB of reused memory, and every byte is right', async () => {
+    const size = 24 * MiB + 4321;
+    // The pool as the mount makes it (FuseMount): slabs of 16 blocks, then 8, up to 24.
+    const pool = new SharedBufferPool(READ_AHEAD.chunk, 16, 8, 24);
+    const files = Array.from({ length: 8 }, () => storage(size));
+    const memory = new Set<ArrayBufferLike>();
+    const readers = files.map(
+      s =>
+        new ReadAhead(
+          size,
+          (start, end, target, offset) => {
+            memory.add(target.buffer);
+            return s.fetch(start, end, target, offset);
+          },
+          READ_AHEAD,
+          pool
+        )
+    );
+    await Promise.all(
+      readers.map(async (reads, i) => {
+        const piece = Buffer.alloc(128 * 1024);
+        for (let at = 0; at < size; at += piece.length) {
+          const count = await reads.read(piece, piece.length, at);
+          const expected = files[i]?.bytes.subarray(at, at + piece.length) as Buffer;
+          expect(piece.subarray(0, count).equals(expected)).toBe(true);
+        }
+        reads.close();
+      })
+    );
+    // 2 MiB blocks made 48 MiB here (the companion's largest piece of memory while 8 programs
+    // read); a block per request would be a buffer per request (8 × 25).
+    expect(pool.reservedBytes).toBeLessThanOrEqual(24 * MiB);
+    expect(memory.size).toBeLessThanOrEqual(2);
+    for (const s of files) {
+      expect(s.fetches.reduce((sum, [a, b]) => sum + b - a + 1, 0)).toBe(size);
+    }
+  });
+
+  it('when one file is read sequentially with the mount’s read-ahead and pool, then several requests are in flight at once', async () => {
+    const size = 64 * MiB;
+    const s = storage(size);
+    const reads = new ReadAhead(
+      size,
+      s.fetch,
+      READ_AHEAD,
+      new SharedBufferPool(READ_AHEAD.chunk, 16, 8, 24)
+    );
+    const piece = Buffer.alloc(128 * 1024);
+    for (let at = 0; at < size; at += piece.length) {
+      await reads.read(piece, piece.length, at);
+    }
+    reads.close();
+    // The window ahead (4 to 8 MiB) in 1 MiB requests: smaller blocks must not starve one reader.
+    expect(s.mostInFlight()).toBeGreaterThanOrEqual(4);
   });
 });

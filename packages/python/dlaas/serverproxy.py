@@ -37,6 +37,13 @@ READY_TIMEOUT = 30.0
 #: 20 MB lower while 8 programs read from the folder, at the same read rate (bench:fuse).
 COMPANION_ENVIRONMENT: dict[str, str] = {"MALLOC_ARENA_MAX": "2"}
 
+#: Node.js options the companion runs with, before the bundle in its command. V8's young
+#: generation (two semi-spaces) grows to 32 MB by default; at 1 MB its short-lived objects are
+#: collected more often, each time cheaply: with a 100,000-file data lake folder the companion
+#: idles at 150 MB instead of 185, and reads as fast (bench:fuse). It bounds no heap, so nothing
+#: that fits in memory without it fails with it (unlike --max-old-space-size, not set).
+COMPANION_NODE_OPTIONS: tuple[str, ...] = ("--max-semi-space-size=1",)
+
 
 class NodeNotFoundError(RuntimeError):
     """No usable Node.js runtime was found for the companion."""
@@ -76,7 +83,8 @@ def companion_server() -> dict[str, Any]:
 
 
 def companion_command() -> list[str]:
-    """Return the command that runs the bundled companion, without where it should listen.
+    """Return the command that runs the bundled companion, without where it should listen:
+    the Node.js executable, :data:`COMPANION_NODE_OPTIONS`, then the bundle.
 
     Raises :class:`NodeNotFoundError` (see :func:`find_node`) or :class:`FileNotFoundError`, each
     with a sentence saying what to install.
@@ -86,7 +94,7 @@ def companion_command() -> list[str]:
             f"The dlaas companion is missing from this installation ({COMPANION}); "
             "reinstall dlaas from a wheel built by `npm run build:python`."
         )
-    return [find_node(), str(COMPANION)]
+    return [find_node(), *COMPANION_NODE_OPTIONS, str(COMPANION)]
 
 
 def find_node() -> str:
