@@ -523,7 +523,7 @@ async function main(): Promise<void> {
     console.log(
       [
         '',
-        `(a) the companion's upload job, POST to done: checks (scope, RSE, quota, names free in Rucio), the dataset created with its rule, then per file the PFN from Rucio, a PUT with Adler-32 and MD5 computed on the way, a HEAD that checks size and Adler-32 on the storage, the replica registered, the file attached; journal on disk at each step.`,
+        `(a) the companion's upload job, POST to done: checks (scope, RSE, quota, names free in Rucio), the dataset created with its rule, PFNs asked for many files per Rucio request, then per file a PUT with Adler-32 and MD5 computed on the way and a HEAD that checks size and Adler-32 on the storage, checked files registered and attached in groups; journal on disk at each step.`,
         `(b) curl -T of the same local files to fresh PFNs of the same RSE, in one curl process: the PUT only (no checksum, no check, nothing registered).`,
         `(c) the companion's download job, POST to done: files and replicas listed from Rucio, each file a GET into <file>.part with its Adler-32 computed and compared to Rucio's, then renamed; journal on disk.`,
         `(d) curl GET of the same PFNs into files, in one curl process: the bytes only.`
