@@ -9,7 +9,7 @@ import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { downloadRootOf } from '../config.js';
 import { didString, pathAmbiguity, type DidRef } from '../did.js';
 import { AppError, badRequest } from '../errors.js';
-import { StorageReader, storageHeaders } from '../fuse/storage.js';
+import { StorageReader, storageHeaders, storageTls } from '../fuse/storage.js';
 import { log } from '../log.js';
 import { inParallel } from '../parallel.js';
 import { DEFAULT_REQUEST_TIMEOUT_SECONDS, didPath, type RucioClient } from '../rucio/client.js';
@@ -128,15 +128,9 @@ export class DownloadJobs {
     private readonly options: DownloadOptions = downloadOptionsOf(rucio)
   ) {
     const instance = rucio.instance;
-    const tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+    let tls: { ca?: string; cert?: string; key?: string } = {};
     try {
-      if (instance.caBundle) {
-        tls.ca = readFileSync(instance.caBundle);
-      }
-      if (instance.auth.method === 'x509') {
-        tls.cert = readFileSync(instance.auth.cert);
-        tls.key = readFileSync(instance.auth.key ?? instance.auth.cert);
-      }
+      tls = storageTls(instance);
     } catch (error) {
       log('warn', 'the certificate files for https storage could not be read', {
         instance: instance.name,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { once } from 'node:events';
@@ -7,7 +7,7 @@ import { Adler32 } from '../adler32.js';
 import type { CredentialSource } from '../auth/credentials.js';
 import type { InstanceConfig } from '../config.js';
 import { AppError } from '../errors.js';
-import { StorageReader, storageHeaders } from '../fuse/storage.js';
+import { StorageReader, storageHeaders, storageTls } from '../fuse/storage.js';
 import { DEFAULT_REQUEST_TIMEOUT_SECONDS } from '../rucio/client.js';
 import { tame } from '../rucio/errors.js';
 
@@ -201,16 +201,8 @@ export class StorageWriter {
 
   private tlsOptions(): { ca?: string; cert?: string; key?: string } {
     if (this.tls === undefined) {
-      const tls: { ca?: string; cert?: string; key?: string } = {};
-      const auth = this.instance.auth;
       try {
-        if (this.instance.caBundle) {
-          tls.ca = readFileSync(this.instance.caBundle, 'utf8');
-        }
-        if (auth.method === 'x509') {
-          tls.cert = readFileSync(auth.cert, 'utf8');
-          tls.key = readFileSync(auth.key ?? auth.cert, 'utf8');
-        }
+        this.tls = storageTls(this.instance);
       } catch (error) {
         throw new AppError(
           502,
@@ -218,7 +210,6 @@ export class StorageWriter {
           `The certificate files for https storage could not be read (${tame((error as Error).message)}). Tell the hub's admins to fix the companion's configuration.`
         );
       }
-      this.tls = tls;
     }
     return this.tls;
   }

@@ -6,6 +6,22 @@ import { log } from '../log.js';
 import { AppError } from '../errors.js';
 
 /**
+ * What https storage needs from the instance's files: its CA bundle, and the user's certificate
+ * and key when the instance signs in with X.509. Throws the file system's error when a file cannot
+ * be read; each user of storage says so in its own way.
+ */
+export function storageTls(instance: InstanceConfig): { ca?: string; cert?: string; key?: string } {
+  const tls: { ca?: string; cert?: string; key?: string } = {};
+  if (instance.caBundle) {
+    tls.ca = readFileSync(instance.caBundle, 'utf8');
+  }
+  if (instance.auth.method === 'x509') {
+    tls.cert = readFileSync(instance.auth.cert, 'utf8');
+    tls.key = readFileSync(instance.auth.key ?? instance.auth.cert, 'utf8');
+  }
+  return tls;
+}
+/**
  * Whether the path of a URL or PFN has a `.` or `..` segment (also written `%2e`), which every
  * URL parser resolves: such a PFN cannot name its own file in a request.
  */
@@ -228,16 +244,9 @@ export class StorageReader {
   /** The storage thread, started on first use (it reads the certificate files once). */
   private get storage(): Worker {
     if (!this.thread) {
-      const auth = this.instance.auth;
-      const tls: StorageThreadOptions['tls'] = {};
+      let tls: StorageThreadOptions['tls'] = {};
       try {
-        if (this.instance.caBundle) {
-          tls.ca = readFileSync(this.instance.caBundle, 'utf8');
-        }
-        if (auth.method === 'x509') {
-          tls.cert = readFileSync(auth.cert, 'utf8');
-          tls.key = readFileSync(auth.key ?? auth.cert, 'utf8');
-        }
+        tls = storageTls(this.instance);
       } catch (error) {
         this.tlsProblem = `the certificate files for https storage could not be read (${(error as Error).message})`;
       }
