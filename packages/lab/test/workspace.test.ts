@@ -337,16 +337,20 @@ describe.skipIf(CANNOT_MOUNT !== null)('the workspace, with a real FUSE mount', 
     const exited = once(mounter, 'exit');
     mounter.kill('SIGKILL');
     await exited;
-    // The kernel cuts the connection once the killed process's file handles are gone.
+    // The kernel cuts the connection once the killed process's file handles are gone: on a busy
+    // machine that takes longer than expect.poll's default second.
     await expect
-      .poll(() => {
-        try {
-          lstatSync(folder);
-          return 'answers';
-        } catch (error) {
-          return (error as NodeJS.ErrnoException).code;
-        }
-      })
+      .poll(
+        () => {
+          try {
+            lstatSync(folder);
+            return 'answers';
+          } catch (error) {
+            return (error as NodeJS.ErrnoException).code;
+          }
+        },
+        { timeout: 15_000 }
+      )
       .toBe('ENOTCONN');
     expect(prepareWorkspace(join(dir, 'ws'), scratch, null)).toEqual({
       mode: 'fuse',
