@@ -1,7 +1,7 @@
 import type { AuthStatus } from '@dlaas/api';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,6 +23,8 @@ let work: string;
 let hub: ChildProcess | undefined;
 let hubUrl: string;
 let hubApi: string;
+/** Where the hub writes its log (kept in the work folder, shown when a login is refused). */
+let hubLog: string;
 let companion: RunningCompanion;
 let api: CompanionClient;
 
@@ -59,34 +61,50 @@ c.JupyterHub.load_roles = [
 /**
  * Logs alice in at the hub's login form, which stores her auth_state. The hub API answers before
  * the hub has given the proxy its routes, so this waits until the public login page itself is
- * served with its XSRF field.
+ * served with its XSRF field. A refused login (once seen in CI: a 403 whose cause the hub's log
+ * did not keep) is tried again with a fresh page, twice; then the test fails with the hub's
+ * sentence and the end of its log.
  */
 async function logInAlice(): Promise<void> {
-  let cookie = '';
-  let xsrf: string | undefined;
-  for (let i = 0; i < 240 && xsrf === undefined; i++) {
+  const refusals: string[] = [];
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const { cookie, xsrf } = await loginPage();
+    const login = await fetch(`${hubUrl}/hub/login`, {
+      method: 'POST',
+      headers: { Cookie: cookie, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _xsrf: xsrf, username: 'alice', password: 'any' }),
+      redirect: 'manual'
+    });
+    if (login.status === 302) {
+      return;
+    }
+    const page = await login.text();
+    const sentence = /class="login_error">\s*([^<]*)</.exec(page)?.[1] ?? page.slice(0, 300);
+    refusals.push(`${login.status}: ${sentence.trim()}`);
+  }
+  throw new Error(
+    `JupyterHub refused alice's login three times (${refusals.join('; ')}). ` +
+      `The end of its log:\n${readFileSync(hubLog, 'utf8').split('\n').slice(-40).join('\n')}`
+  );
+}
+
+/** The hub's public login page: its cookies and XSRF field, once the proxy serves it (60 s). */
+async function loginPage(): Promise<{ cookie: string; xsrf: string }> {
+  for (let i = 0; i < 240; i++) {
     const page = await fetch(`${hubUrl}/hub/login`).catch(() => undefined);
     if (page?.ok) {
-      cookie = page.headers
+      const cookie = page.headers
         .getSetCookie()
         .map(c => c.split(';')[0])
         .join('; ');
-      xsrf = /name="_xsrf" value="([^"]+)"/.exec(await page.text())?.[1];
+      const xsrf = /name="_xsrf" value="([^"]+)"/.exec(await page.text())?.[1];
+      if (xsrf !== undefined) {
+        return { cookie, xsrf };
+      }
     }
-    if (xsrf === undefined) {
-      await sleep(250);
-    }
+    await sleep(250);
   }
-  if (xsrf === undefined) {
-    throw new Error(`JupyterHub's login page at ${hubUrl}/hub/login did not come up within 60 s`);
-  }
-  const login = await fetch(`${hubUrl}/hub/login`, {
-    method: 'POST',
-    headers: { Cookie: cookie, 'Content-Type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ _xsrf: xsrf, username: 'alice', password: 'any' }),
-    redirect: 'manual'
-  });
-  expect(login.status).toBe(302);
+  throw new Error(`JupyterHub's login page at ${hubUrl}/hub/login did not come up within 60 s`);
 }
 
 beforeAll(async () => {
@@ -96,10 +114,12 @@ beforeAll(async () => {
   writeFileSync(join(work, 'jupyterhub_config.py'), hubConfig(ports));
   hubUrl = `http://127.0.0.1:${ports.public}`;
   hubApi = `http://127.0.0.1:${ports.hub}/hub/api`;
+  hubLog = join(work, 'hub.log');
+  const logFd = openSync(hubLog, 'a');
   hub = spawn(join(HUB_VENV, 'bin', 'jupyterhub'), ['-f', 'jupyterhub_config.py'], {
     cwd: work,
     detached: true,
-    stdio: 'ignore',
+    stdio: ['ignore', logFd, logFd],
     env: {
       ...process.env,
       PATH: `${join(HUB_VENV, 'bin')}:${process.env['PATH'] ?? ''}`,
@@ -108,6 +128,7 @@ beforeAll(async () => {
       HUB_TEST_SERVICE_TOKEN: SERVICE_TOKEN
     }
   });
+  closeSync(logFd);
   await logInAlice();
   // The token a hub hands alice's server (JUPYTERHUB_API_TOKEN), with the auth_state scope.
   const created = await fetch(`${hubApi}/users/alice/tokens`, {

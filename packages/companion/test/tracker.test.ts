@@ -85,6 +85,42 @@ describe('the rule tracker', () => {
     availabilities.dispose();
   });
 
+  it('when a rule turns OK, then AVAILABLE is told only once the local paths know its files', async () => {
+    rucioTransport(2);
+    const prepared: string[] = [];
+    let ready: () => void = () => undefined;
+    const folder = new Promise<void>(resolvePromise => {
+      ready = resolvePromise;
+    });
+    const availabilities = new Availabilities(
+      new RucioClient(instance, credentials),
+      { intervalMs: 10, maxIntervalMs: 10 },
+      {
+        prepare: did => {
+          prepared.push(`${did.scope}:${did.name}`);
+          return folder;
+        },
+        localPath: () => null
+      }
+    );
+    const states: string[] = [];
+    availabilities.on('availability', a => states.push(a.state));
+    expect((await availabilities.availability({ scope: 'cta', name: 'big' })).state).toBe(
+      'REPLICATING'
+    );
+    for (let i = 0; i < 100 && prepared.length === 0; i++) {
+      await new Promise(resolvePromise => setTimeout(resolvePromise, 10));
+    }
+    expect(prepared).toEqual(['cta:big']);
+    expect(states).toEqual([]);
+    ready();
+    for (let i = 0; i < 100 && states.length === 0; i++) {
+      await new Promise(resolvePromise => setTimeout(resolvePromise, 10));
+    }
+    expect(states).toEqual(['AVAILABLE']);
+    availabilities.dispose();
+  });
+
   it('when nothing changes, then the tracker backs off', async () => {
     const requests = rucioTransport(1_000_000);
     const availabilities = new Availabilities(new RucioClient(instance, credentials), {

@@ -272,7 +272,18 @@ export class Availabilities extends EventEmitter<{
     if (rule && (!TERMINAL.has(rule.state) || size.open)) {
       this.watch(did, rule.id, availability, { open: size.open, asked: true });
     }
+    await this.localPathsFor(availability, did);
     return availability;
+  }
+
+  /**
+   * Once a DID is AVAILABLE, waits until its files have their local paths (the data lake folder
+   * lists what Rucio has on the scratch RSE now), so that whoever is told AVAILABLE finds them.
+   */
+  private async localPathsFor(availability: Availability, did: DidRef): Promise<void> {
+    if (availability.state === 'AVAILABLE') {
+      await this.paths.prepare(did);
+    }
   }
 
   /**
@@ -578,6 +589,7 @@ export class Availabilities extends EventEmitter<{
             entry.last = text;
             changed = true;
             this.forgetPaths(entry.did);
+            await this.localPathsFor(availability, entry.did);
             this.emit('availability', availability);
           }
           if (rule.state !== 'STUCK') {

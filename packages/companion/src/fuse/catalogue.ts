@@ -154,6 +154,14 @@ export class ScratchCatalogue {
   private readonly rules = new Map<string, RuleEntry>();
   private readings = 0;
 
+  /**
+   * Whether some rule was still under way (or stuck) when last listed: the tree may lack files
+   * that are on the scratch RSE by now.
+   */
+  get settling(): boolean {
+    return [...this.rules.values()].some(entry => !entry.key.startsWith('OK/'));
+  }
+
   /** Whether this is the first reading (whose result is news even when empty). */
   private get first(): boolean {
     return this.readings === 1;

@@ -372,9 +372,11 @@ export class ScratchMount implements LocalPathSource {
   }
 
   /**
-   * Makes sure the tree knows `did` (a file or a collection) if Rucio does: when it does not, reads
-   * the user's rules once more (a DID made available a moment ago), and resolves as soon as the
-   * DID shows up, or when that reading ends without it.
+   * Makes sure the tree knows `did` (a file or a collection) as Rucio does now. When it does not
+   * know it, reads the user's rules once more (a DID made available a moment ago) and resolves as
+   * soon as the DID shows up, or when that reading ends without it. When it knows it but some
+   * rule was listed while still under way, waits for one more reading, so that a collection whose
+   * rule went OK a moment ago is not shown with the files it had then.
    */
   async prepare(did: DidRef): Promise<void> {
     if (!this.mounted) {
@@ -382,11 +384,15 @@ export class ScratchMount implements LocalPathSource {
     }
     const key = didString(did);
     const known = (): boolean => this.tree.files.has(key) || this.tree.collections.has(key);
-    if (known()) {
+    if (known() && !this.catalogue.settling) {
       return;
     }
     // A reading that started before this call may have missed the DID; one more after it may not.
     const reading = this.refresh();
+    if (known()) {
+      await reading;
+      return;
+    }
     while (!known()) {
       const changed = new Promise<boolean>(resolvePromise => this.waiters.add(resolvePromise));
       if (!(await Promise.race([changed, reading.then(() => false)]))) {
