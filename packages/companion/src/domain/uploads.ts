@@ -598,7 +598,7 @@ export class Uploads {
       }
       // Whatever the failure, what was put but not registered goes (or is kept for the sweep).
       await this.settle(journal, file).catch(() => undefined);
-      this.save(job);
+      this.saveFiles(job, [file]);
     };
     await inParallel(journal.files, this.parallel, async file => {
       if (file.phase === 'done' || file.cancelled) {
@@ -739,7 +739,7 @@ export class Uploads {
       file.pfn = pfn;
       file.adler32 = null;
       file.md5 = null;
-      this.save(job);
+      this.saveFiles(job, [file]);
       job.sending.set(file.name, 0);
       const sent = await this.writer.put(
         pfn,
@@ -767,7 +767,7 @@ export class Uploads {
       file.adler32 = sent.adler32;
       file.md5 = sent.md5;
       file.phase = 'uploaded';
-      this.save(job);
+      this.saveFiles(job, [file]);
     }
     job.shown.set(file.name, 'registering');
   }
@@ -836,7 +836,10 @@ export class Uploads {
           await this.registerOneByOne(journal, unregistered, error, fail);
         }
       }
-      this.save(job);
+      this.saveFiles(
+        job,
+        unregistered.map(e => e.file)
+      );
     }
     const attachable = group.filter(e => !failed.has(e) && e.file.phase === 'registered');
     if (attachable.length > 0) {
@@ -861,7 +864,10 @@ export class Uploads {
         job.sending.delete(entry.file.name);
       }
     }
-    this.save(job);
+    this.saveFiles(
+      job,
+      attachable.map(e => e.file)
+    );
     for (const entry of attachable) {
       if (!failed.has(entry)) {
         entry.done();
@@ -1294,8 +1300,19 @@ export class Uploads {
   // ---------------------------------------------------------------- progress
 
   private save(job: LiveJob): void {
+    this.write(() => this.journal.save(job.journal));
+  }
+
+  /** Saves the state of some of a job's files (a line each in the journal's log). */
+  private saveFiles(job: LiveJob, files: readonly JournalFile[]): void {
+    if (files.length > 0) {
+      this.write(() => this.journal.saveFiles(job.journal, files));
+    }
+  }
+
+  private write(saving: () => void): void {
     try {
-      this.journal.save(job.journal);
+      saving();
     } catch (error) {
       log('error', 'the upload journal could not be written', {
         folder: this.journal.folder,
