@@ -16,6 +16,7 @@ import {
   transferProgressText,
   putJob,
   transferStatusText,
+  useFailedTransferFiles,
   useJobActions,
   type IJobKind,
   type IJobMutations
@@ -30,12 +31,6 @@ export const downloadKeys = {
   failedFiles: (instance: string, id: string) =>
     ['dlaas', instance, 'downloads', id, 'failed'] as const
 };
-
-/** How many failed files {@link useFailedFiles} shows at most. */
-export const FAILED_FILES_SHOWN = 10;
-
-/** Files of a job read per request while looking for its failed ones. */
-const FAILED_FILES_WINDOW = 1000;
 
 /**
  * How often a list of download jobs is read again: every second while a job runs, else not at
@@ -85,14 +80,17 @@ export function downloadedPath(job: Download, isFile: boolean): string {
 }
 
 /** Download jobs, for a {@link JobTracker}. */
-export const downloadJobs: IJobKind<DownloadsResponse, Download> = {
+export const downloadJobs: IJobKind<DownloadsResponse, Download, DownloadFile> = {
   listKey: instance => downloadKeys.list(instance),
   read: (client, instance) => client.downloads(instance),
   jobs: answer => answer.downloads,
   answer: downloads => ({ downloads }),
   cancel: (client, instance, id) => client.cancelDownload(instance, id),
   retry: (client, instance, id) => client.retryDownload(instance, id),
-  remove: (client, instance, id) => client.removeDownload(instance, id)
+  remove: (client, instance, id) => client.removeDownload(instance, id),
+  failedFilesKey: (instance, id) => downloadKeys.failedFiles(instance, id),
+  files: async (client, instance, id, offset, limit) =>
+    (await client.download(instance, id, offset, limit)).files
 };
 
 /**
@@ -151,36 +149,11 @@ export function useDownloadOf(instance: string, did: string) {
 }
 
 /**
- * The first {@link FAILED_FILES_SHOWN} failed files of a job, each with its sentence, read window
- * after window when `enabled` (the user asked which files failed); `more` says whether the job
- * has failed files beyond them.
+ * The first few failed files of a download, each with its sentence, read when `enabled` (see
+ * {@link useFailedTransferFiles}).
  */
 export function useFailedFiles(job: Download, enabled: boolean) {
-  const { client } = useDataLake();
-  return useQuery<{ files: DownloadFile[]; more: boolean }, DataLakeError>({
-    // A new try of the job (its failures counted anew) reads them again.
-    queryKey: [...downloadKeys.failedFiles(job.instance, job.id), job.finishedAt],
-    queryFn: async () => {
-      const files: DownloadFile[] = [];
-      for (let offset = 0; ; offset += FAILED_FILES_WINDOW) {
-        const { files: window } = await client.download(
-          job.instance,
-          job.id,
-          offset,
-          FAILED_FILES_WINDOW
-        );
-        files.push(...window.items.filter(file => file.state === 'failed'));
-        const end = offset + window.items.length;
-        if (files.length > FAILED_FILES_SHOWN || window.items.length === 0 || end >= window.total) {
-          return {
-            files: files.slice(0, FAILED_FILES_SHOWN),
-            more: files.length > FAILED_FILES_SHOWN || job.filesFailed > FAILED_FILES_SHOWN
-          };
-        }
-      }
-    },
-    enabled
-  });
+  return useFailedTransferFiles(downloadJobs, job, enabled);
 }
 
 /** Starts a download of a DID into the instance's default folder. */

@@ -10,6 +10,7 @@ import { Signal, type ISignal } from '@lumino/signaling';
 import {
   QueryObserver,
   useMutation,
+  useQuery,
   useQueryClient,
   type Query,
   type QueryClient,
@@ -29,6 +30,12 @@ export const JOB_POLL_MS = 1000;
  */
 export const JOB_RETRY_MS = 10_000;
 
+/** How many failed files {@link useFailedTransferFiles} shows at most. */
+export const FAILED_FILES_SHOWN = 10;
+
+/** Files of a job read per request while looking for its failed ones. */
+const FAILED_FILES_WINDOW = 1000;
+
 /** The fields download and upload jobs share (the companion names them alike). */
 export interface ITransferJob {
   id: string;
@@ -41,6 +48,8 @@ export interface ITransferJob {
   bytesDone: number;
   bytesPerSecond: number;
   secondsLeft: number | null;
+  /** When the job last ended, ISO 8601; null while it runs. */
+  finishedAt: string | null;
   error?: string;
 }
 
@@ -151,8 +160,24 @@ export function jobsRefetchInterval<R>(
   };
 }
 
-/** One kind of job (downloads, uploads): where its list is cached and how it is read. */
-export interface IJobKind<R, J extends ITransferJob> {
+/** One file of a job, as far as the jobs' shared views read it. */
+export interface ITransferFile {
+  /** `failed` for a file that failed (the companion names the other states by kind). */
+  state: string;
+}
+
+/** One window of a job's files, as the companion serves them. */
+export interface ITransferFileWindow<F extends ITransferFile> {
+  items: F[];
+  /** How many files the job has in all. */
+  total: number;
+}
+
+/**
+ * One kind of job (downloads, uploads): where its list is cached, how it is read, and how the
+ * files of one of its jobs are read.
+ */
+export interface IJobKind<R, J extends ITransferJob, F extends ITransferFile = ITransferFile> {
   /** The react-query key of an instance's list, shared with the panel's views. */
   listKey(instance: string): readonly unknown[];
   /** Reads an instance's list from the companion. */
@@ -165,6 +190,16 @@ export interface IJobKind<R, J extends ITransferJob> {
   cancel(client: DataLakeClient, instance: string, id: string): Promise<J>;
   retry(client: DataLakeClient, instance: string, id: string): Promise<J>;
   remove(client: DataLakeClient, instance: string, id: string): Promise<void>;
+  /** The react-query key of a job's failed files (the job's `finishedAt` is added to it). */
+  failedFilesKey(instance: string, id: string): readonly unknown[];
+  /** Reads one window of a job's files: from `offset`, at most `limit` of them. */
+  files(
+    client: DataLakeClient,
+    instance: string,
+    id: string,
+    offset: number,
+    limit: number
+  ): Promise<ITransferFileWindow<F>>;
 }
 
 /**
@@ -385,4 +420,42 @@ export function stateLabel(
     default:
       return job.state;
   }
+}
+
+/** The first failed files of a job, and whether it has more. */
+export interface IFailedTransferFiles<F> {
+  files: F[];
+  more: boolean;
+}
+
+/**
+ * The first {@link FAILED_FILES_SHOWN} failed files of a job of `kind`, each with its sentence,
+ * read window after window when `enabled` (the user asked which files failed); `more` says
+ * whether the job has failed files beyond them.
+ */
+export function useFailedTransferFiles<R, J extends ITransferJob, F extends ITransferFile>(
+  kind: IJobKind<R, J, F>,
+  job: J,
+  enabled: boolean
+) {
+  const { client } = useDataLake();
+  return useQuery<IFailedTransferFiles<F>, DataLakeError>({
+    // A new try of the job (its failures counted anew) reads them again.
+    queryKey: [...kind.failedFilesKey(job.instance, job.id), job.finishedAt],
+    queryFn: async () => {
+      const files: F[] = [];
+      for (let offset = 0; ; offset += FAILED_FILES_WINDOW) {
+        const window = await kind.files(client, job.instance, job.id, offset, FAILED_FILES_WINDOW);
+        files.push(...window.items.filter(file => file.state === 'failed'));
+        const end = offset + window.items.length;
+        if (files.length > FAILED_FILES_SHOWN || window.items.length === 0 || end >= window.total) {
+          return {
+            files: files.slice(0, FAILED_FILES_SHOWN),
+            more: files.length > FAILED_FILES_SHOWN || job.filesFailed > FAILED_FILES_SHOWN
+          };
+        }
+      }
+    },
+    enabled
+  });
 }

@@ -4,6 +4,7 @@
  * takes, and the {@link UploadTracker} for the status bar and the notifications.
  */
 import type {
+  UploadFile,
   UploadJob,
   UploadRequest,
   UploadRse,
@@ -23,6 +24,7 @@ import {
   transferProgressText,
   putJob,
   transferStatusText,
+  useFailedTransferFiles,
   useJobActions,
   type IJobKind,
   type IJobMutations
@@ -33,7 +35,9 @@ export const uploadKeys = {
   list: (instance: string) => ['dlaas', instance, 'uploads'] as const,
   targets: (instance: string) => ['dlaas', instance, 'upload-targets'] as const,
   datasets: (instance: string, scope: string) =>
-    ['dlaas', instance, 'upload-datasets', scope] as const
+    ['dlaas', instance, 'upload-datasets', scope] as const,
+  failedFiles: (instance: string, id: string) =>
+    ['dlaas', instance, 'uploads', id, 'failed'] as const
 };
 
 /**
@@ -141,14 +145,17 @@ export function uploadStatusText(
 }
 
 /** Upload jobs, for a {@link JobTracker}. */
-export const uploadJobs: IJobKind<UploadsResponse, UploadJob> = {
+export const uploadJobs: IJobKind<UploadsResponse, UploadJob, UploadFile> = {
   listKey: instance => uploadKeys.list(instance),
   read: (client, instance) => client.uploads(instance),
   jobs: answer => answer.uploads,
   answer: uploads => ({ uploads }),
   cancel: async (client, instance, id) => (await client.cancelUpload(instance, id)).upload,
   retry: async (client, instance, id) => (await client.retryUpload(instance, id)).upload,
-  remove: (client, instance, id) => client.removeUpload(instance, id)
+  remove: (client, instance, id) => client.removeUpload(instance, id),
+  failedFilesKey: (instance, id) => uploadKeys.failedFiles(instance, id),
+  files: async (client, instance, id, offset, limit) =>
+    (await client.upload(instance, id, offset, limit)).files
 };
 
 /** How often a list of upload jobs is read again (see {@link jobsRefetchInterval}). */
@@ -203,6 +210,14 @@ export function useUploads(instance: string) {
     queryFn: () => client.uploads(instance),
     refetchInterval: uploadsRefetchInterval
   });
+}
+
+/**
+ * The first few failed files of an upload, each with its sentence, read when `enabled` (see
+ * {@link useFailedTransferFiles}).
+ */
+export function useFailedUploadFiles(job: UploadJob, enabled: boolean) {
+  return useFailedTransferFiles(uploadJobs, job, enabled);
 }
 
 /** What the user may upload to on `instance`. */

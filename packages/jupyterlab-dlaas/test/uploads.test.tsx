@@ -277,6 +277,19 @@ describe('the upload form', () => {
   });
 });
 
+/** The Uploads list of `lake` (no form), and its item of the job user.alice:results.v1. */
+async function jobItem(lake: ReturnType<typeof testContext>): Promise<HTMLElement> {
+  lake.render(
+    <UploadsView
+      instance="lake"
+      paths={null}
+      onFormClosed={() => undefined}
+      onClose={() => undefined}
+    />
+  );
+  return screen.findByRole('listitem', { name: 'user.alice:results.v1' });
+}
+
 describe('the Uploads list (the job view shared with downloads)', () => {
   it('when an upload runs, then its progress reads in files, bytes, rate and time left, and Cancel stops it', async () => {
     let jobs = [job()];
@@ -291,15 +304,7 @@ describe('the Uploads list (the job view shared with downloads)', () => {
         }
       })
     );
-    lake.render(
-      <UploadsView
-        instance="lake"
-        paths={null}
-        onFormClosed={() => undefined}
-        onClose={() => undefined}
-      />
-    );
-    const item = await screen.findByRole('listitem', { name: 'user.alice:results.v1' });
+    const item = await jobItem(lake);
     expect(
       within(item).getByText('1 of 2 files · 10 MiB of 20 MiB · 5.0 MiB/s · 2 s left')
     ).toBeTruthy();
@@ -309,6 +314,63 @@ describe('the Uploads list (the job view shared with downloads)', () => {
     expect(within(item).getByRole('button', { name: 'Remove' }).title).toBe(
       'Remove this upload from the list; user.alice:results.v1 stays in the lake'
     );
+  });
+
+  it('when some files of an upload failed and the user asks which, then each failed file shows with its local path, the DID it was to become and its sentence, and a leftover says Retry removes it', async () => {
+    const file = (
+      name: string,
+      state: 'done' | 'failed',
+      error: string | null,
+      leftover = false
+    ) => ({
+      path: `/work/results/${name}`,
+      name: `results.v1/${name}`,
+      bytesTotal: 10,
+      bytesDone: state === 'done' ? 10 : 0,
+      state,
+      adler32: null,
+      md5: null,
+      error,
+      leftover
+    });
+    const failedJob = job({
+      state: 'failed',
+      filesTotal: 3,
+      filesDone: 1,
+      filesFailed: 2,
+      bytesPerSecond: 0,
+      secondsLeft: null,
+      finishedAt: '2026-12-02T10:05:00Z',
+      error: '2 of the 3 files failed. Retry goes on with them.'
+    });
+    const lake = testContext(
+      companion(() => [failedJob], {
+        'GET api/instances/lake/uploads/up-1': {
+          upload: failedJob,
+          files: {
+            items: [
+              file('a.csv', 'done', null),
+              file('b.csv', 'failed', 'The storage refused the file: it is full.'),
+              file('c.csv', 'failed', 'The storage did not answer.', true)
+            ],
+            offset: 0,
+            limit: 1000,
+            total: 3,
+            complete: true
+          }
+        }
+      })
+    );
+    const item = await jobItem(lake);
+    await userEvent.click(within(item).getByText('Which files failed'));
+    const details = within(item).getByRole('group');
+    const files = await within(details).findAllByRole('listitem');
+    expect(files.map(f => f.textContent)).toEqual([
+      '/work/results/b.csv (to become user.alice:results.v1/b.csv) The storage refused the file: it is full.',
+      '/work/results/c.csv (to become user.alice:results.v1/c.csv) The storage did not answer. Bytes of it may still be on the storage (it could not be reached to delete them); Retry removes them before anything else.'
+    ]);
+    expect(within(details).getByText('/work/results/b.csv').tagName).toBe('STRONG');
+    expect(lake.calls.find(c => c.path.endsWith('/uploads/up-1'))?.query.get('limit')).toBe('1000');
   });
 
   it('when uploads run, then the status bar sums their files and rates', () => {

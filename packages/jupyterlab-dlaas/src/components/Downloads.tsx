@@ -11,11 +11,10 @@ import {
   useFailedFiles,
   useStartDownload
 } from '../downloads';
-import { formatCount } from '../format';
 import { failureOf } from '../hooks';
 import { isActive, stateLabel } from '../transfers';
 import { ErrorMessage, QueryFailure } from './ErrorMessage';
-import { TransferJobList, TransferJobView, TransferProgress } from './Transfers';
+import { FailedFiles, TransferJobList, TransferJobView, TransferProgress } from './Transfers';
 
 /** Props of {@link DownloadBlock}. */
 export interface IDownloadBlockProps {
@@ -153,40 +152,30 @@ export function DownloadJob(props: {
         </>
       }
     >
-      {job.filesFailed > 0 && !isActive(job) && <FailedFiles job={job} />}
+      {job.filesFailed > 0 && !isActive(job) && <FailedDownloadFiles job={job} />}
     </TransferJobView>
   );
 }
 
-/** Which files of a job failed and why, read when the user opens it. */
-function FailedFiles(props: { job: Download }): JSX.Element {
-  const { trans } = useDataLake();
+/** Which files of a download failed and why, read when the user opens it. */
+function FailedDownloadFiles(props: { job: Download }): JSX.Element {
   const [open, setOpen] = useState(false);
   const failed = useFailedFiles(props.job, open);
   return (
-    <details
-      className="jp-DataLake-section jp-DataLake-failedFiles"
-      onToggle={event => setOpen((event.target as HTMLDetailsElement).open)}
-    >
-      <summary>{trans.__('Which files failed')}</summary>
-      <QueryFailure failure={failureOf(failed)} onRetry={() => void failed.refetch()} />
-      {failed.isLoading && !failureOf(failed) && <p>{trans.__('Reading the files…')}</p>}
-      {failed.data && (
-        <ul>
-          {failed.data.files.map(file => (
-            <li key={`${file.scope}:${file.name}`}>
-              <strong>
-                {file.scope}:{file.name}
-              </strong>
-              {file.error ? ` ${file.error}` : ''}
-            </li>
-          ))}
-        </ul>
+    <FailedFiles
+      failed={failed}
+      filesFailed={props.job.filesFailed}
+      onToggle={setOpen}
+      keyOf={file => `${file.scope}:${file.name}`}
+      renderFile={file => (
+        <>
+          <strong>
+            {file.scope}:{file.name}
+          </strong>
+          {file.error ? ` ${file.error}` : ''}
+        </>
       )}
-      {failed.data?.more && (
-        <p>{trans.__('And more: %1 files failed in all.', formatCount(props.job.filesFailed))}</p>
-      )}
-    </details>
+    />
   );
 }
 

@@ -3,8 +3,15 @@ import type { UseQueryResult } from '@tanstack/react-query';
 import React from 'react';
 import type { DataLakeError } from '../client';
 import { useDataLake } from '../context';
+import { formatCount } from '../format';
 import { failureOf } from '../hooks';
-import { canRetry, isActive, type IJobMutations, type ITransferJob } from '../transfers';
+import {
+  canRetry,
+  isActive,
+  type IFailedTransferFiles,
+  type IJobMutations,
+  type ITransferJob
+} from '../transfers';
 import { ErrorMessage, QueryFailure } from './ErrorMessage';
 
 /** A job's progress: a bar of the bytes (indeterminate while `preparing`), and `text`. */
@@ -147,5 +154,45 @@ export function TransferJobList<J extends ITransferJob>(props: {
         ))}
       </ul>
     </section>
+  );
+}
+
+/**
+ * Which files of a job failed and why: a "Which files failed" section that tells `onToggle` when
+ * the user opens it (so that `failed`, from {@link useFailedTransferFiles}, is read then), and
+ * lists each failed file as `renderFile` shows it, then how many failed in all when they are more.
+ */
+export function FailedFiles<F>(props: {
+  failed: UseQueryResult<IFailedTransferFiles<F>, DataLakeError>;
+  /** How many files of the job failed. */
+  filesFailed: number;
+  onToggle(open: boolean): void;
+  /** A key of one file, unique in the job. */
+  keyOf(file: F): string;
+  /** One file's line: what it is, then why it failed. */
+  renderFile(file: F): React.ReactNode;
+}): JSX.Element {
+  const { trans } = useDataLake();
+  const { failed } = props;
+  const failure = failureOf(failed);
+  return (
+    <details
+      className="jp-DataLake-section jp-DataLake-failedFiles"
+      onToggle={event => props.onToggle((event.target as HTMLDetailsElement).open)}
+    >
+      <summary>{trans.__('Which files failed')}</summary>
+      <QueryFailure failure={failure} onRetry={() => void failed.refetch()} />
+      {failed.isLoading && !failure && <p>{trans.__('Reading the files…')}</p>}
+      {failed.data && (
+        <ul>
+          {failed.data.files.map(file => (
+            <li key={props.keyOf(file)}>{props.renderFile(file)}</li>
+          ))}
+        </ul>
+      )}
+      {failed.data?.more && (
+        <p>{trans.__('And more: %1 files failed in all.', formatCount(props.filesFailed))}</p>
+      )}
+    </details>
   );
 }

@@ -10,15 +10,16 @@ import {
   proposedDatasetName,
   quotaText,
   uploadProgressText,
+  useFailedUploadFiles,
   useScopeDatasets,
   useStartUpload,
   useUploadActions,
   useUploadTargets,
   useUploads
 } from '../uploads';
-import { stateLabel } from '../transfers';
+import { isActive, stateLabel } from '../transfers';
 import { ErrorMessage, QueryFailure } from './ErrorMessage';
-import { TransferJobList, TransferJobView, TransferProgress } from './Transfers';
+import { FailedFiles, TransferJobList, TransferJobView, TransferProgress } from './Transfers';
 
 /** Seconds in a day: the form asks for the lifetime in days. */
 const DAY = 86400;
@@ -293,7 +294,10 @@ export function UploadForm(props: IUploadFormProps): JSX.Element {
   );
 }
 
-/** One upload: its state, progress, sentence, skipped entries, and the buttons its state allows. */
+/**
+ * One upload: its state, progress, sentence, skipped entries, which files failed, and the buttons
+ * its state allows.
+ */
 export function UploadJobView(props: { job: UploadJob; instance: string }): JSX.Element {
   const { trans } = useDataLake();
   const { job } = props;
@@ -340,7 +344,38 @@ export function UploadJobView(props: { job: UploadJob; instance: string }): JSX.
           </ul>
         </details>
       )}
+      {job.filesFailed > 0 && !isActive(job) && <FailedUploadFiles job={job} />}
     </TransferJobView>
+  );
+}
+
+/**
+ * Which files of an upload failed and why, read when the user opens it: each local file, the DID
+ * it was to become, the sentence, and whether bytes of it may be left on the storage.
+ */
+function FailedUploadFiles(props: { job: UploadJob }): JSX.Element {
+  const { trans } = useDataLake();
+  const { job } = props;
+  const [open, setOpen] = useState(false);
+  const failed = useFailedUploadFiles(job, open);
+  return (
+    <FailedFiles
+      failed={failed}
+      filesFailed={job.filesFailed}
+      onToggle={setOpen}
+      keyOf={file => file.name}
+      renderFile={file => (
+        <>
+          <strong>{file.path}</strong> {trans.__('(to become %1)', `${job.scope}:${file.name}`)}
+          {file.error ? ` ${file.error}` : ''}
+          {file.leftover
+            ? ` ${trans.__(
+                'Bytes of it may still be on the storage (it could not be reached to delete them); Retry removes them before anything else.'
+              )}`
+            : ''}
+        </>
+      )}
+    />
   );
 }
 
