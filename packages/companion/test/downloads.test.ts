@@ -126,6 +126,9 @@ async function answerRucio(req: IncomingMessage, res: ServerResponse): Promise<v
   res.writeHead(404).end();
 }
 
+/** Files whose first GET from a `drop` PFN had its connection dropped. */
+const dropped = new Set<string>();
+
 function answerStorage(req: IncomingMessage, res: ServerResponse): void {
   const [, how, ...rest] = (req.url ?? '').split('/');
   const name = rest.join('/');
@@ -146,6 +149,13 @@ function answerStorage(req: IncomingMessage, res: ServerResponse): void {
   }
   if (how === 'away') {
     res.writeHead(302, { Location: `${elsewhereUrl}/ok/${name}` }).end();
+    return;
+  }
+  if (how === 'drop' && !dropped.has(name)) {
+    // Half the file, then the connection is dropped (a TCP reset); the next request is served.
+    dropped.add(name);
+    res.writeHead(200, { 'Content-Length': String(bytes.length) });
+    res.write(bytes.subarray(0, bytes.length / 2), () => res.socket?.resetAndDestroy());
     return;
   }
   if (how === 'stall') {
@@ -344,6 +354,20 @@ describe('download engine', () => {
         ?.items.map(i => i.name)
         .sort()
     ).toEqual(['damaged/one.dat', 'damaged/three.dat']);
+  });
+
+  it('when the storage drops the connection in the middle of a file, then the same replica is asked again, and the file is done', async () => {
+    addDataset('dropped', { 'dropped/one.dat': file(200_000, ['ONLY', 'drop']) });
+    const jobs = engine();
+    const job = await finished(jobs, (await jobs.start({ scope: SCOPE, name: 'dropped' })).id);
+    expect(job).toMatchObject({ state: 'done', filesDone: 1 });
+    // Asked twice of the one replica (from where the bytes stopped, or whole when the reset
+    // took what was in flight with it); the bytes checked against Rucio's Adler-32.
+    expect(reached.filter(r => r.path.endsWith('dropped/one.dat'))).toHaveLength(2);
+    const path = join(home, 'downloads', SCOPE, 'dropped', 'dropped', 'one.dat');
+    expect(readFileSync(path).equals(FILES.get('dropped/one.dat')?.bytes ?? Buffer.alloc(0))).toBe(
+      true
+    );
   });
 
   it('when the storage redirects to another host, then the file fails and nothing reaches that host', async () => {

@@ -68,7 +68,9 @@ const faults = {
   /** Register a registration of several files, then answer 500 (its answer is lost). */
   loseGroupRegistration: false,
   /** Answer 500 to a PFN request of several files. */
-  failGroupPfns: false
+  failGroupPfns: false,
+  /** Drop the connection (a TCP reset) of this many PUTs, the first ones, before storing them. */
+  resetPuts: 0
 };
 /** Registrations answered and PUTs stored so far (for {@link faults.holdFirstRegistration}). */
 let registrations = 0;
@@ -112,6 +114,11 @@ async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> 
     if (method === 'PUT') {
       if (faults.stallPut) {
         req.pause();
+        return;
+      }
+      if (faults.resetPuts > 0) {
+        faults.resetPuts--;
+        req.socket.resetAndDestroy();
         return;
       }
       const bytes = await bodyOf(req);
@@ -302,7 +309,8 @@ beforeEach(() => {
     holdFirstRegistration: 0,
     refuseName: '',
     loseGroupRegistration: false,
-    failGroupPfns: false
+    failGroupPfns: false,
+    resetPuts: 0
   });
   registrations = 0;
   puts = 0;
@@ -523,6 +531,33 @@ describe('when many files are uploaded', () => {
 });
 
 describe('when the storage or Rucio misbehaves', () => {
+  it('then a PUT whose connection the storage drops is sent again, and the job is done', async () => {
+    const local = files({ 'a.txt': 500, 'b.txt': 600 });
+    faults.resetPuts = 2;
+    const uploads = engine();
+    const done = await settled(
+      uploads,
+      (await uploads.start(request(['~/a.txt', '~/b.txt']))).upload.id
+    );
+    expect(done.upload).toMatchObject({ state: 'done', filesDone: 2 });
+    for (const [relative, bytes] of local) {
+      expect(objects.get(storedKey(`results.v1/${relative}`))?.bytes.equals(bytes)).toBe(true);
+    }
+    expect(seen.filter(s => s.method === 'PUT')).toHaveLength(4);
+  });
+
+  it('then a storage that keeps dropping the connection fails the file with a sentence, after three tries', async () => {
+    files({ 'a.txt': 500 });
+    faults.resetPuts = 100;
+    const uploads = engine();
+    const done = await settled(uploads, (await uploads.start(request(['~/a.txt']))).upload.id);
+    expect(done.upload).toMatchObject({ state: 'failed', filesFailed: 1 });
+    expect(done.files.items[0]?.error).toMatch(
+      /^The storage at .* broke the connection off \(.*ECONNRESET\)/
+    );
+    expect(seen.filter(s => s.method === 'PUT')).toHaveLength(3);
+  });
+
   it('then a file the storage holds with another checksum fails, is deleted, and is not registered', async () => {
     files({ 'a.txt': 500 });
     faults.wrongChecksum = true;

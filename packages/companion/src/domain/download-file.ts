@@ -4,6 +4,7 @@ import { request as httpRequest, type Agent as HttpAgent, type IncomingMessage }
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { droppedConnection } from '../dropped.js';
 import { Adler32, sameAdler32 } from '../adler32.js';
 import { tame } from '../rucio/errors.js';
 
@@ -51,7 +52,12 @@ export class FetchError extends Error {
   constructor(
     message: string,
     /** True when another replica may do better (a storage error, a wrong checksum). */
-    readonly replicaFault: boolean
+    readonly replicaFault: boolean,
+    /**
+     * True when the storage dropped the connection (see dropped.ts): the same replica may do at
+     * a second try, which resumes where the bytes stopped.
+     */
+    readonly dropped = false
   ) {
     super(message);
   }
@@ -283,7 +289,8 @@ async function transfer(
     }
     throw new FetchError(
       `${storage} broke off sending ${target.did} after ${from + written} of ${target.bytes} bytes (${tame((error as Error).message, 120)}). Retry the download: it resumes where it stopped.`,
-      true
+      true,
+      droppedConnection(error)
     );
   }
   if (written !== wanted) {
@@ -341,7 +348,8 @@ async function get(
             ? error
             : new FetchError(
                 `${storage} (${current.host}) cannot be reached (${tame(error.message, 120)}). Retry later: the download resumes where it stopped.`,
-                true
+                true,
+                droppedConnection(error)
               )
         );
       });

@@ -6,6 +6,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { retryDropped } from '../dropped.js';
 import { downloadRootOf } from '../config.js';
 import { didString, pathAmbiguity, type DidRef } from '../did.js';
 import { AppError, badRequest } from '../errors.js';
@@ -588,18 +589,24 @@ export class DownloadJobs {
     }
     for (const source of ordered) {
       try {
-        const result = await fetchFile(
-          {
-            did: `${file.scope}:${file.name}`,
-            path,
-            bytes: file.bytesTotal,
-            adler32: file.adler32
-          },
-          source,
-          this.access,
-          bytes => {
-            file.bytesDone = bytes;
-          },
+        // A dropped connection is tried again on the same replica (it resumes from the part).
+        const result = await retryDropped(
+          () =>
+            fetchFile(
+              {
+                did: `${file.scope}:${file.name}`,
+                path,
+                bytes: file.bytesTotal,
+                adler32: file.adler32
+              },
+              source,
+              this.access,
+              bytes => {
+                file.bytesDone = bytes;
+              },
+              signal
+            ),
+          error => error instanceof FetchError && error.dropped,
           signal
         );
         file.state = 'done';

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { once } from 'node:events';
+import { droppedConnection } from '../dropped.js';
 import { Adler32 } from '../adler32.js';
 import type { CredentialSource } from '../auth/credentials.js';
 import type { InstanceConfig } from '../config.js';
@@ -230,7 +231,7 @@ export class StorageWriter {
       );
     }
     const reason = tame((error as Error).message ?? String(error), 120);
-    return new AppError(
+    return new (droppedConnection(error) ? StorageDropped : AppError)(
       502,
       'rucio_unreachable',
       `The storage at ${url.host} could not be reached or broke the connection off (${reason}). Retry the upload once it answers again; if it persists, tell the data lake's admins.`
@@ -266,6 +267,12 @@ export class StorageWriter {
     );
   }
 }
+
+/**
+ * A storage request whose connection the storage dropped (see dropped.ts): the same request may
+ * be sent again.
+ */
+export class StorageDropped extends AppError {}
 
 /** An idle timeout of a storage request. */
 class StorageSilent extends Error {

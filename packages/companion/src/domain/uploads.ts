@@ -11,6 +11,7 @@ import { sameAdler32 } from '../adler32.js';
 import { filterProblem } from '../api/filters.js';
 import { DEFAULT_RULE_LIFETIME } from '../config.js';
 import { didString, pathAmbiguity, type Naming } from '../did.js';
+import { retryDropped } from '../dropped.js';
 import { AppError, badRequest } from '../errors.js';
 import { log } from '../log.js';
 import { inParallel } from '../parallel.js';
@@ -18,7 +19,7 @@ import { didPath, segment, type RequestOptions, type RucioClient } from '../ruci
 import { rucioNumber } from '../rucio/json.js';
 import { collectLocalFiles, type LocalFile } from './local-files.js';
 import { UploadJournal, type JournalFile, type JournalJob } from './upload-journal.js';
-import { StorageWriter } from './storage-writer.js';
+import { StorageDropped, StorageWriter } from './storage-writer.js';
 
 /** Files of one job sent at once. */
 export const DEFAULT_PARALLEL_FILES = 3;
@@ -740,19 +741,27 @@ export class Uploads {
       file.adler32 = null;
       file.md5 = null;
       this.saveFiles(job, [file]);
-      job.sending.set(file.name, 0);
-      const sent = await this.writer.put(
-        pfn,
-        file.path,
-        file.bytes,
-        bytes => {
-          job.sending.set(file.name, (job.sending.get(file.name) ?? 0) + bytes);
-          this.sample(job);
+      // A connection the storage drops is tried again (the PUT sends the whole file anew).
+      const dropped = (error: unknown): boolean => error instanceof StorageDropped;
+      const sent = await retryDropped(
+        () => {
+          job.sending.set(file.name, 0);
+          return this.writer.put(
+            pfn,
+            file.path,
+            file.bytes,
+            bytes => {
+              job.sending.set(file.name, (job.sending.get(file.name) ?? 0) + bytes);
+              this.sample(job);
+            },
+            signal
+          );
         },
+        dropped,
         signal
       );
       job.shown.set(file.name, 'verifying');
-      const stored = await this.writer.head(pfn);
+      const stored = await retryDropped(() => this.writer.head(pfn), dropped, signal);
       if (
         stored === null ||
         stored.bytes !== sent.bytes ||
