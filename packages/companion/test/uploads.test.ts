@@ -586,6 +586,21 @@ describe('when the storage or Rucio misbehaves', () => {
     expect(attached.get(storedKey('results.v1/a.txt'))).toBe('results.v1');
   });
 
+  it('then, once the storage stops answering, the files not begun fail at once with its sentence instead of each waiting out the timeout', async () => {
+    files(Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`nine/f${i}.txt`, 1000])));
+    faults.stallPut = true;
+    const uploads = engine('userpass', { requestTimeoutSeconds: 0.3 });
+    const done = await settled(uploads, (await uploads.start(request(['~/nine']))).upload.id);
+    expect(done.upload).toMatchObject({ state: 'failed', filesFailed: 9, filesDone: 0 });
+    // The three sent at once waited out the timeout; the six others were not sent.
+    expect(seen.filter(s => s.method === 'PUT')).toHaveLength(3);
+    expect(done.files.items.every(f => /stopped answering for 0\.3 s/.test(f.error ?? ''))).toBe(
+      true
+    );
+    expect(objects.size).toBe(0);
+    expect(replicas.size).toBe(0);
+  });
+
   it('then a cancelled upload breaks off the transfer and deletes what was put', async () => {
     files({ 'big.bin': 2_000_000 });
     faults.stallPut = true;

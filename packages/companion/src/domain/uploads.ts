@@ -601,6 +601,9 @@ export class Uploads {
       await this.settle(journal, file).catch(() => undefined);
       this.saveFiles(job, [file]);
     };
+    // Once the storage (or Rucio) stops answering, the files not begun fail at once with that
+    // sentence instead of each waiting out the timeout in turn; a retry sends them.
+    let silent: string | null = null;
     await inParallel(journal.files, this.parallel, async file => {
       if (file.phase === 'done' || file.cancelled) {
         return;
@@ -609,10 +612,17 @@ export class Uploads {
         file.cancelled = true;
         return;
       }
+      if (silent !== null && file.phase === 'waiting') {
+        file.error = silent;
+        return;
+      }
       try {
         await this.sendFile(job, state, file);
         registrations.push(this.register(job, state, file).catch(error => fail(file, error)));
       } catch (error) {
+        if (error instanceof AppError && error.status === 504) {
+          silent ??= sentenceOf(error);
+        }
         await fail(file, error);
       }
     });
