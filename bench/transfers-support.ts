@@ -58,7 +58,10 @@ export async function startCompanionProcess(
   home: string
 ): Promise<CompanionProcess> {
   const token = randomBytes(32).toString('base64url');
-  const child: ChildProcess = spawn(process.execPath, [main, '--port', '0'], {
+  // Extra node options for the companion alone, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (node
+  // refuses those in NODE_OPTIONS, which would reach the bench's own process too).
+  const nodeArgs = (process.env['BENCH_COMPANION_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, main, '--port', '0'], {
     env: {
       ...process.env,
       DLAAS_CONFIG: config,
