@@ -52,8 +52,8 @@ const attached = new Map<string, string>();
 let metadata: Record<string, unknown> = {};
 let usedBytes = 0;
 let limitBytes: number | 'Infinity' = 10_000_000;
-/** Storage behaviours a test switches on. */
-const faults = {
+/** Storage behaviours a test switches on; all off at the start of each test. */
+const NO_FAULTS = {
   wrongChecksum: false,
   /** Register the replica, then answer 500 (an answer that is lost). */
   loseRegistration: false,
@@ -72,6 +72,7 @@ const faults = {
   /** Drop the connection (a TCP reset) of this many PUTs, the first ones, before storing them. */
   resetPuts: 0
 };
+const faults = { ...NO_FAULTS };
 /** Registrations answered and PUTs stored so far (for {@link faults.holdFirstRegistration}). */
 let registrations = 0;
 let puts = 0;
@@ -301,17 +302,7 @@ beforeEach(() => {
   metadata = {};
   usedBytes = 0;
   limitBytes = 10_000_000;
-  Object.assign(faults, {
-    wrongChecksum: false,
-    loseRegistration: false,
-    stallPut: false,
-    rootFirst: false,
-    holdFirstRegistration: 0,
-    refuseName: '',
-    loseGroupRegistration: false,
-    failGroupPfns: false,
-    resetPuts: 0
-  });
+  Object.assign(faults, NO_FAULTS);
   registrations = 0;
   puts = 0;
   stored = null;
