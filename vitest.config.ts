@@ -27,9 +27,22 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
+          exclude: ['test/load/**'],
           environment: 'node',
           globalSetup: ['test/global-setup.ts'],
           testTimeout: 600_000,
+          hookTimeout: 600_000
+        }
+      },
+      {
+        // The load test (12 minutes, mostly waiting; it counts only its own companion's Rucio
+        // requests and memory) runs beside the integration tests: see scripts/test-integration.sh.
+        test: {
+          name: 'load',
+          include: ['test/load/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/global-setup.ts'],
+          testTimeout: 1_800_000,
           hookTimeout: 600_000
         }
       }

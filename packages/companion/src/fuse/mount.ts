@@ -56,8 +56,21 @@ export interface ScratchMountOptions {
  */
 const KERNEL_CACHE_SECONDS = 60;
 
+/** When after a full collection two more run (see {@link collectGarbage}). */
+const LATER_COLLECTIONS_MS = [1000, 2000];
+
 /** Claims read in one refresh from which the garbage of reading them is collected at once. */
 const LARGE_LISTING = 10_000;
+
+/**
+ * Questions about names (attributes, extended attributes, folder lists) in one {@link QUIET_MS}
+ * after which, once the folder is quiet, the garbage of answering them is collected. `ls -l` of
+ * 100,000 files leaves about 17 MB of it in V8's heap, which V8 keeps until its own limits.
+ */
+const MANY_QUESTIONS = 10_000;
+
+/** How long the folder must be asked nothing about names before that collection. */
+const QUIET_MS = 2000;
 
 /**
  * A full garbage collection, where V8 allows it. Reading a large dataset's replicas from Rucio
@@ -70,7 +83,18 @@ const collectGarbage: () => void = (() => {
   try {
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as unknown;
-    return typeof gc === 'function' ? () => (gc as () => void)() : () => undefined;
+    if (typeof gc !== 'function') {
+      return () => undefined;
+    }
+    return () => {
+      (gc as () => void)();
+      // Collections once the first one's sweeping is over give the pages it emptied back to the
+      // system: a process that had built a 100,000-file tree stayed at 204 MB after one, was at
+      // 160 MB after a second a second later, and at 153 MB after a third.
+      for (const after of LATER_COLLECTIONS_MS) {
+        setTimeout(() => (gc as () => void)(), after).unref();
+      }
+    };
   } catch {
     return () => undefined;
   }
@@ -242,6 +266,11 @@ export class ScratchMount implements LocalPathSource {
   private stopped = false;
   private readonly uid = process.getuid?.() ?? 0;
   private readonly gid = process.getgid?.() ?? 0;
+  /** Questions about names since the last look (see {@link MANY_QUESTIONS}). */
+  private questions = 0;
+  /** Whether many were asked since the last collection. */
+  private manyAsked = false;
+  private quietTimer: NodeJS.Timeout | undefined;
   /** Why the folder is not mounted, when it is not. */
   problem: string | null = null;
 
@@ -433,6 +462,7 @@ export class ScratchMount implements LocalPathSource {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.quietTimer);
     const fuse = this.fuse;
     this.fuse = undefined;
     this.storage.dispose();
@@ -467,7 +497,29 @@ export class ScratchMount implements LocalPathSource {
   }
 
   private node(path: string): TreeNode | undefined {
+    if (++this.questions === 1 && !this.quietTimer) {
+      this.quietTimer = setInterval(() => this.collectWhenQuiet(), QUIET_MS);
+      this.quietTimer.unref();
+    }
     return lookup(this.tree, path);
+  }
+
+  /**
+   * Every {@link QUIET_MS} while names are asked for: after many questions, once none came for a
+   * while, one full collection gives back what answering them left in V8's heap.
+   */
+  private collectWhenQuiet(): void {
+    if (this.questions >= MANY_QUESTIONS) {
+      this.manyAsked = true;
+    } else if (this.questions === 0) {
+      clearInterval(this.quietTimer);
+      this.quietTimer = undefined;
+      if (this.manyAsked) {
+        this.manyAsked = false;
+        collectGarbage();
+      }
+    }
+    this.questions = 0;
   }
 
   /**
