@@ -126,8 +126,14 @@ async function startCompanion(mountPoint: string, work: string): Promise<ChildPr
     ['--max-semi-space-size=1', join(root, 'packages/companion/lib/main.js'), '--port', '0'],
     {
       // As the wheel's Jupyter server proxy starts it (COMPANION_ENVIRONMENT): two malloc
-      // arenas, not one per thread of fuse-native's.
-      env: { ...process.env, DLAAS_CONFIG: file, DLAAS_LOG_LEVEL: 'warn', MALLOC_ARENA_MAX: '2' },
+      // arenas, not one per thread of fuse-native's, whose free tops go back above 128 KiB.
+      env: {
+        ...process.env,
+        DLAAS_CONFIG: file,
+        DLAAS_LOG_LEVEL: 'warn',
+        MALLOC_ARENA_MAX: '2',
+        MALLOC_TRIM_THRESHOLD_: '131072'
+      },
       stdio: ['ignore', 'ignore', 'inherit']
     }
   );

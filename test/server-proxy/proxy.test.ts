@@ -330,9 +330,11 @@ describe('the dlaas wheel in JupyterLab', () => {
     expect(JSON.parse(health.body)).toMatchObject({ ok: true });
     expect(statSync(socket).mode & 0o777).toBe(0o600);
     expect(statSync(dirname(socket)).mode & 0o777).toBe(0o700);
-    // Two malloc arenas (serverproxy.COMPANION_ENVIRONMENT) keep the FUSE folder's threads small.
+    // Two malloc arenas with a fixed trim threshold (serverproxy.COMPANION_ENVIRONMENT) keep the
+    // FUSE folder's threads small.
     const environment = readFileSync(`/proc/${companion?.pid}/environ`, 'utf8').split('\0');
     expect(environment).toContain('MALLOC_ARENA_MAX=2');
+    expect(environment).toContain('MALLOC_TRIM_THRESHOLD_=131072');
     // jupyter-server-proxy has made no socket folder of its own: it started nothing.
     expect(foldersIn(join(scratch, 'tmp'), 'jupyter-server-proxy-')).toEqual([]);
   });
@@ -368,7 +370,10 @@ describe('the dlaas wheel in JupyterLab', () => {
     expect(semiSpace).toBe('--max-semi-space-size=1');
     expect(companion).toMatch(/site-packages\/dlaas\/companion\/companion\.mjs$/);
     expect(rest).toEqual(['--socket', '{unix_socket}']);
-    expect(found.config?.environment).toEqual({ MALLOC_ARENA_MAX: '2' });
+    expect(found.config?.environment).toEqual({
+      MALLOC_ARENA_MAX: '2',
+      MALLOC_TRIM_THRESHOLD_: '131072'
+    });
     expect(found.config).toMatchObject({
       unix_socket: true,
       absolute_url: false,
