@@ -1,8 +1,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { request as httpRequest, type Agent as HttpAgent, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { droppedConnection } from '../dropped.js';
 import { Adler32, sameAdler32 } from '../adler32.js';
@@ -256,30 +255,18 @@ async function transfer(
     );
   }
   let written = 0;
-  const count = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      written += chunk.length;
-      if (written > wanted) {
-        done(
-          new FetchError(
-            `${storage} sent more bytes of ${target.did} than the file has. Retry; if it persists, tell the data lake's admins.`,
-            true
-          )
+  try {
+    written = await writeAnswer(response, part, from, chunk => {
+      if (written + chunk.length > wanted) {
+        throw new FetchError(
+          `${storage} sent more bytes of ${target.did} than the file has. Retry; if it persists, tell the data lake's admins.`,
+          true
         );
-        return;
       }
+      written += chunk.length;
       sum.update(chunk);
       progress(from + written);
-      done(null, chunk);
-    }
-  });
-  try {
-    await pipeline(
-      response,
-      count,
-      createWriteStream(part, from > 0 ? { flags: 'r+', start: from } : { flags: 'w' }),
-      { signal }
-    );
+    });
   } catch (error) {
     if (error instanceof FetchError || signal.aborted) {
       throw error;
@@ -302,7 +289,80 @@ async function transfer(
   return from;
 }
 
-/** Whether an error of the pipeline came from the file being written, not from the storage. */
+/**
+ * Bytes gathered from the answer before one write to the part file. Node's HTTP client hands an
+ * answer over in pieces of up to 64 KiB; written one by one through a write stream (a round trip
+ * to libuv's thread pool each), a 1 GiB GET from devlake's XRootD reached 510-610 MB/s where curl
+ * reached 600-740; gathered into 1 MiB writes, 710-770 MB/s (the same run, machine busy).
+ */
+const WRITE_BATCH = 1024 * 1024;
+
+/**
+ * Writes the answer's bytes into `part` from `from` on, in writes of {@link WRITE_BATCH} with one
+ * write under way while the next one gathers; `each` sees every piece before it is written (and
+ * may throw to stop). Returns the bytes written. Errors of the file keep their `syscall`.
+ */
+async function writeAnswer(
+  response: IncomingMessage,
+  part: string,
+  from: number,
+  each: (chunk: Buffer) => void
+): Promise<number> {
+  const file = await open(part, from > 0 ? 'r+' : 'w');
+  let position = from;
+  let batch: Buffer[] = [];
+  let gathered = 0;
+  let writing: Promise<void> = Promise.resolve();
+  const flush = async (): Promise<void> => {
+    await writing;
+    writing = writeAll(file, batch, position);
+    position += gathered;
+    batch = [];
+    gathered = 0;
+  };
+  try {
+    for await (const chunk of response as AsyncIterable<Buffer>) {
+      each(chunk);
+      batch.push(chunk);
+      gathered += chunk.length;
+      if (gathered >= WRITE_BATCH) {
+        await flush();
+      }
+    }
+    await flush();
+    await writing;
+    return position - from;
+  } catch (error) {
+    // What arrived before the answer broke off is kept, so that a retry resumes after it.
+    await writing.then(
+      () => writeAll(file, batch, position),
+      () => undefined
+    );
+    throw error;
+  } finally {
+    await file.close();
+  }
+}
+
+/** Writes every byte of `buffers` at `position` (a write may take fewer than it was given). */
+async function writeAll(file: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let rest = buffers;
+  let at = position;
+  while (rest.length > 0) {
+    const { bytesWritten } = await file.writev(rest, at);
+    at += bytesWritten;
+    let skip = bytesWritten;
+    while (rest.length > 0 && skip >= (rest[0] as Buffer).length) {
+      skip -= (rest[0] as Buffer).length;
+      rest = rest.slice(1);
+    }
+    if (skip > 0) {
+      rest = [(rest[0] as Buffer).subarray(skip), ...rest.slice(1)];
+    }
+  }
+}
+
+/** Whether an error of the transfer came from the file being written, not from the storage. */
 function isDiskError(error: unknown): boolean {
   const syscall = (error as NodeJS.ErrnoException).syscall ?? '';
   return ['open', 'write', 'close', 'fsync', 'ftruncate'].includes(syscall);
