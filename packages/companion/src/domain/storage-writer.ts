@@ -1,10 +1,17 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { once } from 'node:events';
 import { droppedConnection } from '../dropped.js';
 import { Adler32 } from '../adler32.js';
+import {
+  FileLengthChanged,
+  sharedChecksumThread,
+  type ChecksumJob,
+  type ChecksumThread
+} from '../checksum-thread.js';
 import type { CredentialSource } from '../auth/credentials.js';
 import type { InstanceConfig } from '../config.js';
 import { AppError } from '../errors.js';
@@ -51,15 +58,28 @@ export class StorageWriter {
 
   constructor(
     private readonly instance: InstanceConfig,
-    private readonly credentials: CredentialSource
+    private readonly credentials: CredentialSource,
+    /** Where the checksums of the files sent are summed: the process's one thread. */
+    private readonly checksums: ChecksumThread = sharedChecksumThread
   ) {
     this.timeoutMs = (instance.requestTimeoutSeconds ?? DEFAULT_REQUEST_TIMEOUT_SECONDS) * 1000;
   }
 
   /**
    * Sends the local file at `path` (opened read-only) to `pfn`; `size` is what it held when the
-   * upload was checked, and a file whose length changed since fails. Adler-32 and MD5 are computed
-   * on the way; `progress` hears each chunk's length. `signal` breaks the transfer off.
+   * upload was checked, and a file whose length changed since fails. `progress` hears each
+   * chunk's length. `signal` breaks the transfer off. Resolves once the storage answered the PUT
+   * and the checksums are summed.
+   *
+   * Adler-32 and MD5 are summed on the checksum thread (see checksum-thread.ts), which reads the
+   * file itself while this thread sends it, so that the hashing (some 2.6 s of CPU per GiB) is
+   * not on the sending thread; only where no thread can start are the bytes summed here as they
+   * go out. The bytes sent and the bytes summed are then read separately: a file that changed
+   * between the two reads (but not in length) is sent with other bytes than were summed. The
+   * caller's check after the PUT (the storage's Adler-32 from a HEAD against ours, in uploads.ts)
+   * then fails the upload with a sentence; it must stay. Where a storage gives no Adler-32, the
+   * file's modification time, taken before and after both reads, tells: a file written to
+   * meanwhile fails as changed.
    */
   async put(
     pfn: string,
@@ -69,10 +89,34 @@ export class StorageWriter {
     signal: AbortSignal
   ): Promise<SentFile> {
     const url = StorageReader.urlOf(pfn);
-    const adler = new Adler32();
-    const md5 = createHash('md5');
+    const before = await modified(path);
+    const threaded = this.checksums.ready();
     let sent = 0;
     const { req, answer } = await this.open('PUT', url, { 'Content-Length': String(size) }, signal);
+    const summing = (await threaded) ? this.checksums.sum(path, size, signal) : undefined;
+    // Without the thread, the bytes are summed here as they are sent.
+    const here = summing ? undefined : { adler: new Adler32(), md5: createHash('md5') };
+    // A file the thread finds changed or unreadable stops the transfer at once.
+    let summingFailed: Error | undefined;
+    let over = false;
+    summing?.result.catch((error: Error) => {
+      if (!over && !signal.aborted) {
+        summingFailed = error;
+        req.destroy();
+      }
+    });
+    /** Stops the summing of a transfer that failed. */
+    const stopSumming = (): void => {
+      over = true;
+      summing?.cancel();
+    };
+    /** The sentence for a transfer that broke off (the summing stops with it). */
+    const brokenOff = (error: unknown): Error => {
+      stopSumming();
+      return summingFailed && !signal.aborted
+        ? checksumFailure(summingFailed, path)
+        : this.failure(error, url, signal);
+    };
     // An answer that comes before the whole file is sent (a refusal): sending stops there.
     let early: Answer | undefined;
     try {
@@ -82,8 +126,8 @@ export class StorageWriter {
         if (sent > size) {
           throw changed(path);
         }
-        adler.update(chunk);
-        md5.update(chunk);
+        here?.adler.update(chunk);
+        here?.md5.update(chunk);
         progress(chunk.length);
         // After the last chunk nothing waits for the buffer to drain: the answer comes next.
         if (!req.write(chunk) && sent < size) {
@@ -106,21 +150,32 @@ export class StorageWriter {
       }
     } catch (error) {
       req.destroy();
-      throw this.failure(error, url, signal);
+      throw brokenOff(error);
     }
     const result =
       early ??
       (await answer.catch(error => {
-        throw this.failure(error, url, signal);
+        throw brokenOff(error);
       }));
     if (result.status < 200 || result.status > 299) {
+      stopSumming();
       throw this.refused('PUT', url, result.status);
     }
     if (sent !== size) {
       req.destroy();
-      throw this.failure(new Error('it answered before the whole file was sent'), url);
+      throw brokenOff(new Error('it answered before the whole file was sent'));
     }
-    return { bytes: size, adler32: adler.hex(), md5: md5.digest('hex') };
+    const sums = here
+      ? { adler32: here.adler.hex(), md5: here.md5.digest('hex') }
+      : await (summing as ChecksumJob).result.catch((error: unknown) => {
+          throw signal.aborted ? this.failure(error, url, signal) : checksumFailure(error, path);
+        });
+    // Written to while it was read (the two reads may then differ even at the same length, and a
+    // storage without Adler-32 would not tell): the caller takes back what was sent.
+    if ((await modified(path)) !== before) {
+      throw changed(path);
+    }
+    return { bytes: size, ...sums };
   }
 
   /** What the storage holds at `pfn`, or null when nothing is there. */
@@ -279,10 +334,31 @@ class StorageSilent extends Error {
   override readonly name = 'StorageSilent';
 }
 
+/**
+ * The sentence for checksums the thread could not sum: a file whose length is not what it was
+ * gets the same sentence as one the PUT found so.
+ */
+function checksumFailure(error: unknown, path: string): Error {
+  return error instanceof FileLengthChanged ? changed(path) : (error as Error);
+}
+
+/** When the file at `path` was last written to, to the nanosecond, as text. */
+async function modified(path: string): Promise<string> {
+  try {
+    return String((await stat(path, { bigint: true })).mtimeNs);
+  } catch (error) {
+    throw new AppError(
+      409,
+      'conflict',
+      `${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'unknown error'}). Check that it is still there, then retry the upload.`
+    );
+  }
+}
+
 function changed(path: string): AppError {
   return new AppError(
     409,
     'conflict',
-    `${path} changed while it was being uploaded (its length is not what it was when the upload started). Let whatever writes it finish, then retry the upload.`
+    `${path} changed while it was being uploaded (it was written to, or its length is not what it was when the upload started). Let whatever writes it finish, then retry the upload.`
   );
 }
