@@ -36,6 +36,15 @@ interface ChecksumAsk {
   readonly size: number;
 }
 
+/**
+ * A stream job for the thread: the Adler-32 of bytes handed over in order (a download's, as they
+ * are written), `start`ed, then each piece (its memory moved to the thread, not copied), then
+ * `end`, which the thread answers.
+ */
+type AdlerStreamMessage =
+  | { readonly id: number; readonly stream: 'start' | 'end' }
+  | { readonly id: number; readonly piece: Uint8Array };
+
 /** Asks the thread to stop job `cancel`. */
 interface ChecksumCancel {
   readonly cancel: number;
@@ -43,7 +52,13 @@ interface ChecksumCancel {
 
 /** The thread's answer to a job (a cancelled job has none). */
 type ChecksumAnswer =
-  | { readonly id: number; readonly ok: true; readonly adler32: string; readonly md5: string }
+  | {
+      readonly id: number;
+      readonly ok: true;
+      readonly adler32: string;
+      /** Null for a stream job (Adler-32 only). */
+      readonly md5: string | null;
+    }
   | { readonly id: number; readonly ok: false; readonly problem: 'length' }
   | { readonly id: number; readonly ok: false; readonly problem: 'read'; readonly message: string };
 
@@ -64,6 +79,8 @@ function checksumThread(Sum: typeof Adler32, chunkBytes: number): void {
   const { parentPort } = process.getBuiltinModule('node:worker_threads');
   /** The jobs being read, and whether each is cancelled. */
   const running = new Map<number, { cancelled: boolean }>();
+  /** The stream jobs' sums so far. */
+  const streams = new Map<number, Adler32>();
 
   /** The answer to `ask`, or undefined once it is cancelled. */
   const sum = async (ask: ChecksumAsk): Promise<ChecksumAnswer | undefined> => {
@@ -117,12 +134,34 @@ function checksumThread(Sum: typeof Adler32, chunkBytes: number): void {
     }
   };
 
-  parentPort?.on('message', (message: ChecksumAsk | ChecksumCancel) => {
+  parentPort?.on('message', (message: ChecksumAsk | ChecksumCancel | AdlerStreamMessage) => {
     if ('cancel' in message) {
       // Messages come in order: a job's cancel never comes before the job.
       const state = running.get(message.cancel);
       if (state) {
         state.cancelled = true;
+      }
+      streams.delete(message.cancel);
+      return;
+    }
+    if ('piece' in message) {
+      streams.get(message.id)?.update(message.piece);
+      return;
+    }
+    if ('stream' in message) {
+      if (message.stream === 'start') {
+        streams.set(message.id, new Sum());
+        return;
+      }
+      const adler = streams.get(message.id);
+      streams.delete(message.id);
+      if (adler) {
+        parentPort.postMessage({
+          id: message.id,
+          ok: true,
+          adler32: adler.hex(),
+          md5: null
+        } satisfies ChecksumAnswer);
       }
       return;
     }
@@ -169,7 +208,7 @@ export class ChecksumThread {
     number,
     {
       path: string;
-      resolve: (sums: Checksums) => void;
+      resolve: (sums: { adler32: string; md5: string | null }) => void;
       reject: (error: Error) => void;
     }
   >();
@@ -202,13 +241,7 @@ export class ChecksumThread {
   sum(path: string, size: number, signal: AbortSignal): ChecksumJob {
     const id = this.nextId++;
     const thread = this.thread;
-    let settle: { resolve: (sums: Checksums) => void; reject: (error: Error) => void } | undefined;
-    const result = new Promise<Checksums>((resolve, reject) => {
-      settle = { resolve, reject };
-    });
-    // A job its caller cancels is not awaited: its failure must not be an unhandled rejection.
-    result.catch(() => undefined);
-    const { resolve, reject } = settle as NonNullable<typeof settle>;
+    const { result, resolve, reject } = outcome<Checksums>();
     const stop = (reason: unknown): void => {
       if (this.waiting.delete(id)) {
         thread?.postMessage({ cancel: id } satisfies ChecksumCancel);
@@ -229,7 +262,7 @@ export class ChecksumThread {
       path,
       resolve: sums => {
         signal.removeEventListener('abort', aborted);
-        resolve(sums);
+        resolve({ adler32: sums.adler32, md5: sums.md5 ?? '' });
       },
       reject: error => {
         signal.removeEventListener('abort', aborted);
@@ -239,6 +272,49 @@ export class ChecksumThread {
     signal.addEventListener('abort', aborted, { once: true });
     thread.postMessage({ id, path, size } satisfies ChecksumAsk);
     return { result, cancel: () => stop(new Error('cancelled')) };
+  }
+
+  /**
+   * Starts an Adler-32 of bytes handed over in order with {@link AdlerStream.add} (a download's,
+   * as each write lands), summed on the thread. Call it once {@link ready} said true. `file`
+   * names the bytes in sentences.
+   */
+  adlerStream(file: string): AdlerStream {
+    const id = this.nextId++;
+    const thread = this.thread;
+    const { result, resolve, reject } = outcome<string>();
+    if (thread === undefined) {
+      reject(this.stopped(file, 'it is not running'));
+      return { add: () => undefined, end: () => result, cancel: () => undefined };
+    }
+    this.waiting.set(id, { path: file, resolve: sums => resolve(sums.adler32), reject });
+    const post = (
+      message: AdlerStreamMessage | ChecksumCancel,
+      transfer: ArrayBuffer[] = []
+    ): void => (this.thread === thread ? thread.postMessage(message, transfer) : undefined);
+    post({ id, stream: 'start' });
+    return {
+      add: piece => {
+        // Moved, not copied, when the piece is its memory's only view; else a copy is moved.
+        const own =
+          piece.byteOffset === 0 &&
+          piece.buffer instanceof ArrayBuffer &&
+          piece.byteLength === piece.buffer.byteLength
+            ? piece
+            : new Uint8Array(piece);
+        post({ id, piece: own }, [own.buffer as ArrayBuffer]);
+      },
+      end: () => {
+        post({ id, stream: 'end' });
+        return result;
+      },
+      cancel: () => {
+        if (this.waiting.delete(id)) {
+          post({ cancel: id });
+          reject(new Error('cancelled'));
+        }
+      }
+    };
   }
 
   /** Starts the thread: whether it came up. */
@@ -321,5 +397,34 @@ export class ChecksumThread {
   }
 }
 
-/** The checksum thread of this process, shared by every upload. */
+/**
+ * A job's result and the functions that settle it. A job its caller cancels is not awaited: its
+ * failure must not be an unhandled rejection.
+ */
+function outcome<T>(): {
+  result: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (error: Error) => void;
+} {
+  let resolve: (value: T) => void = () => undefined;
+  let reject: (error: Error) => void = () => undefined;
+  const result = new Promise<T>((settle, fail) => {
+    resolve = settle;
+    reject = fail;
+  });
+  result.catch(() => undefined);
+  return { result, resolve, reject };
+}
+
+/** An Adler-32 summed on the checksum thread (see {@link ChecksumThread.adlerStream}). */
+export interface AdlerStream {
+  /** Hands the next bytes over; their memory moves to the thread (the piece is then empty). */
+  add(piece: Buffer): void;
+  /** The Adler-32 of every byte handed over (fails when the thread stopped). */
+  end(): Promise<string>;
+  /** Drops the sum. */
+  cancel(): void;
+}
+
+/** The checksum thread of this process, shared by every upload and download. */
 export const sharedChecksumThread = new ChecksumThread();

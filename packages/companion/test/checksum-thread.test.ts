@@ -55,6 +55,29 @@ describe('ChecksumThread', () => {
     }
   });
 
+  it('when bytes are handed over in pieces, then the stream gives the Adler-32 of them all, and each piece of memory of its own moves to the thread', async () => {
+    expect(await thread.ready()).toBe(true);
+    const bytes = randomBytes(3 * 1024 * 1024 + 11);
+    const own = Buffer.from(bytes.subarray(0, 2 * 1024 * 1024));
+    const view = bytes.subarray(2 * 1024 * 1024, 3 * 1024 * 1024);
+    const small = Buffer.from(bytes.subarray(3 * 1024 * 1024));
+    const stream = thread.adlerStream('pieces');
+    for (const piece of [own, view, small]) {
+      stream.add(piece);
+    }
+    expect(await stream.end()).toBe(new Adler32().update(bytes).hex());
+    // The piece with memory of its own was moved, not copied; the view of a larger buffer and
+    // the small piece (Node's shared pool) were copied and are as they were.
+    expect(own.length).toBe(0);
+    expect(view.length).toBe(1024 * 1024);
+    expect(small.length).toBe(11);
+
+    const dropped = thread.adlerStream('dropped');
+    dropped.add(Buffer.from(randomBytes(10)));
+    dropped.cancel();
+    await expect(dropped.end()).rejects.toThrow('cancelled');
+  });
+
   it('when several files are summed at once, then each gets its own sums', async () => {
     const files = [3 * 1024 * 1024 + 1, 2 * 1024 * 1024 + 7, 1, 4 * 1024 * 1024 + 5].map(
       (size, index) => {

@@ -32,6 +32,8 @@ vi.mock('node:fs', async importOriginal => {
  */
 
 const BYTES = randomBytes(3 * 1024 * 1024 + 17);
+/** A file large enough for the checksum thread (served at `/big`, whole). */
+const BIG = randomBytes(9 * 1024 * 1024 + 5);
 let server: Server;
 let url: URL;
 let work: string;
@@ -51,6 +53,10 @@ function target(name: string, adler32 = new Adler32().update(BYTES).hex()): File
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'dlaas-download-file-'));
   server = createServer((req, res) => {
+    if (req.url === '/big') {
+      res.writeHead(200, { 'Content-Length': String(BIG.length) }).end(BIG);
+      return;
+    }
     const range = req.headers.range;
     ranges.push(range);
     const match = /^bytes=(\d+)-(\d+)$/.exec(range ?? '');
@@ -144,5 +150,44 @@ describe('fetchFile', () => {
     ).rejects.toThrow(/Adler-32 [0-9a-f]{8}, Rucio says 00000001/);
     expect(fs.existsSync(file.path) || fs.existsSync(`${file.path}.part`)).toBe(false);
     expect(reads).toEqual([]);
+  });
+
+  it('when a file of 4 MiB or more is fetched whole, then its Adler-32 is summed on the checksum thread, not on the main thread, and a wrong one is still refused', async () => {
+    const big = new URL('/big', url);
+    const summedHere = vi.spyOn(Adler32.prototype, 'update');
+    try {
+      const file: FileTarget = {
+        did: 'user.alice:big.bin',
+        path: join(work, 'big.bin'),
+        bytes: BIG.length,
+        adler32: new Adler32().update(BIG).hex()
+      };
+      summedHere.mockClear();
+      const result = await fetchFile(
+        file,
+        { rse: 'SITE_DISK', url: big },
+        access,
+        () => undefined,
+        new AbortController().signal
+      );
+      expect(result).toEqual({ reused: false, resumedFrom: 0 });
+      expect(readFileSync(file.path).equals(BIG)).toBe(true);
+      expect(summedHere).not.toHaveBeenCalled();
+
+      const damaged = { ...file, did: 'user.alice:big-damaged.bin', path: join(work, 'bad.bin') };
+      await expect(
+        fetchFile(
+          { ...damaged, adler32: '00000001' },
+          { rse: 'SITE_DISK', url: big },
+          access,
+          () => undefined,
+          new AbortController().signal
+        )
+      ).rejects.toThrow(`(Adler-32 ${file.adler32}, Rucio says 00000001)`);
+      expect(fs.existsSync(damaged.path) || fs.existsSync(`${damaged.path}.part`)).toBe(false);
+      expect(summedHere).not.toHaveBeenCalled();
+    } finally {
+      summedHere.mockRestore();
+    }
   });
 });
