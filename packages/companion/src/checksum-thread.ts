@@ -382,9 +382,13 @@ export class ChecksumThread {
   private giveUp(error: unknown): false {
     this.unavailable = true;
     this.online = undefined;
-    log('warn', 'no checksum thread could start; uploads sum their checksums on the main thread', {
-      reason: error instanceof Error ? error.message : String(error)
-    });
+    log(
+      'warn',
+      'no checksum thread could start; uploads and downloads sum their checksums on the main thread',
+      {
+        reason: error instanceof Error ? error.message : String(error)
+      }
+    );
     return false;
   }
 
