@@ -62,6 +62,11 @@ type ChecksumAnswer =
   | { readonly id: number; readonly ok: false; readonly problem: 'length' }
   | { readonly id: number; readonly ok: false; readonly problem: 'read'; readonly message: string };
 
+/** The end of the sentence for a job whose thread stopped: an upload's, and a download's. */
+const RETRY_UPLOAD = "Retry the upload; if it persists, tell the hub's admins.";
+const RETRY_DOWNLOAD =
+  "Retry the download: the bytes on disk are kept; if it persists, tell the hub's admins.";
+
 /** Bytes the thread reads and sums at a time; a cancel waits at most for one of them. */
 const CHUNK_BYTES = 1024 * 1024;
 
@@ -208,6 +213,8 @@ export class ChecksumThread {
     number,
     {
       path: string;
+      /** What the user does when the thread stops under this job (see {@link stopped}). */
+      retry: string;
       resolve: (sums: { adler32: string; md5: string | null }) => void;
       reject: (error: Error) => void;
     }
@@ -255,11 +262,12 @@ export class ChecksumThread {
       return { result, cancel: () => undefined };
     }
     if (thread === undefined) {
-      reject(this.stopped(path, 'it is not running'));
+      reject(this.stopped(path, 'it is not running', RETRY_UPLOAD));
       return { result, cancel: () => undefined };
     }
     this.waiting.set(id, {
       path,
+      retry: RETRY_UPLOAD,
       resolve: sums => {
         signal.removeEventListener('abort', aborted);
         resolve({ adler32: sums.adler32, md5: sums.md5 ?? '' });
@@ -284,10 +292,15 @@ export class ChecksumThread {
     const thread = this.thread;
     const { result, resolve, reject } = outcome<string>();
     if (thread === undefined) {
-      reject(this.stopped(file, 'it is not running'));
+      reject(this.stopped(file, 'it is not running', RETRY_DOWNLOAD));
       return { add: () => undefined, end: () => result, cancel: () => undefined };
     }
-    this.waiting.set(id, { path: file, resolve: sums => resolve(sums.adler32), reject });
+    this.waiting.set(id, {
+      path: file,
+      retry: RETRY_DOWNLOAD,
+      resolve: sums => resolve(sums.adler32),
+      reject
+    });
     const post = (
       message: AdlerStreamMessage | ChecksumCancel,
       transfer: ArrayBuffer[] = []
@@ -369,7 +382,7 @@ export class ChecksumThread {
           failure instanceof Error ? failure.message : `it ended with code ${String(code)}`;
         for (const [id, waiter] of this.waiting) {
           this.waiting.delete(id);
-          waiter.reject(this.stopped(waiter.path, reason));
+          waiter.reject(this.stopped(waiter.path, reason, waiter.retry));
         }
       });
     });
@@ -392,11 +405,11 @@ export class ChecksumThread {
     return false;
   }
 
-  private stopped(path: string, reason: string): AppError {
+  private stopped(path: string, reason: string, retry: string): AppError {
     return new AppError(
       500,
       'internal',
-      `The checksums of ${path} could not be computed: the companion's checksum thread stopped (${reason}). Retry the upload; if it persists, tell the hub's admins.`
+      `The checksums of ${path} could not be computed: the companion's checksum thread stopped (${reason}). ${retry}`
     );
   }
 }

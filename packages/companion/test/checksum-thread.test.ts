@@ -179,6 +179,21 @@ describe('ChecksumThread', () => {
     expect(sources).toHaveLength(2);
   });
 
+  it('when the thread stops under a download stream, then its sentence says to retry the download', async () => {
+    const crashing = new ChecksumThread(
+      () =>
+        new Worker(
+          "require('node:worker_threads').parentPort.once('message', () => process.exit(3))",
+          { eval: true }
+        )
+    );
+    expect(await crashing.ready()).toBe(true);
+    const stream = crashing.adlerStream('/home/x/file.part');
+    await expect(stream.end()).rejects.toThrow(
+      "The checksums of /home/x/file.part could not be computed: the companion's checksum thread stopped (it ended with code 3). Retry the download: the bytes on disk are kept; if it persists, tell the hub's admins."
+    );
+  });
+
   it('when the thread has summed a file, then it does not keep the process alive', () => {
     const path = file('alive', randomBytes(1000));
     const source = [

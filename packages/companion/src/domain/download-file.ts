@@ -310,10 +310,8 @@ async function transfer(
   try {
     return { from, adler32: await onThread.end() };
   } catch (error) {
-    throw new FetchError(
-      `The Adler-32 of ${target.did} could not be computed (${tame((error as Error).message, 200)}). Retry the download: the bytes on disk are kept; if it persists, tell the hub's admins.`,
-      false
-    );
+    // The thread stopped: its sentence says so, and what to do.
+    throw new FetchError((error as Error).message, false);
   }
 }
 
