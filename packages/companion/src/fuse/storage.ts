@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import type { CredentialSource } from '../auth/credentials.js';
 import type { InstanceConfig } from '../config.js';
@@ -48,17 +49,6 @@ export const EACCES = -13;
 /** The storage thread's young generation (V8's semi-spaces), in MB. */
 const STORAGE_THREAD_YOUNG_MB = 6;
 
-/**
- * Bytes the storage thread receives between two collections of its young generation. Each piece
- * of an answer arrives in a buffer of its own (Node's HTTP client copies it out of the socket's),
- * in the C heap, freed only when V8 collects the small object that holds it: V8 counts objects,
- * not the buffers they hold, so between its own collections tens of MB of spent buffers piled up
- * and the C heap grew by 64 MB while 8 readers streamed, and kept that size. A collection every
- * 4 MiB costs well under a millisecond and bounds them; every 1 MiB the companion's peak with 8
- * readers after `ls -l` of 100,000 files was 182 MB instead of 191-194, at the same read rate.
- */
-const STORAGE_THREAD_COLLECT_BYTES = 1024 * 1024;
-
 /** How many connections to one storage host are kept open and used at once. */
 const SOCKETS_PER_HOST = 32;
 
@@ -92,128 +82,488 @@ interface StorageThreadOptions {
   readonly tls: { ca?: string; cert?: string; key?: string };
   readonly EIO: number;
   readonly EACCES: number;
-  /** Bytes received between two collections of the young generation. */
-  readonly collectEveryBytes: number;
+}
+
+/** A range on its way: where its bytes go, and how many have. */
+interface RangeJob {
+  readonly ask: RangeRequest;
+  readonly url: URL;
+  readonly target: Buffer;
+  readonly wanted: number;
+  written: number;
+  /** Sent again once already (a kept-alive connection the storage had closed). */
+  retried: boolean;
+  settled: boolean;
+}
+
+/** Where a chunked answer's decoding stands. */
+interface Chunked {
+  state: 'size' | 'data' | 'data-end' | 'trailer' | 'done';
+  /** Bytes left of the chunk being read. */
+  left: number;
+  /** A size or trailer line read so far. */
+  line: string;
 }
 
 /**
- * The storage thread: HTTP Range GETs over kept-alive connections, each answer's bytes written
- * straight into the shared memory of the segment that asked. It runs as the source of a worker
- * (`eval`), so it is self-contained and takes Node's modules from `process.getBuiltinModule`
- * (Node 20.16 and later), which no bundler rewrites. Moving the transfers
- * off the main thread keeps the main thread, which answers FUSE, free: measured on 2 cores,
- * sequential reads through the mount went from about 200 MB/s with the transfers' socket events
- * on the main thread to (see bench:fuse) with them here.
+ * The storage thread: HTTP/1.1 Range GETs over kept-alive connections (plain or TLS), each
+ * answer's bytes read by the socket straight into the shared memory of the segment that asked.
+ * A `206` with the range's exact `Content-Length`, which is what XRootD, nginx, dCache and EOS
+ * send, is read with Node's `onread` buffers pointed at the segment itself, so the kernel copies
+ * the bytes once, to where the main thread reads them, and no JavaScript object is made per
+ * piece. Node's HTTP client made a buffer per 64 KiB piece and copied it again: measured on
+ * 2 cores, a 1 GiB file read 1 MiB at a time, 8 in flight, from devlake's XRootD cost the thread
+ * 1.3-1.4 s of CPU that way and 0.26-0.28 s this way (0.8 against 2.9-3.9 GB/s), and its spent
+ * buffers needed a forced collection every MiB to keep the companion under 200 MB. Any other
+ * answer (chunked, a whole file for a range, no length) goes through a small decoder into the
+ * same memory. Redirects are not followed; the request carries only the headers the main thread
+ * gives.
+ *
+ * It runs as the source of a worker (`eval`), so it is self-contained and takes Node's modules
+ * from `process.getBuiltinModule` (Node 20.16 and later), which no bundler rewrites. Moving the
+ * transfers off the main thread keeps the main thread, which answers FUSE, free.
  */
 function storageThread(): void {
   // Node's own modules by process.getBuiltinModule: a bundler rewrites require and import.
-  const http = process.getBuiltinModule('node:http');
-  const https = process.getBuiltinModule('node:https');
+  const net = process.getBuiltinModule('node:net');
+  const tls = process.getBuiltinModule('node:tls');
   const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
   const options = workerData as StorageThreadOptions;
-  // V8's gc() (the main thread sets --expose-gc too): a minor collection frees the spent buffers
-  // of the answers' pieces, which V8 does not count towards its own collections.
-  const collectYoung = ((): (() => void) => {
-    try {
-      process.getBuiltinModule('node:v8').setFlagsFromString('--expose-gc');
-      const gc = process.getBuiltinModule('node:vm').runInNewContext('gc') as unknown;
-      return typeof gc === 'function'
-        ? () => (gc as (options: { type: string }) => void)({ type: 'minor' })
-        : () => undefined;
-    } catch {
-      return () => undefined;
+  /** The most bytes an answer's status line and headers may take. */
+  const HEAD_BYTES = 16 * 1024;
+  const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+
+  const answer = (job: RangeJob, value: RangeAnswer): void => {
+    if (!job.settled) {
+      job.settled = true;
+      parentPort?.postMessage(value);
     }
-  })();
-  let received = 0;
-  const agents = {
-    http: new http.Agent({ keepAlive: true, maxSockets: options.sockets }),
-    https: new https.Agent({ keepAlive: true, maxSockets: options.sockets, ...options.tls })
   };
-  const answer = (value: RangeAnswer): void => parentPort?.postMessage(value);
+
+  /** The connections to one storage (scheme, host and port), and the ranges waiting for one. */
+  class Storage {
+    readonly idle: Connection[] = [];
+    readonly waiting: RangeJob[] = [];
+    open = 0;
+
+    constructor(readonly url: URL) {}
+
+    /** Gives waiting ranges to idle connections, or to new ones up to the bound. */
+    dispatch(): void {
+      for (let job = this.waiting.shift(); job; job = this.waiting.shift()) {
+        let connection = this.idle.pop();
+        if (!connection) {
+          if (this.open >= options.sockets) {
+            this.waiting.unshift(job);
+            return;
+          }
+          this.open += 1;
+          connection = new Connection(this);
+        }
+        connection.start(job);
+      }
+    }
+
+    /** A connection that went away: one fewer open; another may take what waits. */
+    closed(connection: Connection): void {
+      this.open -= 1;
+      const at = this.idle.indexOf(connection);
+      if (at >= 0) {
+        this.idle.splice(at, 1);
+      }
+      this.dispatch();
+    }
+  }
+  const storages = new Map<string, Storage>();
+
+  /** One connection to a storage, reading one answer at a time. */
+  class Connection {
+    private readonly scratch = Buffer.allocUnsafe(HEAD_BYTES);
+    private readonly socket: Socket;
+    private readonly host: string;
+    private job: RangeJob | undefined;
+    /** Reading the head into scratch, the body straight into the target, or through scratch. */
+    private mode: 'head' | 'direct' | 'copy' = 'head';
+    /** Bytes of the head in scratch so far. */
+    private head = 0;
+    /** Bytes of the current answer received at all. */
+    private received = 0;
+    /** Answers this connection has read in full before. */
+    private served = 0;
+    private status = 0;
+    /** Body bytes the answer's Content-Length still promises (-1: chunked, or until close). */
+    private bodyLeft = -1;
+    /** Bytes of a whole-file answer (200) before the range. */
+    private skip = 0;
+    private chunked: Chunked | undefined;
+    /** Whether the connection may carry another request after this answer. */
+    private reusable = true;
+    private gone = false;
+
+    constructor(private readonly storage: Storage) {
+      const url = storage.url;
+      this.host = url.host;
+      const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+      const onread = {
+        buffer: (): Uint8Array => this.nextBuffer(),
+        callback: (count: number, buffer: Uint8Array): boolean => {
+          this.arrived(count, buffer);
+          return true;
+        }
+      };
+      this.socket =
+        url.protocol === 'https:'
+          ? tls.connect({
+              host,
+              port: Number(url.port) || 443,
+              ...(net.isIP(host) ? {} : { servername: host }),
+              ALPNProtocols: ['http/1.1'],
+              ...options.tls,
+              // Node reads TLS sockets into such buffers too; its types name onread for net only.
+              ...({ onread } as object)
+            })
+          : net.connect({ host, port: Number(url.port) || 80, onread });
+      this.socket.setNoDelay(true);
+      this.socket.on('timeout', () =>
+        this.fail(
+          options.EIO,
+          `the storage at ${this.host} sent nothing for ${options.timeoutMs / 1000} s`
+        )
+      );
+      this.socket.on('error', error => this.broke(error.message));
+      this.socket.on('end', () => this.broke(null));
+      this.socket.on('close', () => this.broke(null));
+    }
+
+    /** Sends the request of `job`; its answer is read by {@link arrived}. */
+    start(job: RangeJob): void {
+      this.job = job;
+      this.mode = 'head';
+      this.head = 0;
+      this.received = 0;
+      this.socket.setTimeout(options.timeoutMs);
+      const url = job.url;
+      let request = `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n`;
+      for (const [name, value] of Object.entries(job.ask.headers)) {
+        if (/[\r\n]/.test(name + value)) {
+          this.fail(options.EIO, `a header for ${this.host} held a line break; nothing was sent`);
+          return;
+        }
+        request += `${name}: ${value}\r\n`;
+      }
+      this.socket.write(`${request}\r\n`, 'latin1');
+    }
+
+    /** Where the socket reads next: the segment itself while a direct body streams in. */
+    private nextBuffer(): Uint8Array {
+      const job = this.job;
+      if (job && this.mode === 'direct' && job.written < job.wanted) {
+        return job.target.subarray(job.written);
+      }
+      return this.mode === 'head' && this.head < HEAD_BYTES
+        ? this.scratch.subarray(this.head)
+        : this.scratch;
+    }
+
+    private arrived(count: number, buffer: Uint8Array): void {
+      const job = this.job;
+      if (!job) {
+        // Bytes nobody asked for: this connection is out of step with the storage.
+        this.socket.destroy();
+        return;
+      }
+      this.received += count;
+      if (this.mode === 'direct') {
+        job.written += count;
+        if (job.written === job.wanted) {
+          this.finish();
+        }
+      } else if (this.mode === 'copy') {
+        this.body(Buffer.from(buffer.buffer, buffer.byteOffset, count));
+      } else {
+        this.head += count;
+        this.readHead(job);
+      }
+    }
+
+    /** Reads the status line and headers once they are all here, then what followed them. */
+    private readHead(job: RangeJob): void {
+      const end = this.scratch.subarray(0, this.head).indexOf(HEAD_END);
+      if (end < 0) {
+        if (this.head >= HEAD_BYTES) {
+          this.fail(options.EIO, `the storage at ${this.host} sent headers longer than 16 KiB`);
+        }
+        return;
+      }
+      const lines = this.scratch.toString('latin1', 0, end).split('\r\n');
+      const rest = Buffer.from(this.scratch.subarray(end + 4, this.head));
+      const line = /^HTTP\/1\.([01]) (\d{3})/.exec(lines[0] ?? '');
+      if (!line) {
+        this.fail(options.EIO, `the storage at ${this.host} did not answer in HTTP/1.1`);
+        return;
+      }
+      const status = Number(line[2]);
+      if (status >= 100 && status < 200) {
+        // An interim answer: the real one follows.
+        this.head = rest.copy(this.scratch);
+        this.readHead(job);
+        return;
+      }
+      this.status = status;
+      if (status === 401 || status === 403) {
+        this.fail(
+          options.EACCES,
+          `the storage at ${this.host} refused the read (${status})`,
+          status
+        );
+        return;
+      }
+      if (status !== 206 && status !== 200) {
+        this.fail(options.EIO, `the storage at ${this.host} answered ${status}`, status);
+        return;
+      }
+      const headers = new Map<string, string>();
+      for (const header of lines.slice(1)) {
+        const colon = header.indexOf(':');
+        if (colon > 0) {
+          headers.set(header.slice(0, colon).trim().toLowerCase(), header.slice(colon + 1).trim());
+        }
+      }
+      const connection = (headers.get('connection') ?? '').toLowerCase();
+      this.reusable = line[1] === '1' ? !connection.includes('close') : connection === 'keep-alive';
+      const encoding = headers.get('transfer-encoding');
+      const length = headers.get('content-length');
+      if (encoding !== undefined && !/(^|,)\s*chunked$/i.test(encoding)) {
+        this.fail(
+          options.EIO,
+          `the storage at ${this.host} sent an encoding the companion does not read (${encoding})`
+        );
+        return;
+      }
+      this.chunked = encoding === undefined ? undefined : { state: 'size', left: 0, line: '' };
+      this.bodyLeft =
+        !this.chunked && length !== undefined && /^\d+$/.test(length) ? Number(length) : -1;
+      if (!this.chunked && this.bodyLeft < 0) {
+        this.reusable = false;
+      }
+      const range = /^bytes (\d+)-(\d+)\//.exec(headers.get('content-range') ?? '');
+      if (status === 206 && range && Number(range[1]) !== job.ask.start) {
+        this.fail(
+          options.EIO,
+          `the storage at ${this.host} sent another range than the one asked for`
+        );
+        return;
+      }
+      if (status === 206 && this.bodyLeft > job.wanted) {
+        this.fail(options.EIO, `the storage at ${this.host} sent more than the range asked for`);
+        return;
+      }
+      this.skip = status === 200 ? job.ask.start : 0;
+      this.head = 0;
+      if (status === 206 && this.bodyLeft === job.wanted) {
+        this.mode = 'direct';
+        const first = rest.subarray(0, job.wanted);
+        first.copy(job.target, 0);
+        job.written = first.length;
+        if (rest.length > first.length) {
+          this.reusable = false;
+        }
+        if (job.written === job.wanted) {
+          this.finish();
+        }
+        return;
+      }
+      this.mode = 'copy';
+      this.body(rest);
+    }
+
+    /** Body bytes of an answer read through scratch: chunks decoded, the range kept. */
+    private body(bytes: Buffer): void {
+      const chunked = this.chunked;
+      if (!chunked) {
+        let piece = bytes;
+        if (this.bodyLeft >= 0) {
+          piece = bytes.subarray(0, this.bodyLeft);
+          this.bodyLeft -= piece.length;
+        }
+        if (this.keep(piece) && this.bodyLeft === 0) {
+          this.ended();
+        }
+        return;
+      }
+      let at = 0;
+      while (at < bytes.length && chunked.state !== 'done' && this.job) {
+        if (chunked.state === 'data') {
+          const piece = bytes.subarray(at, at + chunked.left);
+          at += piece.length;
+          chunked.left -= piece.length;
+          if (chunked.left === 0) {
+            chunked.state = 'data-end';
+          }
+          if (!this.keep(piece)) {
+            return;
+          }
+          continue;
+        }
+        const newline = bytes.indexOf(10, at);
+        chunked.line += bytes.toString('latin1', at, newline < 0 ? bytes.length : newline);
+        at = newline < 0 ? bytes.length : newline + 1;
+        if (chunked.line.length > 4096) {
+          this.fail(options.EIO, `the storage at ${this.host} sent a malformed chunked answer`);
+          return;
+        }
+        if (newline < 0) {
+          continue;
+        }
+        const text = chunked.line.trim();
+        chunked.line = '';
+        if (chunked.state === 'data-end') {
+          chunked.state = 'size';
+        } else if (chunked.state === 'trailer') {
+          chunked.state = text === '' ? 'done' : 'trailer';
+        } else {
+          const size = /^[0-9a-f]+/i.exec(text);
+          if (!size) {
+            this.fail(options.EIO, `the storage at ${this.host} sent a malformed chunked answer`);
+            return;
+          }
+          chunked.left = parseInt(size[0], 16);
+          chunked.state = chunked.left === 0 ? 'trailer' : 'data';
+        }
+      }
+      if (chunked.state === 'done' && this.job) {
+        if (at < bytes.length) {
+          this.reusable = false;
+        }
+        this.ended();
+      }
+    }
+
+    /** Keeps what of a body piece falls in the range; false once the read is over. */
+    private keep(bytes: Buffer): boolean {
+      const job = this.job as RangeJob;
+      let piece = bytes;
+      if (this.skip > 0) {
+        const dropped = Math.min(this.skip, piece.length);
+        this.skip -= dropped;
+        piece = piece.subarray(dropped);
+      }
+      const room = job.wanted - job.written;
+      if (piece.length > room) {
+        if (this.status === 206) {
+          this.fail(options.EIO, `the storage at ${this.host} sent more than the range asked for`);
+          return false;
+        }
+        piece = piece.subarray(0, room);
+      }
+      piece.copy(job.target, job.written);
+      job.written += piece.length;
+      if (this.status === 200 && job.written === job.wanted) {
+        // The rest of the whole file is not needed: this connection is not reused.
+        this.reusable = false;
+        this.finish();
+        return false;
+      }
+      return true;
+    }
+
+    /** The answer is over: the read is done when all its bytes came. */
+    private ended(): void {
+      const job = this.job as RangeJob;
+      if (job.written === job.wanted) {
+        this.finish();
+      } else {
+        this.fail(
+          options.EIO,
+          `the storage at ${this.host} sent ${job.written} of ${job.wanted} bytes`
+        );
+      }
+    }
+
+    private finish(): void {
+      const job = this.job as RangeJob;
+      this.job = undefined;
+      this.mode = 'head';
+      this.head = 0;
+      this.served += 1;
+      answer(job, { id: job.ask.id, ok: true });
+      if (!this.reusable) {
+        this.close();
+        return;
+      }
+      this.socket.setTimeout(0);
+      this.storage.idle.push(this);
+      this.storage.dispatch();
+    }
+
+    private fail(errno: number, message: string, status?: number): void {
+      const job = this.job;
+      this.job = undefined;
+      this.close();
+      if (job) {
+        answer(job, { id: job.ask.id, ok: false, errno, message, ...(status ? { status } : {}) });
+      }
+    }
+
+    /** The connection ended or failed (`reason`): what it was reading ends or is sent again. */
+    private broke(reason: string | null): void {
+      const job = this.job;
+      if (job && this.mode === 'copy' && !this.chunked && this.bodyLeft < 0 && reason === null) {
+        // An answer without a length ends with its connection.
+        this.ended();
+        return;
+      }
+      if (job && this.served > 0 && this.received === 0 && !job.retried) {
+        // The storage had closed this kept-alive connection before the request reached it.
+        job.retried = true;
+        this.job = undefined;
+        this.close();
+        this.storage.waiting.unshift(job);
+        this.storage.dispatch();
+        return;
+      }
+      const what =
+        this.received > 0 || this.served > 0
+          ? `reading from ${this.host}: ${reason ?? 'the connection closed'}`
+          : `could not reach ${this.host}: ${reason ?? 'the connection closed'}`;
+      this.fail(
+        options.EIO,
+        job && this.mode !== 'head'
+          ? `the storage at ${this.host} sent ${job.written} of ${job.wanted} bytes (${what})`
+          : what
+      );
+    }
+
+    /** Closes the socket (no more reads into any segment) and leaves the storage's set. */
+    private close(): void {
+      this.socket.destroy();
+      if (!this.gone) {
+        this.gone = true;
+        this.storage.closed(this);
+      }
+    }
+  }
+
   parentPort?.on('message', (ask: RangeRequest) => {
     const url = new URL(ask.url);
     const wanted = ask.end - ask.start + 1;
-    const target = Buffer.from(ask.memory, ask.byteOffset, wanted);
-    const secure = url.protocol === 'https:';
-    let settled = false;
-    const settle = (value: RangeAnswer): void => {
-      if (!settled) {
-        settled = true;
-        answer(value);
-      }
-    };
-    const fail = (errno: number, message: string, status?: number): void => {
-      request.destroy();
-      settle({ id: ask.id, ok: false, errno, message, ...(status ? { status } : {}) });
-    };
-    const request = (secure ? https : http).request(
+    const job: RangeJob = {
+      ask,
       url,
-      { method: 'GET', headers: ask.headers, agent: secure ? agents.https : agents.http },
-      response => {
-        const status = response.statusCode ?? 0;
-        if (status === 401 || status === 403) {
-          response.resume();
-          fail(options.EACCES, `the storage at ${url.host} refused the read (${status})`, status);
-          return;
-        }
-        if (status !== 206 && status !== 200) {
-          response.resume();
-          fail(options.EIO, `the storage at ${url.host} answered ${status}`, status);
-          return;
-        }
-        // A 200 carries the whole file: skip to the range.
-        let skip = status === 200 ? ask.start : 0;
-        let written = 0;
-        response.on('data', (chunk: Buffer) => {
-          received += chunk.length;
-          if (received >= options.collectEveryBytes) {
-            received = 0;
-            collectYoung();
-          }
-          let piece = chunk;
-          if (skip > 0) {
-            const dropped = Math.min(skip, piece.length);
-            skip -= dropped;
-            piece = piece.subarray(dropped);
-          }
-          const room = wanted - written;
-          if (piece.length > room) {
-            if (status === 206) {
-              fail(options.EIO, `the storage at ${url.host} sent more than the range asked for`);
-              return;
-            }
-            piece = piece.subarray(0, room);
-          }
-          piece.copy(target, written);
-          written += piece.length;
-          if (status === 200 && written === wanted) {
-            // The rest of the file is not needed; this connection is not reused.
-            request.destroy();
-            settle({ id: ask.id, ok: true });
-          }
-        });
-        response.on('end', () =>
-          written === wanted
-            ? settle({ id: ask.id, ok: true })
-            : fail(options.EIO, `the storage at ${url.host} sent ${written} of ${wanted} bytes`)
-        );
-        response.on('error', error =>
-          fail(options.EIO, `reading from ${url.host}: ${error.message}`)
-        );
-      }
-    );
-    request.setTimeout(options.timeoutMs, () =>
-      fail(options.EIO, `the storage at ${url.host} sent nothing for ${options.timeoutMs / 1000} s`)
-    );
-    request.on('error', error =>
-      settle({
-        id: ask.id,
-        ok: false,
-        errno: options.EIO,
-        message: `could not reach ${url.host}: ${error.message}`
-      })
-    );
-    request.end();
+      target: Buffer.from(ask.memory, ask.byteOffset, wanted),
+      wanted,
+      written: 0,
+      retried: false,
+      settled: false
+    };
+    const key = `${url.protocol}//${url.host}`;
+    let storage = storages.get(key);
+    if (!storage) {
+      storage = new Storage(url);
+      storages.set(key, storage);
+    }
+    storage.waiting.push(job);
+    storage.dispatch();
   });
 }
 
@@ -256,8 +606,7 @@ export class StorageReader {
         sockets: SOCKETS_PER_HOST,
         tls,
         EIO,
-        EACCES,
-        collectEveryBytes: STORAGE_THREAD_COLLECT_BYTES
+        EACCES
       };
       const thread = new Worker(`(${storageThread.toString()})()`, {
         eval: true,
