@@ -34,6 +34,8 @@ interface ChecksumAsk {
   readonly id: number;
   readonly path: string;
   readonly size: number;
+  /** Whether the thread sums the Adler-32 too (else MD5 only: the caller sums the Adler-32). */
+  readonly adler: boolean;
 }
 
 /**
@@ -90,7 +92,7 @@ function checksumThread(Sum: typeof Adler32, chunkBytes: number): void {
   /** The answer to `ask`, or undefined once it is cancelled. */
   const sum = async (ask: ChecksumAsk): Promise<ChecksumAnswer | undefined> => {
     const state = running.get(ask.id) ?? { cancelled: false };
-    const adler = new Sum();
+    const adler = ask.adler ? new Sum() : undefined;
     const md5 = createHash('md5');
     let file: Awaited<ReturnType<typeof open>> | undefined;
     // The next chunk is read (by libuv's pool) while this one is summed: two buffers.
@@ -122,14 +124,14 @@ function checksumThread(Sum: typeof Adler32, chunkBytes: number): void {
         which = which === 0 ? 1 : 0;
         next = done < ask.size ? readAt(which, done) : undefined;
         reading = next;
-        adler.update(chunk);
+        adler?.update(chunk);
         md5.update(chunk);
       }
       // One byte past `size` tells a file that grew.
       if ((await opened.read(buffers[0], 0, 1, ask.size)).bytesRead > 0) {
         return { id: ask.id, ok: false, problem: 'length' };
       }
-      return { id: ask.id, ok: true, adler32: adler.hex(), md5: md5.digest('hex') };
+      return { id: ask.id, ok: true, adler32: adler?.hex() ?? '', md5: md5.digest('hex') };
     } catch (error) {
       return { id: ask.id, ok: false, problem: 'read', message: (error as Error).message };
     } finally {
@@ -243,9 +245,15 @@ export class ChecksumThread {
   /**
    * Starts summing the first `size` bytes of the file at `path`, which must be exactly that long
    * (see {@link ChecksumJob.result}). `signal` aborts it; so does {@link ChecksumJob.cancel}. Call
-   * it once {@link ready} said true.
+   * it once {@link ready} said true. With `which` `md5` the thread sums MD5 only and the result's
+   * `adler32` is empty: the caller sums the Adler-32 itself (an upload, on the bytes it sends).
    */
-  sum(path: string, size: number, signal: AbortSignal): ChecksumJob {
+  sum(
+    path: string,
+    size: number,
+    signal: AbortSignal,
+    which: 'both' | 'md5' = 'both'
+  ): ChecksumJob {
     const id = this.nextId++;
     const thread = this.thread;
     const { result, resolve, reject } = outcome<Checksums>();
@@ -278,7 +286,7 @@ export class ChecksumThread {
       }
     });
     signal.addEventListener('abort', aborted, { once: true });
-    thread.postMessage({ id, path, size } satisfies ChecksumAsk);
+    thread.postMessage({ id, path, size, adler: which === 'both' } satisfies ChecksumAsk);
     return { result, cancel: () => stop(new Error('cancelled')) };
   }
 

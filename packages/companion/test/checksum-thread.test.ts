@@ -55,6 +55,18 @@ describe('ChecksumThread', () => {
     }
   });
 
+  it('when a job asks for MD5 only, then it answers MD5 and an empty Adler-32', async () => {
+    expect(await thread.ready()).toBe(true);
+    const bytes = randomBytes(2 * 1024 * 1024 + 5);
+    const sums = await thread.sum(
+      file('md5-only', bytes),
+      bytes.length,
+      new AbortController().signal,
+      'md5'
+    ).result;
+    expect(sums).toEqual({ adler32: '', md5: reference(bytes).md5 });
+  });
+
   it('when bytes are handed over in pieces, then the stream gives the Adler-32 of them all, and each piece of memory of its own moves to the thread', async () => {
     expect(await thread.ready()).toBe(true);
     const bytes = randomBytes(3 * 1024 * 1024 + 11);

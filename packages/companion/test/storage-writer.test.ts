@@ -112,6 +112,28 @@ describe('StorageWriter.put', () => {
     }
   });
 
+  it('when a file is sent, then the thread sums its MD5 only and the Adler-32 is of the bytes sent', async () => {
+    const thread = new ChecksumThread();
+    const sum = vi.spyOn(thread, 'sum');
+    const bytes = randomBytes(3 * 1024 * 1024 + 1);
+    const expected = reference(bytes);
+    const update = vi.spyOn(Adler32.prototype, 'update');
+    const sent = await new StorageWriter(instance, credentials, thread).put(
+      `${base}/store/split`,
+      file('split', bytes),
+      bytes.length,
+      () => undefined,
+      never
+    );
+    expect(sent).toEqual(expected);
+    expect(sum.mock.calls.map(call => call[3])).toEqual(['md5']);
+    // The thread's Adler32 is its own copy of the class: these calls are the sending thread's.
+    expect(update.mock.calls.reduce((bytes, [chunk]) => bytes + chunk.length, 0)).toBe(
+      bytes.length
+    );
+    update.mockRestore();
+  });
+
   it('when several files are sent at once, then each gets its own sums', async () => {
     const files = [2 * 1024 * 1024 + 1, 3 * 1024 * 1024 + 5, 7].map(size => randomBytes(size));
     const sent = await Promise.all(
