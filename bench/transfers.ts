@@ -29,12 +29,23 @@
  */
 import type { UploadTargetsResponse } from '@dlaas/api';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, statfsSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  statfsSync
+} from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Adler32 } from '../packages/companion/src/adler32.js';
 import type { Config } from '../packages/companion/src/config.js';
 import { DEFAULT_PARALLEL_FILES } from '../packages/companion/src/domain/uploads.js';
 import { hashedPath } from '../packages/devlake/src/lfn.js';
@@ -250,8 +261,20 @@ interface Case {
   readonly curl: number[];
   readonly companionDoes: string;
   readonly curlDoes: string;
-  /** Times of the one Rucio request the companion's job cannot do without, where measured. */
-  readonly rucio?: number[];
+  /** What the job cannot do without, timed alone in the same run, where measured. */
+  readonly floor?: Floor;
+}
+
+/**
+ * A part of a job that the issue asks for and no implementation can skip, timed alone: the job
+ * cannot be faster than it, so curl's time over it bounds the ratio any job can reach.
+ */
+interface Floor {
+  readonly side: string;
+  readonly does: string;
+  /** Who cannot go under it: "any job that …". */
+  readonly who: string;
+  readonly times: number[];
 }
 
 /** Runs both sides of a case, in the order of this run (the sides take turns going first). */
@@ -304,7 +327,7 @@ function rowsOf(c: Case): string[][] {
   const curl = median(c.curl);
   const ratio = curl / companion;
   const times = (x: number): string => (x >= 0.1 ? x.toFixed(2) : x.toPrecision(2));
-  const rucio = c.rucio && c.rucio.length > 0 ? median(c.rucio) : undefined;
+  const floor = c.floor && c.floor.times.length > 0 ? median(c.floor.times) : undefined;
   return [
     row(
       'companion',
@@ -313,14 +336,14 @@ function rowsOf(c: Case): string[][] {
       `${times(ratio)}× (goal ≥ ${GOAL}×: ${ratio >= GOAL ? 'met' : 'not met'})`
     ),
     row('curl', c.curlDoes, curl, 'baseline'),
-    ...(rucio === undefined
+    ...(c.floor === undefined || floor === undefined
       ? []
       : [
           row(
-            'Rucio alone',
-            'its replica listing (e)',
-            rucio,
-            `${times(curl / rucio)}×: the most any job that asks Rucio can reach`
+            c.floor.side,
+            c.floor.does,
+            floor,
+            `${times(curl / floor)}×: the most any job that ${c.floor.who} can reach`
           )
         ])
   ];
@@ -347,6 +370,65 @@ async function replicaListing(name: string): Promise<number> {
     throw new Error(`Rucio lists no replicas of ${SCOPE}:${name}.`);
   }
   console.error(`  Rucio's replica listing of ${SCOPE}:${name} alone: ${seconds.toFixed(2)} s`);
+  return seconds;
+}
+
+/**
+ * The MD5 the issue asks uploads to sum, of the file at `path` on one core, timed without the
+ * reading (1 MiB at a time from the page cache): MD5 cannot be split between cores, so no
+ * upload that sums it as the bytes go out ends sooner.
+ */
+function md5Alone(path: string): number {
+  const hash = createHash('md5');
+  const chunk = Buffer.alloc(MiB);
+  const fd = openSync(path, 'r');
+  let hashing = 0;
+  try {
+    for (let read = readSync(fd, chunk); read > 0; read = readSync(fd, chunk)) {
+      const started = performance.now();
+      hash.update(chunk.subarray(0, read));
+      hashing += performance.now() - started;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  hash.digest();
+  const seconds = hashing / 1000;
+  console.error(`  MD5 of the large file alone: ${seconds.toFixed(2)} s`);
+  return seconds;
+}
+
+/**
+ * The Rucio requests every upload job makes and cannot do without, at their fewest: one `POST
+ * /replicas/` of all the files curl just put (their sizes and checksums) and one attachment to a
+ * dataset (made beforehand, not timed). The files are curl's, so the replicas have their bytes;
+ * they stay on the storage, registered, as the companion's uploads do.
+ */
+async function registrationAlone(
+  dataset: string,
+  files: readonly { name: string; path: string }[]
+): Promise<number> {
+  const rucio = rootClient(layout);
+  await rucio.request('POST', `/dids/${SCOPE}/${encodeURIComponent(dataset)}`, {
+    body: { type: 'DATASET', lifetime: 3600 }
+  });
+  const described = files.map(({ name, path }) => {
+    const bytes = readFileSync(path);
+    return {
+      scope: SCOPE,
+      name,
+      bytes: bytes.length,
+      adler32: new Adler32().update(bytes).hex(),
+      md5: createHash('md5').update(bytes).digest('hex')
+    };
+  });
+  const started = performance.now();
+  await rucio.request('POST', '/replicas/', { body: { rse: scratch.name, files: described } });
+  await rucio.request('POST', `/dids/${SCOPE}/${encodeURIComponent(dataset)}/dids`, {
+    body: { dids: described.map(({ scope, name }) => ({ scope, name })) }
+  });
+  const seconds = (performance.now() - started) / 1000;
+  console.error(`  Rucio's registration of ${files.length} files alone: ${seconds.toFixed(2)} s`);
   return seconds;
 }
 
@@ -420,7 +502,13 @@ async function main(): Promise<void> {
         companion: [],
         curl: [],
         companionDoes: 'job: PUT + checks + Rucio (a)',
-        curlDoes: 'curl -T: PUT only (b)'
+        curlDoes: 'curl -T: PUT only (b)',
+        floor: {
+          side: 'MD5 alone',
+          does: 'MD5 of the file, one core (f)',
+          who: 'sums MD5 as it sends',
+          times: [] as number[]
+        }
       },
       upSmall: {
         title: `upload, ${smallCount} files of 4 KiB`,
@@ -429,7 +517,13 @@ async function main(): Promise<void> {
         companion: [],
         curl: [],
         companionDoes: `job: ${UPLOAD_PARALLEL} at a time, as (a)`,
-        curlDoes: `curl -T, --parallel-max ${UPLOAD_PARALLEL} (b)`
+        curlDoes: `curl -T, --parallel-max ${UPLOAD_PARALLEL} (b)`,
+        floor: {
+          side: 'Rucio alone',
+          does: 'registering the files (g)',
+          who: 'registers its files in Rucio',
+          times: [] as number[]
+        }
       },
       downLarge: {
         title: `download, 1 file of ${sizeLabel}`,
@@ -448,7 +542,12 @@ async function main(): Promise<void> {
         curl: [],
         companionDoes: `job: ${DOWNLOAD_PARALLEL} at a time, as (c)`,
         curlDoes: `curl GET, --parallel-max ${DOWNLOAD_PARALLEL} (d)`,
-        rucio: [] as number[]
+        floor: {
+          side: 'Rucio alone',
+          does: 'its replica listing (e)',
+          who: 'lists the replicas in Rucio',
+          times: [] as number[]
+        }
       }
     } satisfies Record<string, Case>;
 
@@ -474,6 +573,8 @@ async function main(): Promise<void> {
         }
       );
 
+      cases.upLarge.floor.times.push(md5Alone(largeFile));
+
       await measure(
         cases.upSmall,
         run,
@@ -493,6 +594,25 @@ async function main(): Promise<void> {
           }));
           return curlTransfers(transfers, UPLOAD_PARALLEL);
         }
+      );
+      // curl's small files become registered replicas: they stay on the storage, as the
+      // companion's uploads do (a replica without its bytes is what an upload must never leave).
+      const curlSmall = new Set(
+        smallNames.map(name => scratchPfn(`${prefix}.curl-small/small/${name}`))
+      );
+      onStorage.splice(
+        0,
+        onStorage.length,
+        ...onStorage.filter(entry => !curlSmall.has(entry.url))
+      );
+      cases.upSmall.floor.times.push(
+        await registrationAlone(
+          `${prefix}.curl-small`,
+          smallNames.map(name => ({
+            name: `${prefix}.curl-small/small/${name}`,
+            path: join(smallDir, name)
+          }))
+        )
       );
 
       const largeName = `${prefix}.large/large.bin`;
@@ -543,7 +663,7 @@ async function main(): Promise<void> {
           )
       );
 
-      cases.downSmall.rucio.push(await replicaListing(smallDataset));
+      cases.downSmall.floor.times.push(await replicaListing(smallDataset));
 
       rmSync(down, { recursive: true, force: true });
       await cleanStorage();
@@ -568,7 +688,9 @@ async function main(): Promise<void> {
         `(b) curl -T of the same local files to fresh PFNs of the same RSE, in one curl process: the PUT only (no checksum, no check, nothing registered).`,
         `(c) the companion's download job, POST to done: files and replicas listed from Rucio, each file a GET into <file>.part with its Adler-32 computed and compared to Rucio's, then renamed; journal on disk.`,
         `(d) curl GET of the same PFNs into files, in one curl process: the bytes only.`,
-        `(e) the first request of (c) alone, as the companion sends it (POST /replicas/list of the dataset, sort random), timed after each run: no job that lists the replicas Rucio knows and checks their Adler-32 can be faster than it.`
+        `(e) the first request of (c) alone, as the companion sends it (POST /replicas/list of the dataset, sort random), timed after each run: no job that lists the replicas Rucio knows and checks their Adler-32 can be faster than it.`,
+        `(f) the MD5 the issue asks uploads to sum, of the same file (read from the page cache, the reading not timed), on one core: MD5 cannot be shared between cores, so no upload that sums it can be faster.`,
+        `(g) the two Rucio requests an upload job cannot do without, at their fewest: one POST /replicas/ of all of curl's files of the run (sizes, Adler-32, MD5) and one attachment to a dataset made beforehand.`
       ].join('\n')
     );
   } finally {
