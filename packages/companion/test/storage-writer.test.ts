@@ -241,3 +241,60 @@ describe('StorageWriter.put', () => {
     }
   });
 });
+
+describe('StorageWriter connections', () => {
+  it('when files are sent, checked and one removed in a row, then every request goes over one kept-alive connection and none asks the storage to close it', async () => {
+    const held = new Map<string, Buffer>();
+    const connections = new Set<unknown>();
+    const asked: string[] = [];
+    const storage = createServer((req, res) => {
+      connections.add(req.socket);
+      asked.push(`${req.method} ${req.headers.connection ?? '(none)'}`);
+      void bodyOf(req).then(body => {
+        const path = req.url ?? '';
+        const there = held.get(path);
+        if (req.method === 'PUT' && body !== null) {
+          held.set(path, body);
+          res.writeHead(201).end();
+        } else if (req.method === 'HEAD' && there) {
+          const digest = `adler32=${new Adler32().update(there).hex()}`;
+          res.writeHead(200, { 'Content-Length': String(there.length), Digest: digest }).end();
+        } else if (req.method === 'DELETE' && there) {
+          held.delete(path);
+          res.writeHead(204).end();
+        } else {
+          res.writeHead(404).end();
+        }
+      });
+    });
+    storage.listen(0, '127.0.0.1');
+    await once(storage, 'listening');
+    const at = `http://127.0.0.1:${(storage.address() as AddressInfo).port}`;
+    const writer = new StorageWriter(instance, credentials, new ChecksumThread());
+    try {
+      for (const name of ['a', 'b', 'c']) {
+        const bytes = randomBytes(64 * 1024 + name.charCodeAt(0));
+        const sent = await writer.put(
+          `${at}/k/${name}`,
+          file(`k-${name}`, bytes),
+          bytes.length,
+          () => undefined,
+          never
+        );
+        expect(await writer.head(`${at}/k/${name}`)).toEqual({
+          bytes: sent.bytes,
+          adler32: sent.adler32
+        });
+      }
+      await writer.remove(`${at}/k/b`);
+      expect(await writer.head(`${at}/k/b`)).toBeNull();
+      expect(asked).toHaveLength(8);
+      expect(asked.filter(line => line.endsWith(' close'))).toEqual([]);
+      expect(connections.size).toBe(1);
+    } finally {
+      writer.close();
+      storage.closeAllConnections();
+      await new Promise(resolve => storage.close(resolve));
+    }
+  });
+});

@@ -1,8 +1,13 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingMessage,
+  type RequestOptions
+} from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { once } from 'node:events';
 import { droppedConnection } from '../dropped.js';
 import { Adler32 } from '../adler32.js';
@@ -39,11 +44,21 @@ interface Answer {
   readonly headers: IncomingMessage['headers'];
 }
 
+/** Connections kept open to the storages of one instance, at most (uploads send 3 at a time). */
+const STORAGE_SOCKETS = 8;
+/** A kept-alive connection unused this long is closed. */
+const IDLE_SOCKET_MS = 15_000;
+
 /**
  * Writes files to an RSE's storage over HTTP(S), as Rucio's WebDAV clients do: PUT, HEAD (with
- * `Want-Digest: adler32`) and DELETE, one connection per request (XRootD closes the connection
- * after a PUT). With `node:http` rather than `fetch`: XRootD reads `Content-Length` only when it
- * is spelled so, and `fetch` writes every header in lower case (the file is then stored empty).
+ * `Want-Digest: adler32`) and DELETE, on kept-alive connections (a file's PUT and HEAD, and the
+ * next file's, go over the same one). With `node:http` rather than `fetch`: XRootD reads
+ * `Content-Length` only when it is spelled so, and `fetch` writes every header in lower case (the
+ * file is then stored empty). Never `Connection: close`: XRootD 5.5 then ends every connection
+ * through its "send failure" path, and under a few thousand such connections a minute devlake's
+ * scratch XRootD crashed (a segfault in libXrdUtils) or stopped answering; kept alive, the same
+ * uploads open a handful of connections. A connection the storage closed meanwhile fails the
+ * next request with ECONNRESET, which the caller sends again (see dropped.ts).
  *
  * Credentials as for reads (see {@link storageHeaders}): the bearer token of an OIDC sign-in only
  * over https or to `trustedHttpHosts`, the certificate of an x509 sign-in over https, nothing
@@ -55,6 +70,10 @@ export class StorageWriter {
   private readonly timeoutMs: number;
   private readonly warned = new Set<string>();
   private tls: { ca?: string; cert?: string; key?: string } | undefined;
+  private readonly agents = {
+    http: new HttpAgent({ keepAlive: true, maxSockets: STORAGE_SOCKETS, timeout: IDLE_SOCKET_MS }),
+    https: new HttpsAgent({ keepAlive: true, maxSockets: STORAGE_SOCKETS, timeout: IDLE_SOCKET_MS })
+  };
 
   constructor(
     private readonly instance: InstanceConfig,
@@ -139,6 +158,8 @@ export class StorageWriter {
             })
           ]);
           if (early !== undefined) {
+            // The rest of the body is never sent: this connection cannot serve another request.
+            req.destroy();
             break;
           }
         }
@@ -223,6 +244,12 @@ export class StorageWriter {
     }
   }
 
+  /** Closes the kept-alive connections (the companion stops). */
+  close(): void {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
+  }
+
   /** Starts a request with the user's storage credentials and the timeouts. */
   private async open(
     method: string,
@@ -238,8 +265,8 @@ export class StorageWriter {
     const options: RequestOptions = {
       method,
       headers,
-      // XRootD closes the connection after a PUT: a kept-alive one would fail the next request.
-      agent: false,
+      // The TLS options are part of the name under which the https agent keeps connections.
+      agent: secure ? this.agents.https : this.agents.http,
       ...(secure ? this.tlsOptions() : {}),
       ...(signal ? { signal } : {})
     };

@@ -1314,6 +1314,7 @@ export class Uploads {
       ...running.map(j => j.run),
       ...[...this.jobs.values()].map(j => j.sweeping)
     ]);
+    this.writer.close();
   }
 
   // ---------------------------------------------------------------- progress
