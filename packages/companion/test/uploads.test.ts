@@ -70,7 +70,9 @@ const NO_FAULTS = {
   /** Answer 500 to a PFN request of several files. */
   failGroupPfns: false,
   /** Drop the connection (a TCP reset) of this many PUTs, the first ones, before storing them. */
-  resetPuts: 0
+  resetPuts: 0,
+  /** Answer this many PUTs, the first ones, with 201 and store nothing (a storage that loses them). */
+  losePuts: 0
 };
 const faults = { ...NO_FAULTS };
 /** Registrations answered and PUTs stored so far (for {@link faults.holdFirstRegistration}). */
@@ -123,6 +125,11 @@ async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> 
         return;
       }
       const bytes = await bodyOf(req);
+      if (faults.losePuts > 0) {
+        faults.losePuts--;
+        res.writeHead(201).end();
+        return;
+      }
       objects.set(key, { bytes, adler32: faults.wrongChecksum ? '00000001' : adlerOf(bytes) });
       puts++;
       stored?.();
@@ -547,6 +554,35 @@ describe('when the storage or Rucio misbehaves', () => {
       /^The storage at .* broke the connection off \(.*ECONNRESET\)/
     );
     expect(seen.filter(s => s.method === 'PUT')).toHaveLength(3);
+  });
+
+  it('then a file the storage said it took but does not hold is sent once more, and the job is done', async () => {
+    const local = files({ 'a.txt': 500, 'b.txt': 600 });
+    faults.losePuts = 1;
+    const uploads = engine();
+    const done = await settled(
+      uploads,
+      (await uploads.start(request(['~/a.txt', '~/b.txt']))).upload.id
+    );
+    expect(done.upload).toMatchObject({ state: 'done', filesDone: 2 });
+    for (const [relative, bytes] of local) {
+      expect(objects.get(storedKey(`results.v1/${relative}`))?.bytes.equals(bytes)).toBe(true);
+    }
+    expect(seen.filter(s => s.method === 'PUT')).toHaveLength(3);
+    expect(replicas.size).toBe(2);
+  });
+
+  it('then a file the storage loses twice fails with a sentence and is not registered', async () => {
+    files({ 'a.txt': 500 });
+    faults.losePuts = 2;
+    const uploads = engine();
+    const done = await settled(uploads, (await uploads.start(request(['~/a.txt']))).upload.id);
+    expect(done.upload).toMatchObject({ state: 'failed', filesFailed: 1 });
+    expect(done.files.items[0]?.error).toMatch(
+      /does not hold what was sent for .*, twice \(no file/
+    );
+    expect(seen.filter(s => s.method === 'PUT')).toHaveLength(2);
+    expect(replicas.size).toBe(0);
   });
 
   it('then a file the storage holds with another checksum fails, is deleted, and is not registered', async () => {
