@@ -72,7 +72,9 @@ const NO_FAULTS = {
   /** Drop the connection (a TCP reset) of this many PUTs, the first ones, before storing them. */
   resetPuts: 0,
   /** Answer this many PUTs, the first ones, with 201 and store nothing (a storage that loses them). */
-  losePuts: 0
+  losePuts: 0,
+  /** Answer this many PUTs, the first ones, with 500 and store nothing. */
+  failPuts: 0
 };
 const faults = { ...NO_FAULTS };
 /** Registrations answered and PUTs stored so far (for {@link faults.holdFirstRegistration}). */
@@ -128,6 +130,11 @@ async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> 
       if (faults.losePuts > 0) {
         faults.losePuts--;
         res.writeHead(201).end();
+        return;
+      }
+      if (faults.failPuts > 0) {
+        faults.failPuts--;
+        res.writeHead(500).end();
         return;
       }
       objects.set(key, { bytes, adler32: faults.wrongChecksum ? '00000001' : adlerOf(bytes) });
@@ -549,37 +556,51 @@ describe('when the storage or Rucio misbehaves', () => {
     expect(replicas.size).toBe(2);
   }
 
+  /**
+   * Uploads a.txt with `fault` on: the job must fail, the file with `sentence`, after `puts` PUTs,
+   * and nothing be registered.
+   */
+  async function failedDespite(
+    fault: Partial<typeof NO_FAULTS>,
+    puts: number,
+    sentence: RegExp
+  ): Promise<void> {
+    files({ 'a.txt': 500 });
+    Object.assign(faults, fault);
+    const uploads = engine();
+    const done = await settled(uploads, (await uploads.start(request(['~/a.txt']))).upload.id);
+    expect(done.upload).toMatchObject({ state: 'failed', filesFailed: 1 });
+    expect(done.files.items[0]?.error).toMatch(sentence);
+    expect(seen.filter(s => s.method === 'PUT')).toHaveLength(puts);
+    expect(replicas.size).toBe(0);
+  }
+
   it('then a PUT whose connection the storage drops is sent again, and the job is done', async () => {
     await doneDespite({ resetPuts: 2 }, 4);
   });
 
   it('then a storage that keeps dropping the connection fails the file with a sentence, after three tries', async () => {
-    files({ 'a.txt': 500 });
-    faults.resetPuts = 100;
-    const uploads = engine();
-    const done = await settled(uploads, (await uploads.start(request(['~/a.txt']))).upload.id);
-    expect(done.upload).toMatchObject({ state: 'failed', filesFailed: 1 });
-    expect(done.files.items[0]?.error).toMatch(
+    await failedDespite(
+      { resetPuts: 100 },
+      3,
       /^The storage at .* broke the connection off \(.*ECONNRESET\)/
     );
-    expect(seen.filter(s => s.method === 'PUT')).toHaveLength(3);
   });
 
   it('then a file the storage said it took but does not hold is sent once more, and the job is done', async () => {
     await doneDespite({ losePuts: 1 }, 3);
   });
 
+  it('then a PUT the storage answers with a server error is sent once more, and the job is done', async () => {
+    await doneDespite({ failPuts: 1 }, 3);
+  });
+
+  it('then a file the storage answers twice with a server error fails with its sentence and is not registered', async () => {
+    await failedDespite({ failPuts: 2 }, 2, /^The storage at .* answered 500 to a PUT\./);
+  });
+
   it('then a file the storage loses twice fails with a sentence and is not registered', async () => {
-    files({ 'a.txt': 500 });
-    faults.losePuts = 2;
-    const uploads = engine();
-    const done = await settled(uploads, (await uploads.start(request(['~/a.txt']))).upload.id);
-    expect(done.upload).toMatchObject({ state: 'failed', filesFailed: 1 });
-    expect(done.files.items[0]?.error).toMatch(
-      /does not hold what was sent for .*, twice \(no file/
-    );
-    expect(seen.filter(s => s.method === 'PUT')).toHaveLength(2);
-    expect(replicas.size).toBe(0);
+    await failedDespite({ losePuts: 2 }, 2, /does not hold what was sent for .*, twice \(no file/);
   });
 
   it('then a file the storage holds with another checksum fails, is deleted, and is not registered', async () => {

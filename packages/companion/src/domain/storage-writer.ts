@@ -352,7 +352,7 @@ export class StorageWriter {
         `The storage at ${url.host} has no room for the file (${method} answered ${status}). Choose another RSE, or tell the data lake's admins.`
       );
     }
-    return new AppError(
+    return new (status >= 500 ? StorageTrouble : AppError)(
       502,
       'rucio_error',
       `The storage at ${url.host} answered ${status} to a ${method}. Retry the upload; if it persists, tell the data lake's admins.`
@@ -365,6 +365,9 @@ export class StorageWriter {
  * be sent again.
  */
 export class StorageDropped extends AppError {}
+
+/** A storage that answered a request with a server error (5xx): a second try may do. */
+export class StorageTrouble extends AppError {}
 
 /** An idle timeout of a storage request. */
 class StorageSilent extends Error {

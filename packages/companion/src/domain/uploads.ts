@@ -19,7 +19,13 @@ import { didPath, segment, type RequestOptions, type RucioClient } from '../ruci
 import { rucioNumber } from '../rucio/json.js';
 import { collectLocalFiles, type LocalFile } from './local-files.js';
 import { UploadJournal, type JournalFile, type JournalJob } from './upload-journal.js';
-import { StorageDropped, StorageWriter, type SentFile, type StoredFile } from './storage-writer.js';
+import {
+  StorageDropped,
+  StorageTrouble,
+  StorageWriter,
+  type SentFile,
+  type StoredFile
+} from './storage-writer.js';
 
 /** Files of one job sent at once. */
 export const DEFAULT_PARALLEL_FILES = 3;
@@ -777,19 +783,34 @@ export class Uploads {
         stored !== null &&
         stored.bytes === sent.bytes &&
         (stored.adler32 === null || sameAdler32(stored.adler32, sent.adler32));
-      let sent = await send();
-      job.shown.set(file.name, 'verifying');
-      let stored = await check();
-      if (!holds(stored, sent)) {
-        // A storage that answered the PUT but holds nothing or other bytes gets the file once
-        // more (devlake's XRootD 5.5.3 did so for about one file in a thousand).
-        log('warn', 'the storage does not hold what was sent; sending the file again', {
+      /**
+       * Once more after a storage that answered the PUT with a server error, or answered it but
+       * holds nothing or other bytes (devlake's XRootD 5.5.3 did both, about one file in a
+       * thousand under load).
+       */
+      const again = (reason: string): void => {
+        log('warn', 'the storage did not take the file; sending it again', {
           instance: journal.instance,
           rse: journal.rse,
           did: `${journal.scope}:${file.name}`,
-          held: stored === null ? 'nothing' : `${stored.bytes} bytes`
+          reason
         });
         job.shown.set(file.name, 'uploading');
+      };
+      let sent: SentFile;
+      try {
+        sent = await send();
+      } catch (error) {
+        if (!(error instanceof StorageTrouble) || signal.aborted) {
+          throw error;
+        }
+        again(error.message);
+        sent = await send();
+      }
+      job.shown.set(file.name, 'verifying');
+      let stored = await check();
+      if (!holds(stored, sent)) {
+        again(stored === null ? 'it holds nothing' : `it holds ${stored.bytes} bytes`);
         sent = await send();
         job.shown.set(file.name, 'verifying');
         stored = await check();
