@@ -127,14 +127,14 @@ async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> 
         return;
       }
       const bytes = await bodyOf(req);
-      if (faults.losePuts > 0) {
-        faults.losePuts--;
-        res.writeHead(201).end();
-        return;
-      }
       if (faults.failPuts > 0) {
         faults.failPuts--;
         res.writeHead(500).end();
+        return;
+      }
+      if (faults.losePuts > 0) {
+        faults.losePuts--;
+        res.writeHead(201).end();
         return;
       }
       objects.set(key, { bytes, adler32: faults.wrongChecksum ? '00000001' : adlerOf(bytes) });
@@ -599,8 +599,20 @@ describe('when the storage or Rucio misbehaves', () => {
     await failedDespite({ failPuts: 2 }, 2, /^The storage at .* answered 500 to a PUT\./);
   });
 
+  it('then a file is sent once more at most: answered with a server error, then lost, it fails after two PUTs', async () => {
+    await failedDespite(
+      { failPuts: 1, losePuts: 1 },
+      2,
+      /does not hold what was sent for .*; the file was sent twice\)/
+    );
+  });
+
   it('then a file the storage loses twice fails with a sentence and is not registered', async () => {
-    await failedDespite({ losePuts: 2 }, 2, /does not hold what was sent for .*, twice \(no file/);
+    await failedDespite(
+      { losePuts: 2 },
+      2,
+      /does not hold what was sent for .* \(no file where .* were sent; the file was sent twice\)/
+    );
   });
 
   it('then a file the storage holds with another checksum fails, is deleted, and is not registered', async () => {

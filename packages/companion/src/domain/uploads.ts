@@ -784,11 +784,13 @@ export class Uploads {
         stored.bytes === sent.bytes &&
         (stored.adler32 === null || sameAdler32(stored.adler32, sent.adler32));
       /**
-       * Once more after a storage that answered the PUT with a server error, or answered it but
-       * holds nothing or other bytes (devlake's XRootD 5.5.3 did both, about one file in a
-       * thousand under load).
+       * The file goes once more (once per file) after a storage that answered the PUT with a
+       * server error, or answered it but holds nothing or other bytes (devlake's XRootD 5.5.3
+       * did both, about one file in a thousand under load).
        */
+      let resent = false;
       const again = (reason: string): void => {
+        resent = true;
         log('warn', 'the storage did not take the file; sending it again', {
           instance: journal.instance,
           rse: journal.rse,
@@ -809,7 +811,7 @@ export class Uploads {
       }
       job.shown.set(file.name, 'verifying');
       let stored = await check();
-      if (!holds(stored, sent)) {
+      if (!holds(stored, sent) && !resent) {
         again(stored === null ? 'it holds nothing' : `it holds ${stored.bytes} bytes`);
         sent = await send();
         job.shown.set(file.name, 'verifying');
@@ -819,7 +821,7 @@ export class Uploads {
         throw new AppError(
           502,
           'rucio_error',
-          `The storage of ${journal.rse} does not hold what was sent for ${file.path}, twice (${stored === null ? 'no file' : `${stored.bytes} bytes${stored.adler32 ? `, Adler-32 ${stored.adler32}` : ''}`} where ${sent.bytes} bytes, Adler-32 ${sent.adler32} were sent). Retry the upload; if it persists, tell the data lake's admins.`
+          `The storage of ${journal.rse} does not hold what was sent for ${file.path} (${stored === null ? 'no file' : `${stored.bytes} bytes${stored.adler32 ? `, Adler-32 ${stored.adler32}` : ''}`} where ${sent.bytes} bytes, Adler-32 ${sent.adler32} were sent; the file was sent twice). Retry the upload; if it persists, tell the data lake's admins.`
         );
       }
       file.adler32 = sent.adler32;
